@@ -1,0 +1,3 @@
+from autokeras_lab.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,41 @@
+"""Keeping TensorFlow's and Ray's start-up chatter off the user's terminal."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import warnings
+
+QUIET_ENV = {
+    "TF_CPP_MIN_LOG_LEVEL": "3",
+    "PYTHONWARNINGS": "ignore",
+    "RAY_AIR_NEW_OUTPUT": "0",
+    "RAY_DEDUP_LOGS": "0",
+}
+
+
+def quiet() -> None:
+    """Turn down the log levels of the libraries a search drives."""
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+    for name in ("ray", "ray.tune", "ray.train", "tensorflow", "absl", "optuna"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow with its C++ start-up notes (CUDA probing, oneDNN) kept off
+    the terminal: TF 2.21 prints them before any log level applies."""
+    if "tensorflow" in sys.modules:
+        return
+    quiet()
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

@@ -1,0 +1,76 @@
+"""``search EXPERIMENT``: run a search, print the leaderboard and where things went."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from autokeras_lab.cli._types import non_negative_int, positive_float, positive_int
+
+TOP = 10
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "search",
+        help="run a hyperparameter search for an experiment",
+        description=(
+            "Run a search: Ray Tune trains trials in parallel, Optuna (TPE) proposes "
+            "them and ASHA stops the weak ones. Flags override the experiment file."
+        ),
+    )
+    parser.add_argument(
+        "experiment", help="experiment name (experiments/NAME.toml) or a .toml path"
+    )
+    parser.add_argument("--trials", type=positive_int, help="most trials to run")
+    parser.add_argument("--max-epochs", type=positive_int, help="most epochs per trial")
+    parser.add_argument("--time-budget", type=positive_float, metavar="SECONDS",
+                        help="wall-clock limit of the whole search")
+    parser.add_argument("--seed", type=non_negative_int, help="seed of proposals and trials")
+    parser.add_argument("--concurrency", type=positive_int, help="most trials at once")
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs"),
+                        help="leaderboard, checkpoints and exports (default: ./runs)")
+    parser.add_argument("--address", default=None,
+                        help="join this Ray cluster instead of starting a local runtime")
+    parser.add_argument("--quiet", action="store_true", help="no progress view")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from autokeras_lab.config import load_experiment
+
+    experiment = load_experiment(args.experiment).with_overrides(
+        trials=args.trials,
+        max_epochs=args.max_epochs,
+        time_budget_s=args.time_budget,
+        seed=args.seed,
+        concurrency=args.concurrency,
+    )
+    from autokeras_lab.report import format_leaderboard
+    from autokeras_lab.runner import run_search
+
+    print(
+        f"searching {experiment.name}: space {experiment.space}, "
+        f"{_budget_text(experiment)}, seed {experiment.seed}",
+        file=sys.stderr,
+    )
+    result = run_search(experiment, runs_dir=args.runs_dir, out=None if args.quiet else sys.stderr)
+    print(f"\nLeaderboard of search {result.search_id} (top {min(TOP, len(result.trials))} "
+          f"of {len(result.trials)} trials, {result.wall_seconds:.0f} s):")
+    print(format_leaderboard(result.trials[:TOP], fmt="table", metric=experiment.metric))
+    print(f"\nbest model:  {result.export_dir}")
+    print(f"leaderboard: {result.leaderboard_path}")
+    return 0
+
+
+def _budget_text(experiment: Any) -> str:
+    budget = experiment.budget
+    parts = []
+    if budget.trials is not None:
+        parts.append(f"{budget.trials} trials")
+    parts.append(f"{budget.max_epochs} epochs max")
+    if budget.time_budget_s is not None:
+        parts.append(f"{budget.time_budget_s:.0f} s budget")
+    return ", ".join(parts)

@@ -1,0 +1,243 @@
+"""Experiment configuration: frozen dataclasses loaded from ``experiments/NAME.toml``.
+
+An experiment file is data only (TOML, never executed). Unknown keys and bad values
+are rejected with a message naming the file, the key and what is allowed.
+
+Example:
+    >>> from autokeras_lab.config import load_experiment
+    >>> exp = load_experiment("concrete")
+    >>> exp.dataset, exp.space, exp.budget.max_epochs > 0
+    ('concrete', 'mlp', True)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from autokeras_lab.errors import UserError
+
+__all__ = [
+    "Budget",
+    "Experiment",
+    "SchedulerSettings",
+    "available_experiments",
+    "experiment_dirs",
+    "load_experiment",
+]
+
+SCHEDULERS = ("asha", "fifo")
+DIRECTIONS = ("min", "max")
+METRICS = ("rmse",)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Budget:
+    """How much a search may spend.
+
+    Attributes:
+        trials: Most trials to run; ``None`` means "until the time budget ends".
+        max_epochs: Most epochs one trial trains (ASHA's ``max_t``).
+        time_budget_s: Wall-clock limit of the whole search in seconds, or ``None``.
+        concurrency: Trials trained at once; ``None`` lets Ray fill the free CPUs.
+        patience: A trial ends once its validation metric has not improved for this
+            many epochs (the scheduler may stop it sooner).
+    """
+
+    trials: int | None = 60
+    max_epochs: int = 300
+    time_budget_s: float | None = 480.0
+    concurrency: int | None = None
+    patience: int = 40
+
+    def __post_init__(self) -> None:
+        if self.trials is None and self.time_budget_s is None:
+            raise ValueError("give a trial count, a time budget, or both")
+        _positive("trials", self.trials)
+        _positive("max_epochs", self.max_epochs)
+        _positive("time_budget_s", self.time_budget_s)
+        _positive("concurrency", self.concurrency)
+        _positive("patience", self.patience)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SchedulerSettings:
+    """The early-stopping scheduler: ``asha`` (default) or ``fifo`` (never stops early).
+
+    Attributes:
+        name: ``"asha"`` or ``"fifo"``.
+        grace_period: Epochs every trial trains before ASHA may stop it.
+        reduction_factor: ASHA keeps the best ``1/reduction_factor`` at each rung.
+    """
+
+    name: str = "asha"
+    grace_period: int = 15
+    reduction_factor: int = 3
+
+    def __post_init__(self) -> None:
+        if self.name not in SCHEDULERS:
+            raise ValueError(f"name must be one of {', '.join(SCHEDULERS)}")
+        _positive("grace_period", self.grace_period)
+        if self.reduction_factor < 2:
+            raise ValueError("reduction_factor must be 2 or more")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Experiment:
+    """One experiment: the data, the space, the metric, the budget and the seed.
+
+    Attributes:
+        name: The experiment's name on the leaderboard and under the runs directory.
+        dataset: A built-in data set name (see ``autokeras_lab.data``).
+        space: A search-space module name in ``search_spaces/``.
+        metric: The validation metric to optimise.
+        direction: ``"min"`` or ``"max"``.
+        seed: The one seed every proposal and trial seed derives from.
+        test_fraction: Share of rows held out for the final test, never searched on.
+        val_fraction: Share of the remaining rows used for validation.
+        split_seed: Seed of the train/validation/test split (fixed, so that searches
+            with different seeds compete on the same rows).
+        budget: See :class:`Budget`.
+        scheduler: See :class:`SchedulerSettings`.
+        description: One line for listings.
+    """
+
+    name: str
+    dataset: str
+    space: str = "mlp"
+    metric: str = "rmse"
+    direction: str = "min"
+    seed: int = 0
+    test_fraction: float = 0.1
+    val_fraction: float = 0.2
+    split_seed: int = 42
+    budget: Budget = field(default_factory=Budget)
+    scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.metric not in METRICS:
+            raise ValueError(f"metric must be one of {', '.join(METRICS)}")
+        if self.direction not in DIRECTIONS:
+            raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}")
+        for key in ("test_fraction", "val_fraction"):
+            value = getattr(self, key)
+            if not 0.0 < value < 0.5:
+                raise ValueError(f"{key} must be between 0 and 0.5, got {value}")
+
+    def with_overrides(self, **changes: Any) -> Experiment:
+        """Return a copy with top-level or ``budget``/``scheduler`` fields replaced.
+
+        Keys that are fields of :class:`Budget` go to the budget, and so on; values of
+        ``None`` are ignored (a flag the user did not give).
+        """
+        budget_fields = {f.name for f in dataclasses.fields(Budget)}
+        top: dict[str, Any] = {}
+        budget: dict[str, Any] = {}
+        for key, value in changes.items():
+            if value is None:
+                continue
+            (budget if key in budget_fields else top)[key] = value
+        try:
+            new_budget = dataclasses.replace(self.budget, **budget)
+            return dataclasses.replace(self, budget=new_budget, **top)
+        except ValueError as exc:
+            raise UserError(f"bad setting: {exc}") from None
+
+
+def _positive(name: str, value: float | None) -> None:
+    if value is not None and (isinstance(value, bool) or value <= 0):
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+
+
+def experiment_dirs() -> list[Path]:
+    """Where experiment files are looked up: ``./experiments`` first, then the bundled ones."""
+    bundled = Path(str(resources.files("experiments")))
+    local = Path.cwd() / "experiments"
+    dirs = [local] if local.is_dir() and local.resolve() != bundled.resolve() else []
+    return [*dirs, bundled]
+
+
+def available_experiments() -> dict[str, Path]:
+    """Experiment names mapped to their files (a local file shadows a bundled one)."""
+    found: dict[str, Path] = {}
+    for directory in reversed(experiment_dirs()):
+        for path in sorted(directory.glob("*.toml")):
+            found[path.stem] = path
+    return dict(sorted(found.items()))
+
+
+def load_experiment(name_or_path: str | Path) -> Experiment:
+    """Load an experiment by name (``experiments/NAME.toml``) or from a TOML path.
+
+    Raises:
+        UserError: unknown name (the message lists the known ones), unreadable TOML,
+            an unknown key or a bad value (naming the file and the key).
+    """
+    path = Path(name_or_path)
+    if path.suffix != ".toml":
+        known = available_experiments()
+        if str(name_or_path) not in known:
+            raise UserError(
+                f"unknown experiment {str(name_or_path)!r}; expected one of: "
+                f"{', '.join(known) or '(none found)'} (files in ./experiments/*.toml)"
+            )
+        path = known[str(name_or_path)]
+    if not path.is_file():
+        raise UserError(f"experiment file {path} does not exist")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not valid TOML ({exc}); fix the file's syntax") from None
+    raw.setdefault("name", path.stem)
+    return _from_dict(raw, source=str(path))
+
+
+def _from_dict(raw: dict[str, Any], *, source: str) -> Experiment:
+    sections = {"budget": Budget, "scheduler": SchedulerSettings}
+    kwargs: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in sections:
+            if not isinstance(value, dict):
+                raise UserError(f"{source}: [{key}] must be a table, got {value!r}")
+            kwargs[key] = _build(sections[key], value, source=source, prefix=f"{key}.")
+        else:
+            kwargs[key] = value
+    return _build(Experiment, kwargs, source=source, prefix="")
+
+
+def _build(cls: type, values: dict[str, Any], *, source: str, prefix: str) -> Any:
+    allowed = {f.name: f for f in dataclasses.fields(cls)}
+    for key, value in values.items():
+        if key not in allowed:
+            raise UserError(
+                f"{source}: unknown key '{prefix}{key}'; allowed keys: "
+                f"{', '.join(prefix + k for k in allowed)}"
+            )
+        expected = str(allowed[key].type)
+        if _type_mismatch(expected, value):
+            raise UserError(
+                f"{source}: key '{prefix}{key}' expected {expected}, received {value!r}"
+            )
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"{source}: bad value in [{prefix.rstrip('.') or 'top'}]: {exc}") from None
+
+
+def _type_mismatch(expected: str, value: Any) -> bool:
+    if isinstance(value, dict) and expected in ("Budget", "SchedulerSettings"):
+        return False
+    checks = {
+        "str": isinstance(value, str),
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "float": isinstance(value, int | float) and not isinstance(value, bool),
+    }
+    options = [part.strip() for part in expected.split("|")]
+    if "None" in options and value is None:
+        return False
+    return not any(checks.get(option, True) for option in options if option != "None")

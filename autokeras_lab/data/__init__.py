@@ -1,0 +1,14 @@
+"""Data sets, splits and preprocessing.
+
+Example:
+    >>> from autokeras_lab.data import load_dataset, prepare
+    >>> ds = load_dataset("concrete")
+    >>> prepared = prepare(ds, test_fraction=0.1, val_fraction=0.2, split_seed=42)
+    >>> prepared.x_train.shape[1]
+    8
+"""
+
+from autokeras_lab.data._datasets import Dataset, available_datasets, load_dataset
+from autokeras_lab.data._prepare import Prepared, Preprocessor, prepare
+
+__all__ = ["Dataset", "Prepared", "Preprocessor", "available_datasets", "load_dataset", "prepare"]

@@ -1,0 +1,203 @@
+"""Exported models: a directory with ``model.keras``, ``preprocessing.json`` and
+``card.json`` that :func:`load_model_dir` reads back and ``predict`` uses.
+
+Example:
+    >>> from autokeras_lab.export import load_model_dir
+    >>> model = load_model_dir("runs/concrete/best")  # doctest: +SKIP
+    >>> model.predict(rows)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from autokeras_lab._env import import_tensorflow_quietly
+from autokeras_lab.config import Experiment
+from autokeras_lab.data import Prepared, Preprocessor
+from autokeras_lab.errors import UserError
+from autokeras_lab.leaderboard import TrialRecord
+from autokeras_lab.spaces import DerivedSpace, SearchSpace, Task
+from autokeras_lab.trainable import WEIGHTS_FILE, load_weights
+
+__all__ = ["ExportedModel", "evaluate_on_test", "export_best", "load_model_dir"]
+
+MODEL_FILE = "model.keras"
+PREPROCESSING_FILE = "preprocessing.json"
+CARD_FILE = "card.json"
+
+
+def _restore(trial: TrialRecord, space: SearchSpace, derived: DerivedSpace, task: Task) -> Any:
+    assert trial.checkpoint_path is not None
+    model = space.build(trial.config, task, derived)
+    model.set_weights(load_weights(Path(trial.checkpoint_path) / WEIGHTS_FILE))
+    return model
+
+
+def _rmse(model: Any, prepared: Prepared) -> float:
+    pred = prepared.preprocessor.inverse_y(model.predict_on_batch(prepared.x_test))
+    truth = prepared.preprocessor.inverse_y(prepared.y_test)
+    return float(np.sqrt(np.mean((pred - truth) ** 2)))
+
+
+def evaluate_on_test(
+    trial: TrialRecord, prepared: Prepared, space: SearchSpace, derived: DerivedSpace, task: Task
+) -> float:
+    """Held-out test RMSE (in the target's units) of a trial's best checkpoint."""
+    return _rmse(_restore(trial, space, derived, task), prepared)
+
+
+def export_best(
+    trial: TrialRecord,
+    *,
+    prepared: Prepared,
+    space: SearchSpace,
+    derived: DerivedSpace,
+    task: Task,
+    experiment: Experiment,
+    runs_dir: Path,
+) -> Path:
+    """Export a trial's model under ``runs/EXP/searches/SEARCH/best`` and, when it beats
+    the experiment's current best on the same data, copy it to ``runs/EXP/best``.
+
+    Returns:
+        The experiment-level ``best`` directory if it was updated, else the search's.
+    """
+    model = _restore(trial, space, derived, task)
+    dataset = prepared.dataset
+    card = {
+        "experiment": experiment.name,
+        "search_id": trial.search_id,
+        "trial_id": trial.trial_id,
+        "dataset": dataset.name,
+        "data_fingerprint": dataset.fingerprint,
+        "task": task.kind,
+        "target": dataset.target,
+        "unit": dataset.unit,
+        "features": list(prepared.preprocessor.features),
+        "space": experiment.space,
+        "config": trial.config,
+        "metrics": {
+            f"val_{experiment.metric}": trial.best_val,
+            f"test_{experiment.metric}": trial.test_metric,
+            "best_epoch": trial.best_epoch,
+        },
+        "split_sizes": prepared.sizes(),
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "versions": _versions(),
+    }
+    search_dir = Path(runs_dir) / experiment.name / "searches" / trial.search_id / "best"
+    _write_atomically(search_dir, model, prepared.preprocessor, card)
+    top = Path(runs_dir) / experiment.name / "best"
+    if _beats(card, top / CARD_FILE, experiment.direction):
+        staging = Path(tempfile.mkdtemp(prefix=".best-", dir=top.parent))
+        shutil.copytree(search_dir, staging, dirs_exist_ok=True)
+        _replace_dir(staging, top)
+        return top
+    return search_dir
+
+
+def _beats(card: dict[str, Any], current_card: Path, direction: str) -> bool:
+    if not current_card.is_file():
+        return True
+    try:
+        current = json.loads(current_card.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return True
+    if current.get("data_fingerprint") != card["data_fingerprint"]:
+        return True
+    key = next(k for k in card["metrics"] if k.startswith("val_"))
+    old, new = current.get("metrics", {}).get(key), card["metrics"][key]
+    if old is None:
+        return True
+    return bool(new < old if direction == "min" else new > old)
+
+
+def _write_atomically(target: Path, model: Any, pre: Preprocessor, card: dict[str, Any]) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
+    model.save(staging / MODEL_FILE)
+    pre.save(staging / PREPROCESSING_FILE)
+    (staging / CARD_FILE).write_text(json.dumps(card, indent=2), encoding="utf-8")
+    _replace_dir(staging, target)
+
+
+def _replace_dir(staging: Path, target: Path) -> None:
+    """Swap ``staging`` in as ``target`` so a reader never sees a half-written model."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}-old-{os.getpid()}")
+        target.rename(old)
+    staging.rename(target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for package in ("autokeras_lab", "tensorflow", "keras", "ray", "optuna", "keras-tuner"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+@dataclass(frozen=True)
+class ExportedModel:
+    """A loaded model directory: the Keras model, its preprocessing and its card."""
+
+    path: Path
+    model: Any
+    preprocessor: Preprocessor
+    card: dict[str, Any]
+
+    @property
+    def target(self) -> str:
+        return self.preprocessor.target
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        """Predictions in the target's units for raw rows with the training columns."""
+        x = self.preprocessor.transform_x(frame)
+        if len(x) == 0:
+            return np.zeros(0)
+        return self.preprocessor.inverse_y(self.model.predict(x, verbose=0, batch_size=1024))
+
+
+def load_model_dir(path: str | Path) -> ExportedModel:
+    """Load an exported model directory (Keras safe mode: no code is executed).
+
+    Raises:
+        UserError: the path is not a model directory written by this tool.
+    """
+    directory = Path(path)
+    missing = [
+        name for name in (MODEL_FILE, PREPROCESSING_FILE, CARD_FILE)
+        if not (directory / name).is_file()
+    ]
+    if missing:
+        raise UserError(
+            f"{directory} is not an exported model directory (missing {', '.join(missing)}); "
+            "expected e.g. runs/EXPERIMENT/best"
+        )
+    import_tensorflow_quietly()
+    import keras
+
+    try:
+        model = keras.saving.load_model(directory / MODEL_FILE, safe_mode=True)
+        pre = Preprocessor.load(directory / PREPROCESSING_FILE)
+        card = json.loads((directory / CARD_FILE).read_text(encoding="utf-8"))
+    except (ValueError, TypeError, OSError, KeyError) as exc:
+        raise UserError(f"cannot load the model in {directory}: {exc}".splitlines()[0]) from None
+    return ExportedModel(directory, model, pre, card)

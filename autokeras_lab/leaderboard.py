@@ -1,0 +1,255 @@
+"""The persistent leaderboard: one SQLite file holding every trial of every search.
+
+Schema (see docs/leaderboard.md): a ``searches`` table, one row per search, and a
+``trials`` table, one row per finished trial keyed by ``(search_id, trial_id)``.
+Configurations, curves and settings are JSON text columns, so a row is readable with
+nothing but ``sqlite3``. The file uses WAL journaling and a busy timeout, so a report
+can read while a search writes and two searches can share one file.
+
+Only plain dataclasses go in and out; no Ray or Optuna objects reach the store.
+
+Example:
+    >>> import tempfile, pathlib
+    >>> from autokeras_lab.leaderboard import Leaderboard
+    >>> board = Leaderboard(pathlib.Path(tempfile.mkdtemp()) / "leaderboard.db")
+    >>> board.trials("concrete")
+    []
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+__all__ = ["STATUSES", "Leaderboard", "SearchRecord", "TrialRecord"]
+
+STATUSES = ("completed", "stopped_early", "failed")
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS searches (
+    search_id TEXT PRIMARY KEY,
+    experiment TEXT NOT NULL,
+    dataset TEXT NOT NULL,
+    data_fingerprint TEXT NOT NULL,
+    space TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    direction TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    wall_seconds REAL,
+    command TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    space_config TEXT NOT NULL,
+    split_sizes TEXT NOT NULL,
+    best_trial_id TEXT,
+    export_dir TEXT
+);
+CREATE TABLE IF NOT EXISTS trials (
+    search_id TEXT NOT NULL REFERENCES searches(search_id),
+    trial_id TEXT NOT NULL,
+    experiment TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    config TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('completed', 'stopped_early', 'failed')),
+    failure_reason TEXT,
+    best_val REAL,
+    best_epoch INTEGER,
+    epochs INTEGER NOT NULL,
+    curve TEXT NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    wall_seconds REAL,
+    train_seconds REAL,
+    seed INTEGER,
+    test_metric REAL,
+    checkpoint_path TEXT,
+    PRIMARY KEY (search_id, trial_id)
+);
+CREATE INDEX IF NOT EXISTS trials_by_experiment ON trials (experiment, best_val);
+"""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchRecord:
+    """One search: what ran, on what data, with which settings, and how it ended."""
+
+    search_id: str
+    experiment: str
+    dataset: str
+    data_fingerprint: str
+    space: str
+    metric: str
+    direction: str
+    seed: int
+    status: str
+    started_at: float
+    command: str
+    settings: dict[str, Any]
+    space_config: dict[str, Any]
+    split_sizes: dict[str, int]
+    finished_at: float | None = None
+    wall_seconds: float | None = None
+    best_trial_id: str | None = None
+    export_dir: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrialRecord:
+    """One finished trial.
+
+    Attributes:
+        status: ``completed`` (trained to its end or its patience ran out),
+            ``stopped_early`` (the scheduler stopped it) or ``failed`` (see
+            ``failure_reason``).
+        best_val: Best validation metric over its epochs (``None`` if it failed first).
+        curve: The validation metric after every epoch.
+        test_metric: Held-out test metric, filled in only for ranked models.
+    """
+
+    search_id: str
+    trial_id: str
+    experiment: str
+    number: int
+    config: dict[str, Any]
+    status: str
+    epochs: int
+    curve: list[float] = field(default_factory=list)
+    failure_reason: str | None = None
+    best_val: float | None = None
+    best_epoch: int | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    wall_seconds: float | None = None
+    train_seconds: float | None = None
+    seed: int | None = None
+    test_metric: float | None = None
+    checkpoint_path: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
+
+
+_JSON_COLUMNS = {"config", "curve", "settings", "space_config", "split_sizes"}
+
+
+class Leaderboard:
+    """A SQLite leaderboard file; created with its schema on first use."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.executescript(_SCHEMA)
+            db.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30.0)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA busy_timeout=30000")
+            db.row_factory = sqlite3.Row
+            with db:  # one transaction: committed on success, rolled back on error
+                yield db
+        finally:
+            db.close()
+
+    def start_search(self, record: SearchRecord) -> None:
+        self._insert("searches", record, replace=False)
+
+    def finish_search(
+        self,
+        search_id: str,
+        *,
+        status: str,
+        best_trial_id: str | None = None,
+        export_dir: str | None = None,
+    ) -> None:
+        now = time.time()
+        with self._connect() as db:
+            db.execute(
+                "UPDATE searches SET status = ?, finished_at = ?, wall_seconds = ? - started_at,"
+                " best_trial_id = COALESCE(?, best_trial_id), export_dir = COALESCE(?, export_dir)"
+                " WHERE search_id = ?",
+                (status, now, now, best_trial_id, export_dir, search_id),
+            )
+
+    def record_trial(self, record: TrialRecord) -> None:
+        """Insert or replace a trial (a resumed trial replaces its earlier row)."""
+        self._insert("trials", record, replace=True)
+
+    def set_test_metric(self, search_id: str, trial_id: str, value: float) -> None:
+        with self._connect() as db:
+            db.execute(
+                "UPDATE trials SET test_metric = ? WHERE search_id = ? AND trial_id = ?",
+                (value, search_id, trial_id),
+            )
+
+    def searches(self, experiment: str | None = None) -> list[SearchRecord]:
+        query, args = "SELECT * FROM searches", ()
+        if experiment is not None:
+            query, args = query + " WHERE experiment = ?", (experiment,)
+        with self._connect() as db:
+            rows = db.execute(query + " ORDER BY started_at", args).fetchall()
+        return [_decode(SearchRecord, row) for row in rows]
+
+    def experiments(self) -> list[str]:
+        with self._connect() as db:
+            rows = db.execute("SELECT DISTINCT experiment FROM searches ORDER BY 1").fetchall()
+        return [row[0] for row in rows]
+
+    def trials(
+        self,
+        experiment: str,
+        *,
+        search_id: str | None = None,
+        statuses: tuple[str, ...] | None = None,
+        direction: str = "min",
+    ) -> list[TrialRecord]:
+        """Trials of an experiment, best first (failed ones last)."""
+        query = "SELECT * FROM trials WHERE experiment = ?"
+        args: list[Any] = [experiment]
+        if search_id is not None:
+            query += " AND search_id = ?"
+            args.append(search_id)
+        if statuses:
+            query += f" AND status IN ({', '.join('?' * len(statuses))})"
+            args.extend(statuses)
+        order = "ASC" if direction == "min" else "DESC"
+        query += f" ORDER BY best_val IS NULL, best_val {order}, finished_at"
+        with self._connect() as db:
+            rows = db.execute(query, args).fetchall()
+        return [_decode(TrialRecord, row) for row in rows]
+
+    def _insert(self, table: str, record: Any, *, replace: bool) -> None:
+        values = asdict(record)
+        for key in _JSON_COLUMNS & values.keys():
+            values[key] = json.dumps(values[key])
+        names = ", ".join(values)
+        marks = ", ".join("?" * len(values))
+        verb = "INSERT OR REPLACE" if replace else "INSERT"
+        with self._connect() as db:
+            db.execute(f"{verb} INTO {table} ({names}) VALUES ({marks})", tuple(values.values()))
+
+
+def _decode(cls: type, row: sqlite3.Row) -> Any:
+    names = {f.name for f in fields(cls)}
+    columns = row.keys()  # a Row iterates over its values, not its column names
+    values = {key: row[key] for key in columns if key in names}
+    for key in _JSON_COLUMNS & values.keys():
+        values[key] = json.loads(values[key])
+    return cls(**values)

@@ -1,0 +1,11 @@
+"""Leaderboard tables (and, later, the HTML report), read from the store only.
+
+Example:
+    >>> from autokeras_lab.report import format_leaderboard
+    >>> print(format_leaderboard([], fmt="table", metric="rmse"))
+    (no trials yet)
+"""
+
+from autokeras_lab.report._table import FORMATS, format_leaderboard, leaderboard_rows
+
+__all__ = ["FORMATS", "format_leaderboard", "leaderboard_rows"]

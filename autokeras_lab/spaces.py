@@ -1,0 +1,316 @@
+"""The search-space protocol, its registry, and the bridge from keras-tuner to Optuna.
+
+A search space is a Python module (in ``search_spaces/`` or at a path the user names)
+that defines:
+
+``DESCRIPTION: str``
+    One line for ``autokeras_lab spaces``.
+``build_model(hp: keras_tuner.HyperParameters, task: Task) -> keras.Model``
+    Builds and compiles a model, declaring every hyperparameter with keras-tuner's
+    vocabulary (``hp.Int``, ``hp.Float(..., sampling="log")``, ``hp.Choice``,
+    ``hp.Boolean``). The model takes ``task.n_features`` inputs and gives
+    ``task.n_outputs`` outputs. A hyperparameter named ``batch_size`` sets the batch
+    size (default 32).
+
+The orchestrator never asks for the space twice: :func:`derive_space` builds the
+model with defaults, then once per extreme value of each discrete hyperparameter, to
+find every conditional one (``units_3`` exists only when depth is 4), and
+:func:`to_optuna` turns what it found into Optuna distributions. Because the module
+is plain keras-tuner, keras-tuner's own tuners can run it unchanged
+(``functools.partial(module.build_model, task=task)``).
+
+Example:
+    >>> from autokeras_lab.spaces import Task, load_space
+    >>> space = load_space("mlp")
+    >>> derived = space.derive(Task(n_features=8))
+    >>> "learning_rate" in derived.names
+    True
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import pkgutil
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from autokeras_lab.errors import SpaceError, UserError
+
+if TYPE_CHECKING:
+    import keras
+    import keras_tuner
+
+__all__ = [
+    "DerivedSpace",
+    "SearchSpace",
+    "Task",
+    "available_spaces",
+    "load_space",
+]
+
+SPACES_PACKAGE = "search_spaces"
+DEFAULT_BATCH_SIZE = 32
+
+
+@dataclass(frozen=True, kw_only=True)
+class Task:
+    """What the model must fit: its input width and output head.
+
+    Attributes:
+        kind: ``"regression"``.
+        n_features: Number of model inputs after preprocessing.
+        n_outputs: Number of model outputs.
+    """
+
+    kind: str = "regression"
+    n_features: int
+    n_outputs: int = 1
+
+
+@dataclass(frozen=True)
+class DerivedSpace:
+    """The hyperparameters a module declares, found by building it.
+
+    Attributes:
+        hyperparameters: keras-tuner ``HyperParameters`` holding every declared one.
+        names: Their names in declaration order.
+    """
+
+    hyperparameters: keras_tuner.HyperParameters
+    names: tuple[str, ...]
+
+    def to_optuna(self) -> dict[str, Any]:
+        """Optuna distributions, one per hyperparameter, for ``OptunaSearch(space=...)``."""
+        return {hp.name: _to_distribution(hp) for hp in self.hyperparameters.space}
+
+    def defaults(self) -> dict[str, Any]:
+        return {hp.name: hp.default for hp in self.hyperparameters.space}
+
+    def to_config(self) -> dict[str, Any]:
+        """A JSON-able description, stored with searches and exported models."""
+        return self.hyperparameters.get_config()
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """A loaded search-space module that follows the protocol."""
+
+    name: str
+    module: ModuleType
+
+    @property
+    def description(self) -> str:
+        return str(getattr(self.module, "DESCRIPTION", "")).strip()
+
+    def build(self, values: dict[str, Any], task: Task, space: DerivedSpace) -> keras.Model:
+        """Build the model for one set of sampled values."""
+        return self.build_tracked(values, task, space)[0]
+
+    def build_tracked(
+        self, values: dict[str, Any], task: Task, space: DerivedSpace
+    ) -> tuple[keras.Model, list[str]]:
+        """Build the model and say which hyperparameters it read (the active ones:
+        ``units_3`` is inactive in a two-layer network)."""
+        hp = _recording_hyperparameters(space.hyperparameters)
+        hp.values.update(values)
+        model = self._checked_build(hp, task)
+        return model, list(dict.fromkeys(hp.accessed))
+
+    def derive(self, task: Task) -> DerivedSpace:
+        """Find every hyperparameter the module declares (see module docstring)."""
+        import keras
+        import keras_tuner as kt
+
+        found = kt.HyperParameters()
+        self._checked_build(found, task)
+        probed: set[tuple[str, Any]] = set()
+        while True:
+            new = False
+            for hp in list(found.space):
+                for value in _probe_values(hp):
+                    if (hp.name, repr(value)) in probed:
+                        continue
+                    probed.add((hp.name, repr(value)))
+                    trial = found.copy()
+                    trial.values[hp.name] = value
+                    before = len(trial.space)
+                    self._checked_build(trial, task)
+                    if len(trial.space) > before:
+                        found.merge(trial.space[before:], overwrite=False)
+                        new = True
+            if not new:
+                break
+        keras.backend.clear_session()
+        if not found.space:
+            raise SpaceError(
+                f"search space {self.name!r}: expected build_model to declare at least one "
+                "hyperparameter (hp.Int, hp.Float, hp.Choice, hp.Boolean), received none"
+            )
+        return DerivedSpace(found, tuple(hp.name for hp in found.space))
+
+    def _checked_build(self, hp: keras_tuner.HyperParameters, task: Task) -> keras.Model:
+        import keras
+
+        try:
+            model = self.module.build_model(hp, task)
+        except (SpaceError, UserError):
+            raise
+        except Exception as exc:  # the module's own bug: name it, don't hide it
+            raise SpaceError(
+                f"search space {self.name!r}: build_model raised "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        if not isinstance(model, keras.Model):
+            raise SpaceError(
+                f"search space {self.name!r}: expected build_model to return a "
+                f"keras.Model, received {type(model).__name__}"
+            )
+        if getattr(model, "optimizer", None) is None or not getattr(model, "compiled", False):
+            raise SpaceError(
+                f"search space {self.name!r}: expected a compiled model (call "
+                "model.compile(optimizer=..., loss=...)), received an uncompiled one"
+            )
+        out = model.outputs[0].shape[-1] if getattr(model, "outputs", None) else None
+        if out is not None and out != task.n_outputs:
+            raise SpaceError(
+                f"search space {self.name!r}: expected {task.n_outputs} output unit(s) "
+                f"for a {task.kind} task, received {out}"
+            )
+        return model
+
+
+def _recording_hyperparameters(source: keras_tuner.HyperParameters) -> Any:
+    import keras_tuner as kt
+
+    class Recording(kt.HyperParameters):
+        def __init__(self) -> None:
+            super().__init__()
+            self.accessed: list[str] = []
+
+        def _retrieve(self, hp: Any) -> Any:
+            self.accessed.append(hp.name)
+            return super()._retrieve(hp)
+
+    return Recording.from_config(source.get_config())
+
+
+def batch_size(values: dict[str, Any]) -> int:
+    return int(values.get("batch_size", DEFAULT_BATCH_SIZE))
+
+
+def _probe_values(hp: Any) -> list[Any]:
+    """Values of a hyperparameter that may reveal conditional ones (structure lives
+    in discrete choices: the deepest depth, every choice, both booleans)."""
+    kind = type(hp).__name__
+    if kind == "Int":
+        return [hp.max_value]
+    if kind in ("Choice", "Boolean"):
+        return list(hp.values) if kind == "Choice" else [False, True]
+    return []
+
+
+def _to_distribution(hp: Any) -> Any:
+    import optuna.distributions as od
+
+    kind = type(hp).__name__
+    log = getattr(hp, "sampling", "linear") == "log"
+    if kind == "Int":
+        step = None if log else (hp.step or 1)
+        return od.IntDistribution(hp.min_value, hp.max_value, log=log, step=step or 1)
+    if kind == "Float":
+        step = None if log else hp.step
+        return od.FloatDistribution(hp.min_value, hp.max_value, log=log, step=step)
+    if kind == "Choice":
+        return od.CategoricalDistribution(list(hp.values))
+    if kind == "Boolean":
+        return od.CategoricalDistribution([False, True])
+    if kind == "Fixed":
+        return od.CategoricalDistribution([hp.value])
+    raise SpaceError(f"hyperparameter {hp.name!r}: unsupported kind {kind}")
+
+
+def _check_module(name: str, module: ModuleType) -> SearchSpace:
+    build = getattr(module, "build_model", None)
+    if not callable(build):
+        raise SpaceError(
+            f"search space {name!r}: expected a function build_model(hp, task), "
+            f"received {type(build).__name__ if build is not None else 'nothing'}"
+        )
+    params = [
+        p
+        for p in inspect.signature(build).parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    if len(params) != 2:
+        raise SpaceError(
+            f"search space {name!r}: expected build_model(hp, task) with 2 parameters, "
+            f"received build_model({', '.join(p.name for p in params)})"
+        )
+    return SearchSpace(name, module)
+
+
+def available_spaces() -> dict[str, str]:
+    """Search-space names in ``search_spaces/`` mapped to their one-line description."""
+    package = importlib.import_module(SPACES_PACKAGE)
+    names = sorted(
+        info.name
+        for info in pkgutil.iter_modules(package.__path__)
+        if not info.name.startswith("_")
+    )
+    return {name: _describe(name) for name in names}
+
+
+def _describe(name: str) -> str:
+    path = Path(importlib.import_module(SPACES_PACKAGE).__path__[0]) / f"{name}.py"
+    try:
+        import ast
+
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "DESCRIPTION" for t in node.targets
+            ):
+                return str(ast.literal_eval(node.value))
+    except (OSError, SyntaxError, ValueError):
+        pass
+    return ""
+
+
+def load_space(name_or_path: str) -> SearchSpace:
+    """Load a search space by name (``search_spaces/NAME.py``) or from a ``.py`` path.
+
+    Raises:
+        UserError: unknown name (lists the known ones) or a missing file.
+        SpaceError: the module breaks the protocol.
+    """
+    if name_or_path.endswith(".py"):
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise UserError(f"search-space file {path} does not exist")
+        spec = importlib.util.spec_from_file_location(f"_akl_space_{path.stem}", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            raise SpaceError(
+                f"search space {str(path)!r}: importing it raised {type(exc).__name__}: {exc}"
+            ) from exc
+        return _check_module(str(path), module)
+    known = available_spaces()
+    if name_or_path not in known:
+        raise UserError(
+            f"unknown search space {name_or_path!r}; expected one of: {', '.join(known)} "
+            "or a path to a .py module"
+        )
+    try:
+        module = importlib.import_module(f"{SPACES_PACKAGE}.{name_or_path}")
+    except Exception as exc:
+        raise SpaceError(
+            f"search space {name_or_path!r}: importing it raised {type(exc).__name__}: {exc}"
+        ) from exc
+    return _check_module(name_or_path, module)

@@ -1,0 +1,258 @@
+"""One trial: seed, build the model from the search-space module, train, report.
+
+The engine is :func:`train_trial`, which knows nothing of Ray: it takes a ``report``
+callback, so tests and benchmarks can run it in-process. :func:`ray_trainable` wraps
+it for Ray Tune (data from the object store, checkpoints through ``tune.report``).
+
+Tiny tabular trials are overhead-bound, so an epoch is one compiled TensorFlow call
+(shuffle, every batch through the model's own ``train_step``, validation RMSE) instead
+of ``model.fit``, which re-creates its data iterator and callbacks each epoch; on
+concrete this is several times faster per epoch (see scripts/benchmark_epoch.py).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autokeras_lab.errors import TrialFailedError
+from autokeras_lab.spaces import Task, batch_size
+
+__all__ = ["EpochReport", "TrialSettings", "derive_seed", "ray_trainable", "train_trial"]
+
+WEIGHTS_FILE = "best_weights.npz"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrialSettings:
+    """Everything a trial needs besides its sampled values and the data.
+
+    Attributes:
+        space: Search-space name or absolute path of its module.
+        space_config: The derived space (``DerivedSpace.to_config()``).
+        task: The task the model must fit.
+        max_epochs: Most epochs to train.
+        patience: Stop after this many epochs without improvement.
+        search_seed: The search's seed; each trial's seed derives from it.
+        report_epochs: Epochs at which a result must reach the scheduler (ASHA's
+            rungs); between them, results are batched to spare round trips.
+        report_every: Most epochs between two results.
+    """
+
+    space: str
+    space_config: dict[str, Any]
+    task: Task
+    max_epochs: int
+    patience: int
+    search_seed: int
+    report_epochs: tuple[int, ...] = ()
+    report_every: int = 1
+
+
+@dataclass(kw_only=True)
+class EpochReport:
+    """What a trial reports: the newest epoch and the epochs since the last report."""
+
+    epoch: int
+    val_rmse: float
+    best_val_rmse: float
+    best_epoch: int
+    train_loss: float
+    new_curve: list[float] = field(default_factory=list)
+    train_seconds: float = 0.0
+    trial_seconds: float = 0.0
+    finished: bool = False
+    seed: int = 0
+    active: list[str] = field(default_factory=list)
+
+    def metrics(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "val_rmse": self.val_rmse,
+            "best_val_rmse": self.best_val_rmse,
+            "best_epoch": self.best_epoch,
+            "train_loss": self.train_loss,
+            "new_curve": self.new_curve,
+            "train_seconds": self.train_seconds,
+            "trial_seconds": self.trial_seconds,
+            "finished": self.finished,
+            "trial_seed": self.seed,
+            "active_hyperparameters": self.active,
+        }
+
+
+def derive_seed(search_seed: int, values: dict[str, Any]) -> int:
+    """A trial's seed: a stable function of the search seed and its configuration."""
+    key = repr(sorted(values.items())).encode("utf-8")
+    return (zlib.crc32(key) ^ (search_seed * 2654435761)) % (2**31 - 1)
+
+
+ReportFn = Callable[[EpochReport, "list[np.ndarray] | None"], None]
+
+
+def train_trial(
+    values: dict[str, Any],
+    data: dict[str, Any],
+    settings: TrialSettings,
+    report: ReportFn,
+) -> EpochReport:
+    """Train one configuration and report as it goes.
+
+    Args:
+        values: The sampled hyperparameter values.
+        data: ``x_train``, ``y_train``, ``x_val``, ``y_val`` (scaled) and
+            ``target_scale`` (to give RMSE in the target's units).
+        settings: See :class:`TrialSettings`.
+        report: Called with the report and, when the best weights changed since the
+            last call that carried weights and the scheduler may act now, those weights.
+
+    Returns:
+        The last report.
+
+    Raises:
+        TrialFailedError: the loss became NaN or infinite.
+    """
+    started = time.perf_counter()
+    import keras
+    import keras_tuner as kt
+    import tensorflow as tf
+
+    from autokeras_lab.spaces import DerivedSpace, load_space
+
+    keras.backend.clear_session()
+    seed = derive_seed(settings.search_seed, values)
+    keras.utils.set_random_seed(seed)
+    hps = kt.HyperParameters.from_config(settings.space_config)
+    derived = DerivedSpace(hps, tuple(hp.name for hp in hps.space))
+    model, active = load_space(settings.space).build_tracked(values, settings.task, derived)
+    model.optimizer.build(model.trainable_variables)
+
+    run_epoch = _compiled_epoch(model, data, batch_size(values), tf)
+    target_scale = float(data["target_scale"])
+    checkpoint_at = set(settings.report_epochs) | {settings.max_epochs}
+
+    best, best_epoch, best_weights, weights_dirty = math.inf, 0, None, False
+    pending: list[float] = []
+    last_reported = 0
+    train_seconds = 0.0
+    last: EpochReport | None = None
+    for epoch in range(1, settings.max_epochs + 1):
+        t0 = time.perf_counter()
+        loss, val_rmse_scaled = run_epoch()
+        loss, val_rmse = float(loss), float(val_rmse_scaled) * target_scale
+        train_seconds += time.perf_counter() - t0
+        if not (math.isfinite(loss) and math.isfinite(val_rmse)):
+            raise TrialFailedError(
+                f"loss became {loss} at epoch {epoch}; lower the learning rate or narrow "
+                "its range in the search space"
+            )
+        pending.append(val_rmse)
+        if val_rmse < best:
+            best, best_epoch = val_rmse, epoch
+            best_weights, weights_dirty = model.get_weights(), True
+        finished = epoch == settings.max_epochs or epoch - best_epoch >= settings.patience
+        due = finished or epoch in checkpoint_at or epoch - last_reported >= settings.report_every
+        if not due:
+            continue
+        last = EpochReport(
+            epoch=epoch,
+            val_rmse=val_rmse,
+            best_val_rmse=best,
+            best_epoch=best_epoch,
+            train_loss=loss,
+            new_curve=pending,
+            train_seconds=train_seconds,
+            trial_seconds=time.perf_counter() - started,
+            finished=finished,
+            seed=seed,
+            active=active,
+        )
+        send = weights_dirty and (finished or epoch in checkpoint_at)
+        report(last, best_weights if send else None)
+        weights_dirty = weights_dirty and not send
+        pending, last_reported = [], epoch
+        if finished:
+            break
+    assert last is not None
+    return last
+
+
+def _compiled_epoch(model: Any, data: dict[str, Any], bs: int, tf: Any) -> Callable[[], Any]:
+    """One epoch as one graph call: shuffle, all batches through ``train_step``, and
+    the validation RMSE (in scaled units)."""
+    x = tf.constant(data["x_train"])
+    y = tf.constant(np.reshape(data["y_train"], (-1, 1)))
+    xv = tf.constant(data["x_val"])
+    yv = tf.constant(np.reshape(data["y_val"], (-1, 1)))
+    n = int(x.shape[0])
+    steps = max(1, math.ceil(n / bs))
+
+    @tf.function
+    def epoch() -> Any:
+        for metric in model.metrics:
+            metric.reset_state()
+        order = tf.random.shuffle(tf.range(n))
+        logs = {"loss": tf.constant(0.0)}
+        for i in tf.range(steps):
+            batch = order[i * bs : (i + 1) * bs]
+            logs = model.train_step((tf.gather(x, batch), tf.gather(y, batch)))
+        pred = tf.cast(model(xv, training=False), tf.float32)
+        rmse = tf.sqrt(tf.reduce_mean(tf.square(pred - yv)))
+        return tf.cast(logs["loss"], tf.float32), rmse
+
+    return epoch
+
+
+def save_weights(weights: list[np.ndarray], directory: Path) -> Path:
+    path = directory / WEIGHTS_FILE
+    np.savez(path, *weights)
+    return path
+
+
+def load_weights(path: Path) -> list[np.ndarray]:
+    with np.load(path, allow_pickle=False) as archive:
+        return [archive[f"arr_{i}"] for i in range(len(archive.files))]
+
+
+def configure_threads(num_threads: int) -> None:
+    """Pin TensorFlow to the trial's CPUs; only possible before TF's first op, which is
+    fine: a reused worker keeps the same CPU share."""
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(num_threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        pass
+
+
+def ray_trainable(config: dict[str, Any], *, data: dict[str, Any], settings: TrialSettings) -> None:
+    """The Ray Tune function trainable.
+
+    Used as ``tune.with_parameters(ray_trainable, data=..., settings=...)`` so the
+    arrays travel once through the object store.
+    """
+    from ray import tune
+
+    cpus = int(tune.get_context().get_trial_resources().required_resources.get("CPU", 1) or 1)
+    configure_threads(max(1, cpus))
+
+    def report(result: EpochReport, weights: list[np.ndarray] | None) -> None:
+        if weights is None:
+            tune.report(result.metrics())
+            return
+        with tempfile.TemporaryDirectory(prefix="akl-ckpt-") as tmp:
+            save_weights(weights, Path(tmp))
+            tune.report(result.metrics(), checkpoint=tune.Checkpoint.from_directory(tmp))
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    train_trial(config, data, settings, report)

@@ -1,0 +1,1 @@
+"""Bundled experiment files (``NAME.toml``); see :mod:`autokeras_lab.config`."""

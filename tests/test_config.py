@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from autokeras_lab.config import available_experiments, load_experiment
+from autokeras_lab.errors import UserError
+
+
+def test_bundled_concrete_experiment_loads() -> None:
+    exp = load_experiment("concrete")
+    assert exp.dataset == "concrete"
+    assert exp.space == "mlp"
+    assert exp.scheduler.name == "asha"
+    assert exp.budget.max_epochs >= exp.scheduler.grace_period
+
+
+def test_unknown_experiment_lists_the_known_ones() -> None:
+    with pytest.raises(UserError, match=r"unknown experiment 'nope'.*concrete"):
+        load_experiment("nope")
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ('dataset = "concrete"\ncolour = "red"\n', r"bad\.toml: unknown key 'colour'.*allowed"),
+        ('dataset = "concrete"\n[budget]\ntrails = 3\n', r"unknown key 'budget\.trails'"),
+        ('dataset = "concrete"\n[budget]\ntrials = "ten"\n', r"'budget\.trials' expected"),
+        ('dataset = "concrete"\n[budget]\nmax_epochs = -5\n', r"max_epochs must be a positive"),
+        ('dataset = "concrete"\n[scheduler]\nname = "pbt"\n', r"name must be one of asha, fifo"),
+        ('dataset = "concrete"\ndirection = "up"\n', r"direction must be one of min, max"),
+        ("dataset = \n", r"not valid TOML"),
+    ],
+    ids=["unknown-key", "unknown-nested-key", "wrong-type", "negative", "bad-choice",
+         "bad-direction", "syntax"],
+)
+def test_bad_experiment_files_are_rejected_naming_file_and_key(
+    tmp_path: Path, text: str, match: str
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(UserError, match=match):
+        load_experiment(path)
+
+
+def test_flags_override_the_file_and_none_means_not_given() -> None:
+    exp = load_experiment("concrete").with_overrides(trials=3, max_epochs=7, seed=None)
+    assert (exp.budget.trials, exp.budget.max_epochs) == (3, 7)
+    assert exp.seed == load_experiment("concrete").seed
+
+
+def test_bad_override_is_a_user_error() -> None:
+    with pytest.raises(UserError, match="max_epochs must be a positive"):
+        load_experiment("concrete").with_overrides(max_epochs=0)
+
+
+def test_local_experiments_dir_is_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "experiments").mkdir()
+    (tmp_path / "experiments" / "mine.toml").write_text('dataset = "concrete"\n')
+    monkeypatch.chdir(tmp_path)
+    assert "mine" in available_experiments()
+    assert load_experiment("mine").name == "mine"

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from autokeras_lab.leaderboard import Leaderboard, SearchRecord, TrialRecord
+
+
+def search(search_id: str = "s1", experiment: str = "concrete") -> SearchRecord:
+    return SearchRecord(
+        search_id=search_id, experiment=experiment, dataset="concrete", data_fingerprint="f",
+        space="mlp", metric="rmse", direction="min", seed=0, status="running", started_at=1.0,
+        command="python -m autokeras_lab search concrete", settings={"a": 1},
+        space_config={"space": []}, split_sizes={"train": 1, "val": 1, "test": 1},
+    )
+
+
+def trial(trial_id: str, best: float | None, status: str = "completed", **kw) -> TrialRecord:
+    return TrialRecord(
+        search_id=kw.pop("search_id", "s1"), trial_id=trial_id, experiment="concrete", number=1,
+        config={"units_0": 16, "learning_rate": 0.01}, status=status, epochs=3,
+        curve=[9.0, 7.5, best or 9.0], best_val=best, **kw,
+    )
+
+
+def test_trials_survive_the_process_and_rank_best_first(tmp_path: Path) -> None:
+    path = tmp_path / "leaderboard.db"
+    board = Leaderboard(path)
+    board.start_search(search())
+    board.record_trial(trial("a", 6.0))
+    board.record_trial(trial("b", 5.0, status="stopped_early"))
+    board.record_trial(trial("c", None, status="failed", failure_reason="loss became nan"))
+    board.set_test_metric("s1", "b", 5.5)
+    board.finish_search("s1", status="completed", best_trial_id="b")
+
+    reopened = Leaderboard(path)  # a new process would see the same
+    ranked = reopened.trials("concrete")
+    assert [t.trial_id for t in ranked] == ["b", "a", "c"]
+    assert ranked[0].test_metric == 5.5 and ranked[0].curve == [9.0, 7.5, 5.0]
+    assert ranked[0].config == {"units_0": 16, "learning_rate": 0.01}
+    assert ranked[2].failure_reason == "loss became nan"
+    [stored] = reopened.searches("concrete")
+    assert stored.status == "completed" and stored.best_trial_id == "b"
+    assert stored.wall_seconds is not None and stored.settings == {"a": 1}
+    assert [t.trial_id for t in reopened.trials("concrete", statuses=("failed",))] == ["c"]
+
+
+def test_searches_of_an_experiment_are_kept_apart(tmp_path: Path) -> None:
+    board = Leaderboard(tmp_path / "lb.db")
+    board.start_search(search("s1"))
+    board.start_search(search("s2"))
+    board.record_trial(trial("a", 6.0, search_id="s1"))
+    board.record_trial(trial("a", 4.0, search_id="s2"))  # same Ray id, other search
+    assert len(board.trials("concrete")) == 2
+    assert [t.best_val for t in board.trials("concrete", search_id="s1")] == [6.0]
+    assert board.experiments() == ["concrete"]
+
+
+def test_status_is_checked_before_anything_is_written(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="status must be one of"):
+        trial("x", 1.0, status="weird")
+
+
+def test_file_is_plain_sqlite_in_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "lb.db"
+    Leaderboard(path).start_search(search())
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.execute("SELECT experiment FROM searches").fetchall() == [("concrete",)]

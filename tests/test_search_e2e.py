@@ -1,0 +1,114 @@
+"""End to end: real Ray, real Optuna and ASHA, real Keras training, tiny budgets."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from autokeras_lab import load_experiment, load_model_dir, run_search
+from autokeras_lab.leaderboard import Leaderboard
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def cli_search(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """The headline command as a user types it, on a tiny budget (4 trials x 5 epochs)."""
+    runs = tmp_path_factory.mktemp("runs")
+    result = subprocess.run(
+        [sys.executable, "-m", "autokeras_lab", "search", "concrete",
+         "--trials", "4", "--max-epochs", "5", "--seed", "0", "--runs-dir", str(runs)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return runs, result
+
+
+def test_search_prints_progress_leaderboard_and_paths(cli_search) -> None:
+    runs, result = cli_search
+    assert "trials: 4 done" in result.stderr  # the progress view
+    assert "Traceback" not in result.stderr and "absl" not in result.stderr
+    lines = result.stdout.splitlines()
+    header = next(line for line in lines if line.startswith("rank"))
+    assert header.split()[:7] == ["rank", "trial", "status", "val_rmse", "test_rmse", "epochs", "seconds"]
+    assert f"best model:  {runs / 'concrete' / 'best'}" in result.stdout
+    assert f"leaderboard: {runs / 'leaderboard.db'}" in result.stdout
+
+
+def test_every_trial_is_on_the_leaderboard_with_its_status_and_curve(cli_search) -> None:
+    runs, _ = cli_search
+    board = Leaderboard(runs / "leaderboard.db")
+    [search] = board.searches("concrete")
+    assert search.status == "completed" and search.seed == 0
+    trials = board.trials("concrete")
+    assert len(trials) == 4
+    assert sorted(t.number for t in trials) == [1, 2, 3, 4]
+    for trial in trials:
+        assert trial.status in ("completed", "stopped_early")
+        assert len(trial.curve) == trial.epochs and 1 <= trial.epochs <= 5
+        assert trial.best_val == pytest.approx(min(trial.curve))
+        assert trial.wall_seconds and trial.wall_seconds > 0 and trial.seed is not None
+        assert trial.config["num_layers"] in (1, 2, 3, 4)
+    assert any(t.status == "completed" and t.epochs == 5 for t in trials)
+    best = trials[0]
+    assert best.test_metric is not None and 0 < best.test_metric < 60  # MPa
+
+
+def test_exported_model_predicts_plausible_strengths_and_reloads_the_same(
+    cli_search, tmp_path: Path
+) -> None:
+    runs, _ = cli_search
+    model_dir = runs / "concrete" / "best"
+    card = json.loads((model_dir / "card.json").read_text())
+    assert card["target"] == "strength" and card["unit"] == "MPa"
+    assert card["versions"]["tensorflow"].startswith("2.")
+    assert card["metrics"]["val_rmse"] > 0
+    rows = pd.read_csv(Path(__file__).parents[1] / "autokeras_lab" / "data" / "concrete.csv")
+    rows = rows.drop(columns=["strength"]).sample(20, random_state=1)
+    first = load_model_dir(model_dir).predict(rows)
+    second = load_model_dir(model_dir).predict(rows)
+    assert first.shape == (20,) and np.all(np.isfinite(first))
+    assert np.all((first > -20) & (first < 150))
+    np.testing.assert_allclose(first, second, rtol=1e-6)
+
+    csv, out = tmp_path / "rows.csv", tmp_path / "pred.csv"
+    rows.to_csv(csv, index=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "autokeras_lab", "predict", str(model_dir), str(csv),
+         "--output", str(out)], capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    written = pd.read_csv(out)
+    np.testing.assert_allclose(written["predicted_strength"], first, rtol=1e-4)
+
+
+def test_leaderboard_command_reads_the_store(cli_search) -> None:
+    runs, _ = cli_search
+    result = subprocess.run(
+        [sys.executable, "-m", "autokeras_lab", "leaderboard", "concrete", "--runs-dir",
+         str(runs), "--top", "2", "--format", "json"], capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert len(rows) == 2 and rows[0]["best_val"] <= rows[1]["best_val"]
+
+
+def test_same_seed_proposes_the_same_first_configurations(ray_session, tmp_path: Path) -> None:
+    def proposals(seed: int, runs: Path) -> list[dict]:
+        exp = load_experiment("concrete").with_overrides(trials=3, max_epochs=1, seed=seed)
+        result = run_search(exp, runs_dir=runs)
+        return [t.config for t in sorted(result.trials, key=lambda t: t.number)]
+
+    first = proposals(11, tmp_path / "a")
+    again = proposals(11, tmp_path / "b")
+    other = proposals(12, tmp_path / "c")
+    assert first == again
+    assert first != other
+    assert all(math.isfinite(c["learning_rate"]) for c in first)

@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from autokeras_lab.errors import SpaceError, UserError
+from autokeras_lab.spaces import Task, available_spaces, load_space
+
+TASK = Task(n_features=8)
+
+
+@pytest.fixture(scope="module")
+def mlp_space():
+    space = load_space("mlp")
+    return space, space.derive(TASK)
+
+
+def test_mlp_space_is_derived_from_the_module_itself(mlp_space) -> None:
+    _, derived = mlp_space
+    # the conditional widths of the deeper layers are found, not declared twice
+    assert set(derived.names) == {
+        "num_layers", "activation", "dropout", "l2", "learning_rate", "batch_size",
+        "units_0", "units_1", "units_2", "units_3",
+    }
+
+
+def test_keras_tuner_types_become_matching_optuna_distributions(mlp_space) -> None:
+    import optuna.distributions as od
+
+    dists = mlp_space[1].to_optuna()
+    assert dists["num_layers"] == od.IntDistribution(1, 4)
+    assert dists["learning_rate"] == od.FloatDistribution(1e-4, 3e-2, log=True)
+    assert dists["units_2"] == od.IntDistribution(16, 512, log=True)
+    assert dists["dropout"] == od.FloatDistribution(0.0, 0.4, step=0.05)
+    assert dists["activation"] == od.CategoricalDistribution(["relu", "elu", "gelu"])
+    assert dists["batch_size"] == od.CategoricalDistribution([16, 32, 64, 128])
+
+
+def test_model_is_rebuilt_from_sampled_values_with_active_names(mlp_space) -> None:
+    import keras
+
+    space, derived = mlp_space
+    values = derived.defaults() | {"num_layers": 3, "units_0": 40, "units_1": 30, "units_2": 20}
+    model, active = space.build_tracked(values, TASK, derived)
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    assert [layer.units for layer in dense] == [40, 30, 20, 1]
+    assert "units_2" in active and "units_3" not in active
+
+
+def test_spaces_are_listed_with_descriptions() -> None:
+    spaces = available_spaces()
+    assert "mlp" in spaces and "perceptron" in spaces["mlp"].lower()
+
+
+def test_unknown_space_lists_known_ones() -> None:
+    with pytest.raises(UserError, match=r"unknown search space 'cnn'.*mlp"):
+        load_space("cnn")
+
+
+BROKEN = {
+    "no-builder": ("DESCRIPTION = 'x'\n", r"expected a function build_model\(hp, task\), received nothing"),
+    "one-argument": ("def build_model(hp):\n    pass\n", r"expected build_model\(hp, task\).*received build_model\(hp\)"),
+    "returns-none": ("def build_model(hp, task):\n    hp.Int('a', 1, 2)\n", r"expected build_model to return a keras.Model, received NoneType"),
+    "uncompiled": (
+        """
+        import keras
+        def build_model(hp, task):
+            hp.Int('units', 1, 4)
+            return keras.Sequential([keras.Input((task.n_features,)), keras.layers.Dense(1)])
+        """,
+        r"expected a compiled model",
+    ),
+    "wrong-outputs": (
+        """
+        import keras
+        def build_model(hp, task):
+            m = keras.Sequential([keras.Input((task.n_features,)), keras.layers.Dense(hp.Int('o', 3, 3))])
+            m.compile(optimizer='adam', loss='mse')
+            return m
+        """,
+        r"expected 1 output unit\(s\) for a regression task, received 3",
+    ),
+    "raises": ("def build_model(hp, task):\n    raise KeyError('oops')\n", r"build_model raised KeyError"),
+    "no-hyperparameters": (
+        """
+        import keras
+        def build_model(hp, task):
+            m = keras.Sequential([keras.Input((task.n_features,)), keras.layers.Dense(1)])
+            m.compile(optimizer='adam', loss='mse')
+            return m
+        """,
+        r"expected build_model to declare at least one hyperparameter.*received none",
+    ),
+    "import-error": ("import not_a_module_anywhere\n", r"importing it raised ModuleNotFoundError"),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN), ids=list(BROKEN))
+def test_broken_modules_get_an_expected_received_error_naming_the_module(
+    tmp_path: Path, case: str
+) -> None:
+    source, match = BROKEN[case]
+    path = tmp_path / f"{case.replace('-', '_')}.py"
+    path.write_text(textwrap.dedent(source))
+    with pytest.raises(SpaceError, match=match) as info:
+        load_space(str(path)).derive(TASK)
+    assert path.name in str(info.value)

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from autokeras_lab.errors import TrialFailedError
+from autokeras_lab.spaces import Task, load_space
+from autokeras_lab.trainable import TrialSettings, derive_seed, train_trial
+
+TASK = Task(n_features=8)
+
+
+@pytest.fixture(scope="module")
+def derived():
+    return load_space("mlp").derive(TASK)
+
+
+def settings(derived, **changes) -> TrialSettings:
+    base = dict(
+        space="mlp", space_config=derived.to_config(), task=TASK, max_epochs=6,
+        patience=50, search_seed=0, report_epochs=(2,), report_every=10,
+    )
+    return TrialSettings(**(base | changes))
+
+
+def small(derived, **changes):
+    return derived.defaults() | {"num_layers": 1, "units_0": 16, "batch_size": 64} | changes
+
+
+def test_trial_reports_every_epoch_and_sends_weights_at_rungs(concrete, derived) -> None:
+    calls = []
+    last = train_trial(small(derived), concrete.search_arrays(), settings(derived),
+                       lambda r, w: calls.append((r, w)))
+    curve = [v for r, _ in calls for v in r.new_curve]
+    assert len(curve) == last.epoch == 6  # every epoch's validation RMSE arrives
+    assert [r.epoch for r, _ in calls] == [2, 6]  # the rung, then the end
+    assert last.finished and last.best_val_rmse == pytest.approx(min(curve))
+    assert all(math.isfinite(v) and 1 < v < 100 for v in curve)  # MPa, not scaled units
+    weights = [w for _, w in calls if w is not None]
+    assert weights and all(isinstance(a, np.ndarray) for a in weights[-1])
+    assert "units_0" in last.active and "units_3" not in last.active
+
+
+def test_patience_ends_a_trial_that_stopped_improving(concrete, derived) -> None:
+    calls = []
+    values = small(derived, learning_rate=3e-2, batch_size=16)  # noisy: no steady gains
+    last = train_trial(values, concrete.search_arrays(),
+                       settings(derived, max_epochs=200, patience=1), lambda r, w: calls.append(r))
+    assert last.finished and last.epoch < 200
+    assert last.epoch - last.best_epoch >= 1
+
+
+def test_exploding_loss_fails_the_trial_with_its_reason(concrete, derived) -> None:
+    data = concrete.search_arrays() | {"y_train": concrete.y_train * np.float32(1e30)}
+    with pytest.raises(TrialFailedError, match=r"loss became (nan|inf).*lower the learning rate"):
+        train_trial(small(derived), data, settings(derived), lambda r, w: None)
+
+
+def test_trial_seed_is_a_stable_function_of_search_seed_and_config() -> None:
+    config = {"a": 1, "b": 0.5}
+    assert derive_seed(3, config) == derive_seed(3, dict(reversed(config.items())))
+    assert derive_seed(3, config) != derive_seed(4, config)
+    assert derive_seed(3, config) != derive_seed(3, {"a": 2, "b": 0.5})
