@@ -13,8 +13,12 @@ import math
 import os
 import secrets
 import shlex
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -136,13 +140,14 @@ def run_search(
     started = time.perf_counter()
     status = "failed"
     try:
-        status = _tune(experiment, prepared, task, space, derived, search_id, board,
-                       runs_dir, address, out)
+        status = _tune(
+            experiment, prepared, task, space, derived, search_id, board, runs_dir, address, out
+        )
     except KeyboardInterrupt:
         status = "interrupted"
         raise
     finally:
-        if status != "completed":
+        if status not in ("completed", "interrupted"):
             board.finish_search(search_id, status=status)
     trials = board.trials(experiment.name, search_id=search_id)
     ranked = [t for t in trials if t.checkpoint_path and t.best_val is not None]
@@ -172,12 +177,12 @@ def run_search(
         runs_dir=runs_dir,
     )
     board.finish_search(
-        search_id, status="completed", best_trial_id=best.trial_id, export_dir=str(export_dir)
+        search_id, status=status, best_trial_id=best.trial_id, export_dir=str(export_dir)
     )
     return SearchResult(
         search_id=search_id,
         experiment=experiment.name,
-        status="completed",
+        status=status,
         wall_seconds=time.perf_counter() - started,
         trials=trials,
         leaderboard_path=board.path,
@@ -277,15 +282,71 @@ def _tune(
             storage_path=str(runs_dir / experiment.name / "ray"),
             verbose=0,
             callbacks=[recorder],
+            stop=_InterruptStopper(),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             failure_config=tune.FailureConfig(max_failures=0),
         ),
     )
+    with _interruptible(out):
+        try:
+            tuner.fit()
+        finally:
+            recorder.progress.close()
+    return "interrupted" if _INTERRUPTED.is_set() else "completed"
+
+
+_INTERRUPTED = threading.Event()
+
+
+def _is_interrupted() -> bool:
+    return _INTERRUPTED.is_set()
+
+
+class _InterruptStopper:
+    """A Ray Tune stopper that ends the whole search once Ctrl-C was pressed (built
+    lazily as a ``tune.Stopper`` so this module does not import Ray)."""
+
+    def __new__(cls) -> Any:
+        from ray import tune
+
+        class InterruptStopper(tune.Stopper):
+            def __call__(self, trial_id: str, result: dict) -> bool:
+                return False
+
+            def stop_all(self) -> bool:
+                return _is_interrupted()  # by reference: an Event does not pickle
+
+        return InterruptStopper()
+
+
+@contextmanager
+def _interruptible(out: TextIO | None) -> Iterator[None]:
+    """First Ctrl-C: stop the search cleanly (running trials end, what finished is
+    kept and exported). Second Ctrl-C: abort at once. We take the signal from Ray Tune
+    so that we know the search was interrupted rather than finished."""
+    _INTERRUPTED.clear()
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        _INTERRUPTED.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if out is not None:
+            out.write("\ninterrupted: stopping the search (Ctrl-C again to abort now)\n")
+            out.flush()
+
+    previous_env = os.environ.get("TUNE_DISABLE_SIGINT_HANDLER")
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
+    previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        tuner.fit()
+        yield
     finally:
-        recorder.progress.close()
-    return "completed"
+        signal.signal(signal.SIGINT, previous)
+        if previous_env is None:
+            os.environ.pop("TUNE_DISABLE_SIGINT_HANDLER", None)
+        else:
+            os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = previous_env
 
 
 def _trial_dirname(trial: Any) -> str:

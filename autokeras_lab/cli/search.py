@@ -62,6 +62,13 @@ def run(args: argparse.Namespace) -> int:
     print(format_leaderboard(result.trials[:TOP], fmt="table", metric=experiment.metric))
     print(f"\nbest model:  {result.export_dir}")
     print(f"leaderboard: {result.leaderboard_path}")
+    if result.status == "interrupted":
+        print(
+            f"search interrupted after {len(result.trials)} trials: they are on the "
+            "leaderboard (those cut short as stopped_early) and the best was exported",
+            file=sys.stderr,
+        )
+        return 130
     return 0
 
 
