@@ -230,8 +230,6 @@ def _build(cls: type, values: dict[str, Any], *, source: str, prefix: str) -> An
 
 
 def _type_mismatch(expected: str, value: Any) -> bool:
-    if isinstance(value, dict) and expected in ("Budget", "SchedulerSettings"):
-        return False
     checks = {
         "str": isinstance(value, str),
         "int": isinstance(value, int) and not isinstance(value, bool),

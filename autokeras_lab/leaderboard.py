@@ -200,7 +200,7 @@ class Leaderboard:
             )
 
     def searches(self, experiment: str | None = None) -> list[SearchRecord]:
-        query, args = "SELECT * FROM searches", ()
+        query, args = "SELECT * FROM searches", tuple[str, ...]()
         if experiment is not None:
             query, args = query + " WHERE experiment = ?", (experiment,)
         with self._connect() as db:

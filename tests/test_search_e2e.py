@@ -138,3 +138,11 @@ def test_ctrl_c_stops_cleanly_keeps_the_finished_trials_and_exports(tmp_path: Pa
     assert 1 <= len(trials) < 500
     assert (tmp_path / "concrete" / "best" / "model.keras").is_file()
     assert "best model:" in out
+
+
+def test_time_budget_ends_the_search_before_the_trial_count(ray_session, tmp_path: Path) -> None:
+    exp = load_experiment("concrete").with_overrides(trials=10_000, max_epochs=5, time_budget_s=20)
+    result = run_search(exp, runs_dir=tmp_path)
+    assert result.status == "completed"
+    assert 1 <= len(result.trials) < 10_000
+    assert result.wall_seconds < 90  # 20 s of search plus start-up, evaluation and export

@@ -86,7 +86,14 @@ class Preprocessor:
     @classmethod
     def load(cls, path: Path) -> Preprocessor:
         raw = json.loads(path.read_text(encoding="utf-8"))
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+        return cls(
+            features=tuple(str(c) for c in raw["features"]),
+            target=str(raw["target"]),
+            means=tuple(float(v) for v in raw["means"]),
+            scales=tuple(float(v) for v in raw["scales"]),
+            target_mean=float(raw["target_mean"]),
+            target_scale=float(raw["target_scale"]),
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
