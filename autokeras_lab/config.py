@@ -26,13 +26,16 @@ __all__ = [
     "Experiment",
     "SchedulerSettings",
     "available_experiments",
+    "csv_experiment",
     "experiment_dirs",
     "load_experiment",
 ]
 
 SCHEDULERS = ("asha", "fifo")
 DIRECTIONS = ("min", "max")
-METRICS = ("rmse",)
+TASKS = ("auto", "regression", "classification")
+CLASS_WEIGHTS = ("none", "balanced")
+METRICS = ("rmse", "mae", "log_loss", "accuracy")  # see autokeras_lab.metrics
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,10 +95,17 @@ class Experiment:
 
     Attributes:
         name: The experiment's name on the leaderboard and under the runs directory.
-        dataset: A built-in data set name (see ``autokeras_lab.data``).
-        space: A search-space module name in ``search_spaces/``.
-        metric: The validation metric to optimise.
-        direction: ``"min"`` or ``"max"``.
+        dataset: A built-in data set name (see ``autokeras_lab.data``), or "" with ``csv``.
+        csv: A CSV file to search on instead (relative paths are taken from the
+            experiment file's folder, or the working directory for ``--csv``).
+        target: The CSV's target column.
+        task: ``auto`` (inferred from the target), ``regression`` or ``classification``.
+        space: A search-space module name in ``search_spaces/`` or a ``.py`` path.
+        metric: The validation metric to optimise: ``rmse`` or ``mae`` (regression),
+            ``log_loss`` or ``accuracy`` (classification); "" picks ``rmse`` or
+            ``log_loss``.
+        direction: ``"min"`` or ``"max"``; "" follows the metric.
+        class_weight: ``balanced`` weighs rows inversely to their class frequency.
         seed: The one seed every proposal and trial seed derives from.
         test_fraction: Share of rows held out for the final test, never searched on.
         val_fraction: Share of the remaining rows used for validation.
@@ -107,10 +117,14 @@ class Experiment:
     """
 
     name: str
-    dataset: str
+    dataset: str = ""
+    csv: str = ""
+    target: str = ""
+    task: str = "auto"
     space: str = "mlp"
-    metric: str = "rmse"
-    direction: str = "min"
+    metric: str = ""
+    direction: str = ""
+    class_weight: str = "none"
     seed: int = 0
     test_fraction: float = 0.1
     val_fraction: float = 0.2
@@ -120,10 +134,21 @@ class Experiment:
     description: str = ""
 
     def __post_init__(self) -> None:
-        if self.metric not in METRICS:
-            raise ValueError(f"metric must be one of {', '.join(METRICS)}")
-        if self.direction not in DIRECTIONS:
-            raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}")
+        if bool(self.dataset) == bool(self.csv):
+            raise ValueError("give either dataset (a built-in name) or csv (a file), not both")
+        if self.csv and not self.target:
+            raise ValueError("a csv experiment needs target (the column to predict)")
+        for key, allowed in (
+            ("metric", ("", *METRICS)),
+            ("direction", ("", *DIRECTIONS)),
+            ("task", TASKS),
+            ("class_weight", CLASS_WEIGHTS),
+        ):
+            if getattr(self, key) not in allowed:
+                shown = ", ".join(a for a in allowed if a)
+                raise ValueError(f"{key} must be one of {shown}, got {getattr(self, key)!r}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be 0 or more, got {self.seed}")
         for key in ("test_fraction", "val_fraction"):
             value = getattr(self, key)
             if not 0.0 < value < 0.5:
@@ -194,7 +219,21 @@ def load_experiment(name_or_path: str | Path) -> Experiment:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: not valid TOML ({exc}); fix the file's syntax") from None
     raw.setdefault("name", path.stem)
+    csv = raw.get("csv")
+    if isinstance(csv, str) and csv and not Path(csv).is_absolute():
+        raw["csv"] = str((path.parent / csv).resolve())
     return _from_dict(raw, source=str(path))
+
+
+def csv_experiment(
+    csv: str | Path, *, target: str, task: str = "auto", name: str | None = None
+) -> Experiment:
+    """An experiment for a user's CSV with the default budget, scheduler and space."""
+    path = Path(csv).absolute()
+    try:
+        return Experiment(name=name or path.stem, csv=str(path), target=target, task=task)
+    except ValueError as exc:
+        raise UserError(f"bad setting: {exc}") from None
 
 
 def _from_dict(raw: dict[str, Any], *, source: str) -> Experiment:

@@ -28,6 +28,7 @@ from autokeras_lab.config import Experiment
 from autokeras_lab.data import Prepared, Preprocessor
 from autokeras_lab.errors import UserError
 from autokeras_lab.leaderboard import TrialRecord
+from autokeras_lab.metrics import evaluate
 from autokeras_lab.spaces import DerivedSpace, SearchSpace, Task
 from autokeras_lab.trainable import WEIGHTS_FILE, load_weights
 
@@ -45,17 +46,16 @@ def _restore(trial: TrialRecord, space: SearchSpace, derived: DerivedSpace, task
     return model
 
 
-def _rmse(model: Any, prepared: Prepared) -> float:
-    pred = prepared.preprocessor.inverse_y(model.predict_on_batch(prepared.x_test))
-    truth = prepared.preprocessor.inverse_y(prepared.y_test)
-    return float(np.sqrt(np.mean((pred - truth) ** 2)))
-
-
 def evaluate_on_test(
     trial: TrialRecord, prepared: Prepared, space: SearchSpace, derived: DerivedSpace, task: Task
-) -> float:
-    """Held-out test RMSE (in the target's units) of a trial's best checkpoint."""
-    return _rmse(_restore(trial, space, derived, task), prepared)
+) -> dict[str, float]:
+    """Every held-out test metric of a trial's best checkpoint (regression errors in
+    the target's units)."""
+    model = _restore(trial, space, derived, task)
+    output = model.predict_on_batch(prepared.x_test)
+    return evaluate(
+        task.kind, prepared.y_test, output, target_scale=prepared.preprocessor.target_scale
+    )
 
 
 def export_best(
@@ -85,12 +85,15 @@ def export_best(
         "task": task.kind,
         "target": dataset.target,
         "unit": dataset.unit,
+        "classes": list(prepared.preprocessor.classes),
         "features": list(prepared.preprocessor.features),
         "space": experiment.space,
         "config": trial.config,
+        "metric": experiment.metric,
+        "direction": experiment.direction,
         "metrics": {
-            f"val_{experiment.metric}": trial.best_val,
-            f"test_{experiment.metric}": trial.test_metric,
+            **{f"val_{k}": v for k, v in trial.metrics.get("val", {}).items()},
+            **{f"test_{k}": v for k, v in trial.metrics.get("test", {}).items()},
             "best_epoch": trial.best_epoch,
         },
         "split_sizes": prepared.sizes(),
@@ -117,9 +120,9 @@ def _beats(card: dict[str, Any], current_card: Path, direction: str) -> bool:
         return True
     if current.get("data_fingerprint") != card["data_fingerprint"]:
         return True
-    key = next(k for k in card["metrics"] if k.startswith("val_"))
-    old, new = current.get("metrics", {}).get(key), card["metrics"][key]
-    if old is None:
+    key = f"val_{card['metric']}"
+    old, new = current.get("metrics", {}).get(key), card["metrics"].get(key)
+    if old is None or new is None:
         return True
     return bool(new < old if direction == "min" else new > old)
 
@@ -167,12 +170,32 @@ class ExportedModel:
     def target(self) -> str:
         return self.preprocessor.target
 
-    def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        """Predictions in the target's units for raw rows with the training columns."""
-        x = self.preprocessor.transform_x(frame)
-        if len(x) == 0:
-            return np.zeros(0)
-        return self.preprocessor.inverse_y(self.model.predict(x, verbose=0, batch_size=1024))
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Predictions for raw rows with the training columns.
+
+        Returns:
+            ``predicted_TARGET`` (in the target's units, or the class label) and, for
+            classification, ``probability_CLASS`` per class; one row per input row.
+        """
+        pre = self.preprocessor
+        x = pre.transform_x(frame)
+        column = f"predicted_{pre.target}"
+        output = (
+            self.model.predict(x, verbose=0, batch_size=1024)
+            if len(x) else np.zeros((0, max(1, len(pre.classes))))
+        )
+        if pre.task != "classification":
+            return pd.DataFrame({column: pre.inverse_y(output)}, index=frame.index)
+        if output.shape[1] == 1:
+            p1 = output.reshape(-1).astype(np.float64)
+            probs = np.stack([1.0 - p1, p1], axis=1)
+        else:
+            probs = output.astype(np.float64)
+        labels = [pre.classes[i] for i in probs.argmax(axis=1)]
+        result = pd.DataFrame({column: labels}, index=frame.index)
+        for i, name in enumerate(pre.classes):
+            result[f"probability_{name}"] = probs[:, i]
+        return result
 
 
 def load_model_dir(path: str | Path) -> ExportedModel:

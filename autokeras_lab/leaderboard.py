@@ -72,6 +72,7 @@ CREATE TABLE IF NOT EXISTS trials (
     train_seconds REAL,
     seed INTEGER,
     test_metric REAL,
+    metrics TEXT NOT NULL DEFAULT '{}',
     checkpoint_path TEXT,
     PRIMARY KEY (search_id, trial_id)
 );
@@ -113,7 +114,10 @@ class TrialRecord:
             ``failure_reason``).
         best_val: Best validation metric over its epochs (``None`` if it failed first).
         curve: The validation metric after every epoch.
-        test_metric: Held-out test metric, filled in only for ranked models.
+        test_metric: Held-out test value of the search's metric, filled in only for
+            ranked models.
+        metrics: Every metric of the task at the best epoch, ``{"val": {...}}``, and
+            ``"test"`` once the model was evaluated on the held-out split.
     """
 
     search_id: str
@@ -133,6 +137,7 @@ class TrialRecord:
     train_seconds: float | None = None
     seed: int | None = None
     test_metric: float | None = None
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     checkpoint_path: str | None = None
 
     def __post_init__(self) -> None:
@@ -140,7 +145,7 @@ class TrialRecord:
             raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
 
 
-_JSON_COLUMNS = {"config", "curve", "settings", "space_config", "split_sizes"}
+_JSON_COLUMNS = {"config", "curve", "metrics", "settings", "space_config", "split_sizes"}
 
 
 class Leaderboard:
@@ -192,11 +197,21 @@ class Leaderboard:
         """Insert or replace a trial (a resumed trial replaces its earlier row)."""
         self._insert("trials", record, replace=True)
 
-    def set_test_metric(self, search_id: str, trial_id: str, value: float) -> None:
+    def set_test_metrics(
+        self, search_id: str, trial_id: str, test: dict[str, float], *, main: str
+    ) -> None:
+        """Store a trial's held-out test metrics (``main`` goes to ``test_metric``)."""
         with self._connect() as db:
+            row = db.execute(
+                "SELECT metrics FROM trials WHERE search_id = ? AND trial_id = ?",
+                (search_id, trial_id),
+            ).fetchone()
+            metrics = json.loads(row["metrics"]) if row else {}
+            metrics["test"] = test
             db.execute(
-                "UPDATE trials SET test_metric = ? WHERE search_id = ? AND trial_id = ?",
-                (value, search_id, trial_id),
+                "UPDATE trials SET test_metric = ?, metrics = ?"
+                " WHERE search_id = ? AND trial_id = ?",
+                (test[main], json.dumps(metrics), search_id, trial_id),
             )
 
     def searches(self, experiment: str | None = None) -> list[SearchRecord]:

@@ -8,6 +8,7 @@ held-out test split -> the best one is exported.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -25,9 +26,10 @@ from typing import Any, TextIO
 
 from autokeras_lab._env import QUIET_ENV, import_tensorflow_quietly, quiet
 from autokeras_lab.config import Experiment
-from autokeras_lab.data import Prepared, load_dataset, prepare
+from autokeras_lab.data import Dataset, Prepared, load_csv, load_dataset, prepare
 from autokeras_lab.errors import FatalSearchError, UserError
 from autokeras_lab.leaderboard import Leaderboard, SearchRecord, TrialRecord
+from autokeras_lab.metrics import METRICS, default_metric, direction_of
 from autokeras_lab.progress import Progress
 from autokeras_lab.spaces import DerivedSpace, SearchSpace, Task, load_space
 
@@ -42,6 +44,8 @@ class SearchResult:
 
     search_id: str
     experiment: str
+    metric: str
+    direction: str
     status: str
     wall_seconds: float
     trials: list[TrialRecord]
@@ -106,17 +110,27 @@ def run_search(
     """
     quiet()
     runs_dir = _check_runs_dir(Path(runs_dir).absolute())
-    import_tensorflow_quietly()
-    dataset = load_dataset(experiment.dataset)
+    dataset = load_experiment_data(experiment)
+    experiment = resolve_metric(experiment, dataset.task)
     prepared = prepare(
         dataset,
         test_fraction=experiment.test_fraction,
         val_fraction=experiment.val_fraction,
         split_seed=experiment.split_seed,
+        class_weight=experiment.class_weight,
     )
-    task = Task(kind=dataset.task, n_features=prepared.x_train.shape[1])
+    task = Task.for_data(dataset.task, prepared.preprocessor.n_inputs, len(dataset.classes))
     space = load_space(experiment.space)
+    import_tensorflow_quietly()
     derived = space.derive(task)
+    if out is not None:
+        sizes = prepared.sizes()
+        out.write(
+            f"searching {experiment.name} ({dataset.task}, {sizes['train']}/{sizes['val']}/"
+            f"{sizes['test']} rows train/val/test): space {experiment.space}, metric "
+            f"{experiment.metric} ({experiment.direction}), {_budget_text(experiment)}, "
+            f"seed {experiment.seed}\n"
+        )
     board = Leaderboard(leaderboard_path(runs_dir))
     search_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
     board.start_search(
@@ -162,9 +176,8 @@ def run_search(
     from autokeras_lab.export import evaluate_on_test, export_best
 
     for trial in ranked[:TEST_EVALUATED_TOP]:
-        board.set_test_metric(
-            search_id, trial.trial_id, evaluate_on_test(trial, prepared, space, derived, task)
-        )
+        test = evaluate_on_test(trial, prepared, space, derived, task)
+        board.set_test_metrics(search_id, trial.trial_id, test, main=experiment.metric)
     trials = board.trials(experiment.name, search_id=search_id)
     best = next(t for t in trials if t.trial_id == ranked[0].trial_id)
     export_dir = export_best(
@@ -182,6 +195,8 @@ def run_search(
     return SearchResult(
         search_id=search_id,
         experiment=experiment.name,
+        metric=experiment.metric,
+        direction=experiment.direction,
         status=status,
         wall_seconds=time.perf_counter() - started,
         trials=trials,
@@ -189,6 +204,45 @@ def run_search(
         export_dir=export_dir,
         best_trial_id=best.trial_id,
     )
+
+
+def _budget_text(experiment: Experiment) -> str:
+    budget = experiment.budget
+    parts = [f"{budget.trials} trials"] if budget.trials is not None else []
+    parts.append(f"{budget.max_epochs} epochs max")
+    if budget.time_budget_s is not None:
+        parts.append(f"{budget.time_budget_s:.0f} s budget")
+    return ", ".join(parts)
+
+
+def load_experiment_data(experiment: Experiment) -> Dataset:
+    """The experiment's table: a built-in data set or its CSV, checked."""
+    if experiment.csv:
+        return load_csv(
+            experiment.csv, target=experiment.target, task=experiment.task, name=experiment.name
+        )
+    dataset = load_dataset(experiment.dataset)
+    if experiment.task not in ("auto", dataset.task):
+        raise UserError(
+            f"experiment {experiment.name!r} says task {experiment.task!r}, but data set "
+            f"{dataset.name!r} is a {dataset.task} data set; remove the task key"
+        )
+    return dataset
+
+
+def resolve_metric(experiment: Experiment, task: str) -> Experiment:
+    """Fill in the metric and direction the task implies; refuse a metric that does
+    not fit the task."""
+    metric = experiment.metric or default_metric(task)
+    suits = METRICS[metric][0]
+    if suits != task:
+        fitting = ", ".join(m for m, (t, _) in METRICS.items() if t == task)
+        raise UserError(
+            f"experiment {experiment.name!r}: metric {metric!r} is for {suits}, but the data "
+            f"is a {task} task; expected one of: {fitting}"
+        )
+    direction = experiment.direction or direction_of(metric)
+    return dataclasses.replace(experiment, metric=metric, direction=direction)
 
 
 def _check_runs_dir(runs_dir: Path) -> Path:
@@ -246,6 +300,8 @@ def _tune(
         space=_space_ref(space),
         space_config=derived.to_config(),
         task=task,
+        metric=experiment.metric,
+        direction=experiment.direction,
         max_epochs=budget.max_epochs,
         patience=budget.patience,
         search_seed=experiment.seed,
@@ -257,7 +313,7 @@ def _tune(
     )
     mode = "min" if experiment.direction == "min" else "max"
     searcher = OptunaSearch(
-        space=derived.to_optuna(), metric="best_val_rmse", mode=mode, sampler=sampler
+        space=derived.to_optuna(), metric="best_val_metric", mode=mode, sampler=sampler
     )
     recorder = _Recorder(board, search_id, experiment.name, Progress(out, mode=mode))
     trainable = tune.with_resources(
@@ -267,7 +323,7 @@ def _tune(
     tuner = tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
-            metric="best_val_rmse",
+            metric="best_val_metric",
             mode=mode,
             search_alg=searcher,
             scheduler=scheduler,
@@ -385,7 +441,7 @@ class _Recorder:
             ) -> None:
                 self.curves.setdefault(trial.trial_id, []).extend(result.get("new_curve", []))
                 self.last[trial.trial_id] = result
-                self.progress.result(result.get("best_val_rmse"))
+                self.progress.result(result.get("best_val_metric"))
                 self.progress.update(trials)
 
             def on_trial_complete(
@@ -419,7 +475,8 @@ class _Recorder:
                         epochs=int(last.get("epoch", 0)),
                         curve=self.curves.get(trial.trial_id, []),
                         failure_reason=reason,
-                        best_val=last.get("best_val_rmse"),
+                        best_val=last.get("best_val_metric"),
+                        metrics={"val": last.get("best_metrics") or {}},
                         best_epoch=last.get("best_epoch"),
                         started_at=self.started.get(trial.trial_id),
                         finished_at=time.time(),

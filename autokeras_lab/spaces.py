@@ -60,15 +60,40 @@ DEFAULT_BATCH_SIZE = 32
 class Task:
     """What the model must fit: its input width and output head.
 
+    A search space ends its network with
+    ``keras.layers.Dense(task.n_outputs, activation=task.output_activation)`` and
+    compiles with ``loss=task.loss``.
+
     Attributes:
-        kind: ``"regression"``.
+        kind: ``"regression"``, ``"binary"`` or ``"multiclass"``.
         n_features: Number of model inputs after preprocessing.
-        n_outputs: Number of model outputs.
+        n_outputs: Number of model outputs (1, or one per class for multiclass).
     """
 
     kind: str = "regression"
     n_features: int
     n_outputs: int = 1
+
+    @property
+    def output_activation(self) -> str | None:
+        return {"regression": None, "binary": "sigmoid", "multiclass": "softmax"}[self.kind]
+
+    @property
+    def loss(self) -> str:
+        return {
+            "regression": "mse",
+            "binary": "binary_crossentropy",
+            "multiclass": "sparse_categorical_crossentropy",
+        }[self.kind]
+
+    @classmethod
+    def for_data(cls, task: str, n_features: int, n_classes: int = 0) -> Task:
+        """The task of a data set: regression, or binary / multiclass by class count."""
+        if task == "regression":
+            return cls(kind="regression", n_features=n_features)
+        if n_classes == 2:
+            return cls(kind="binary", n_features=n_features)
+        return cls(kind="multiclass", n_features=n_features, n_outputs=n_classes)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from autokeras_lab.errors import TrialFailedError
+from autokeras_lab.metrics import evaluate
 from autokeras_lab.spaces import Task, batch_size
 
 __all__ = ["EpochReport", "TrialSettings", "derive_seed", "ray_trainable", "train_trial"]
@@ -37,6 +38,8 @@ class TrialSettings:
     """Everything a trial needs besides its sampled values and the data.
 
     Attributes:
+        metric: The validation metric to optimise (see :mod:`autokeras_lab.metrics`).
+        direction: ``"min"`` or ``"max"``.
         space: Search-space name or absolute path of its module.
         space_config: The derived space (``DerivedSpace.to_config()``).
         task: The task the model must fit.
@@ -51,6 +54,8 @@ class TrialSettings:
     space: str
     space_config: dict[str, Any]
     task: Task
+    metric: str
+    direction: str
     max_epochs: int
     patience: int
     search_seed: int
@@ -63,8 +68,9 @@ class EpochReport:
     """What a trial reports: the newest epoch and the epochs since the last report."""
 
     epoch: int
-    val_rmse: float
-    best_val_rmse: float
+    val_metric: float
+    best_val_metric: float
+    best_metrics: dict[str, float]
     best_epoch: int
     train_loss: float
     new_curve: list[float] = field(default_factory=list)
@@ -77,8 +83,9 @@ class EpochReport:
     def metrics(self) -> dict[str, Any]:
         return {
             "epoch": self.epoch,
-            "val_rmse": self.val_rmse,
-            "best_val_rmse": self.best_val_rmse,
+            "val_metric": self.val_metric,
+            "best_val_metric": self.best_val_metric,
+            "best_metrics": self.best_metrics,
             "best_epoch": self.best_epoch,
             "train_loss": self.train_loss,
             "new_curve": self.new_curve,
@@ -109,8 +116,9 @@ def train_trial(
 
     Args:
         values: The sampled hyperparameter values.
-        data: ``x_train``, ``y_train``, ``x_val``, ``y_val`` (scaled) and
-            ``target_scale`` (to give RMSE in the target's units).
+        data: ``x_train``, ``y_train``, optional ``w_train`` (row weights), ``x_val``,
+            ``y_val`` and ``target_scale`` (to give regression errors in the target's
+            units).
         settings: See :class:`TrialSettings`.
         report: Called with the report and, when the best weights changed since the
             last call that carried weights and the scheduler may act now, those weights.
@@ -139,25 +147,30 @@ def train_trial(
     run_epoch = _compiled_epoch(model, data, batch_size(values), tf)
     target_scale = float(data["target_scale"])
     checkpoint_at = set(settings.report_epochs) | {settings.max_epochs}
+    sign = 1.0 if settings.direction == "min" else -1.0
 
     best, best_epoch, best_weights, weights_dirty = math.inf, 0, None, False
+    best_metrics: dict[str, float] = {}
     pending: list[float] = []
     last_reported = 0
     train_seconds = 0.0
     last: EpochReport | None = None
     for epoch in range(1, settings.max_epochs + 1):
         t0 = time.perf_counter()
-        loss, val_rmse_scaled = run_epoch()
-        loss, val_rmse = float(loss), float(val_rmse_scaled) * target_scale
+        loss_tensor, output = run_epoch()
+        loss = float(loss_tensor)
+        metrics = evaluate(settings.task.kind, data["y_val"], output.numpy(),
+                           target_scale=target_scale)
+        value = metrics[settings.metric]
         train_seconds += time.perf_counter() - t0
-        if not (math.isfinite(loss) and math.isfinite(val_rmse)):
+        if not (math.isfinite(loss) and math.isfinite(value)):
             raise TrialFailedError(
                 f"loss became {loss} at epoch {epoch}; lower the learning rate or narrow "
                 "its range in the search space"
             )
-        pending.append(val_rmse)
-        if val_rmse < best:
-            best, best_epoch = val_rmse, epoch
+        pending.append(value)
+        if sign * value < best:
+            best, best_epoch, best_metrics = sign * value, epoch, metrics
             best_weights, weights_dirty = model.get_weights(), True
         finished = epoch == settings.max_epochs or epoch - best_epoch >= settings.patience
         due = finished or epoch in checkpoint_at or epoch - last_reported >= settings.report_every
@@ -165,8 +178,9 @@ def train_trial(
             continue
         last = EpochReport(
             epoch=epoch,
-            val_rmse=val_rmse,
-            best_val_rmse=best,
+            val_metric=value,
+            best_val_metric=sign * best,
+            best_metrics=best_metrics,
             best_epoch=best_epoch,
             train_loss=loss,
             new_curve=pending,
@@ -187,12 +201,13 @@ def train_trial(
 
 
 def _compiled_epoch(model: Any, data: dict[str, Any], bs: int, tf: Any) -> Callable[[], Any]:
-    """One epoch as one graph call: shuffle, all batches through ``train_step``, and
-    the validation RMSE (in scaled units)."""
+    """One epoch as one graph call: shuffle, all batches through the model's own
+    ``train_step`` (its loss, regularisers and optimizer), then the validation output."""
     x = tf.constant(data["x_train"])
     y = tf.constant(np.reshape(data["y_train"], (-1, 1)))
+    weights = data.get("w_train")
+    w = tf.constant(weights) if weights is not None else None
     xv = tf.constant(data["x_val"])
-    yv = tf.constant(np.reshape(data["y_val"], (-1, 1)))
     n = int(x.shape[0])
     steps = max(1, math.ceil(n / bs))
 
@@ -204,10 +219,12 @@ def _compiled_epoch(model: Any, data: dict[str, Any], bs: int, tf: Any) -> Calla
         logs = {"loss": tf.constant(0.0)}
         for i in tf.range(steps):
             batch = order[i * bs : (i + 1) * bs]
-            logs = model.train_step((tf.gather(x, batch), tf.gather(y, batch)))
-        pred = tf.cast(model(xv, training=False), tf.float32)
-        rmse = tf.sqrt(tf.reduce_mean(tf.square(pred - yv)))
-        return tf.cast(logs["loss"], tf.float32), rmse
+            step_data: tuple[Any, ...] = (tf.gather(x, batch), tf.gather(y, batch))
+            if w is not None:
+                step_data = (*step_data, tf.gather(w, batch))
+            logs = model.train_step(step_data)
+        output = tf.cast(model(xv, training=False), tf.float32)
+        return tf.cast(logs["loss"], tf.float32), output
 
     return epoch
 

@@ -33,7 +33,7 @@ def build_model(hp: kt.HyperParameters, task: Task) -> keras.Model:
         )(x)
         if dropout > 0:
             x = keras.layers.Dropout(dropout)(x)
-    outputs = keras.layers.Dense(task.n_outputs)(x)
+    outputs = keras.layers.Dense(task.n_outputs, activation=task.output_activation)(x)
     model = keras.Model(inputs, outputs)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=task.loss)
     return model

@@ -40,9 +40,17 @@ def test_help_needs_neither_tensorflow_nor_ray(command: str) -> None:
         (["search", "concrete", "--time-budget", "soon"], "--time-budget: expected a positive number"),
         (["search", "concrete", "--seed", "-1"], "--seed: expected a whole number >= 0"),
         (["leaderboard", "concrete", "--format", "xml"], "invalid choice: 'xml'"),
-        (["search", "granite"], "unknown experiment 'granite'; expected one of: concrete"),
+        (["search", "granite"], "unknown experiment 'granite'; expected one of: breast_cancer, car, concrete"),
+        (["search"], "say what to search: an experiment name, or --csv FILE --target COLUMN"),
+        (["search", "--csv", "nothing.csv", "--target", "y"], "CSV file"),
+        (["search", "--csv", "rows.csv"], "--csv rows.csv needs --target COLUMN"),
+        (["search", "concrete", "--target", "strength"], "--target goes with --csv"),
+        (["search", "concrete", "--csv", "rows.csv", "--target", "y"], "give an experiment ('concrete') or --csv, not both"),
+        (["search", "--csv", "rows.csv", "--target", "y", "--task", "clustering"], "invalid choice: 'clustering'"),
     ],
-    ids=["zero-trials", "negative-epochs", "word-budget", "negative-seed", "bad-format", "unknown-experiment"],
+    ids=["zero-trials", "negative-epochs", "word-budget", "negative-seed", "bad-format",
+         "unknown-experiment", "nothing-to-search", "missing-csv", "csv-without-target",
+         "target-without-csv", "experiment-and-csv", "bad-task"],
 )
 def test_bad_input_gets_one_line_and_exit_code_2(
     argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
@@ -72,3 +80,17 @@ def test_predict_refuses_a_directory_that_is_not_a_model(
     assert "is not an exported model directory (missing model.keras" in err
     assert main(["predict", str(tmp_path), str(tmp_path / "none.csv")]) == 2
     assert "none.csv does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [("datasets", ["concrete", "car", "iris", "breast_cancer", "diabetes", "moons"]),
+     ("spaces", ["mlp", "resmlp", "wide_deep"])],
+)
+def test_listings_show_one_described_line_each(
+    command: str, expected: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([command]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
+    for name in expected:
+        assert len(lines[name].split()) > 3, lines[name]  # a name and a description

@@ -73,8 +73,8 @@ def test_exported_model_predicts_plausible_strengths_and_reloads_the_same(
     assert card["metrics"]["val_rmse"] > 0
     rows = pd.read_csv(Path(__file__).parents[1] / "autokeras_lab" / "data" / "concrete.csv")
     rows = rows.drop(columns=["strength"]).sample(20, random_state=1)
-    first = load_model_dir(model_dir).predict(rows)
-    second = load_model_dir(model_dir).predict(rows)
+    first = load_model_dir(model_dir).predict(rows)["predicted_strength"].to_numpy()
+    second = load_model_dir(model_dir).predict(rows)["predicted_strength"].to_numpy()
     assert first.shape == (20,) and np.all(np.isfinite(first))
     assert np.all((first > -20) & (first < 150))
     np.testing.assert_allclose(first, second, rtol=1e-6)
@@ -146,3 +146,36 @@ def test_time_budget_ends_the_search_before_the_trial_count(ray_session, tmp_pat
     assert result.status == "completed"
     assert 1 <= len(result.trials) < 10_000
     assert result.wall_seconds < 90  # 20 s of search plus start-up, evaluation and export
+
+
+def test_mixed_type_csv_classification_end_to_end(ray_session, tmp_path: Path) -> None:
+    """A user's CSV with numbers, categories, booleans and gaps: searched, exported,
+    and predicted on raw rows (label plus class probabilities)."""
+    from autokeras_lab.config import csv_experiment
+    from tests.test_csv import mixed_frame
+
+    frame = mixed_frame(300)
+    frame["tier"] = pd.qcut(frame.pop("price"), 3, labels=["cheap", "mid", "dear"]).astype(str)
+    csv = tmp_path / "shop.csv"
+    frame.to_csv(csv, index=False)
+    exp = csv_experiment(csv, target="tier").with_overrides(trials=3, max_epochs=8)
+    result = run_search(exp, runs_dir=tmp_path / "runs")
+    assert (result.experiment, result.metric, result.direction) == ("shop", "log_loss", "min")
+    best = result.trials[0]
+    assert set(best.metrics["val"]) == {"log_loss", "accuracy"}
+    assert best.metrics["test"]["log_loss"] == best.test_metric
+
+    rows = frame.drop(columns=["tier"]).head(12)  # raw rows, gaps included
+    assert rows.isna().any().any()
+    out = tmp_path / "pred.csv"
+    completed = subprocess.run(
+        [sys.executable, "-m", "autokeras_lab", "predict", str(result.export_dir), str(csv),
+         "--output", str(out)], capture_output=True, text=True, timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr
+    predictions = load_model_dir(result.export_dir).predict(rows)
+    assert set(predictions["predicted_tier"]) <= {"cheap", "mid", "dear"}
+    probs = predictions[["probability_cheap", "probability_dear", "probability_mid"]]
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    written = pd.read_csv(out)
+    assert len(written) == len(frame) and "probability_mid" in written.columns

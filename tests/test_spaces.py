@@ -107,3 +107,40 @@ def test_broken_modules_get_an_expected_received_error_naming_the_module(
     with pytest.raises(SpaceError, match=match) as info:
         load_space(str(path)).derive(TASK)
     assert path.name in str(info.value)
+
+
+@pytest.mark.parametrize("name", sorted(available_spaces()))
+@pytest.mark.parametrize(
+    "task",
+    [Task(n_features=8), Task(kind="binary", n_features=5), Task(kind="multiclass", n_features=21, n_outputs=4)],
+    ids=["regression", "binary", "multiclass"],
+)
+def test_every_space_builds_valid_models_across_its_space(name: str, task: Task) -> None:
+    """Several sampled configurations (plus the extremes) build and take a training step."""
+    import keras
+    import numpy as np
+    import optuna
+
+    space = load_space(name)
+    derived = space.derive(task)
+    dists = derived.to_optuna()
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    samples = [study.ask(dists).params for _ in range(3)]
+    extremes = {
+        hp.name: (hp.max_value if hasattr(hp, "max_value") else derived.defaults()[hp.name])
+        for hp in derived.hyperparameters.space
+    }
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, task.n_features)).astype("float32")
+    y = (rng.integers(0, task.n_outputs if task.kind == "multiclass" else 2, size=(32, 1))
+         .astype("float32"))
+    for values in [*samples, extremes]:
+        keras.backend.clear_session()
+        model = space.build(values, task, derived)
+        assert model.outputs[0].shape[-1] == task.n_outputs
+        model.run_eagerly = True  # one step: tracing a graph would cost more than it
+        loss = model.train_on_batch(x, y)
+        assert np.isfinite(loss)
+        out = model.predict_on_batch(x)
+        if task.kind != "regression":
+            assert (out >= 0).all() and (out <= 1).all()

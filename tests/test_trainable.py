@@ -19,7 +19,8 @@ def derived():
 
 def settings(derived, **changes) -> TrialSettings:
     base = dict(
-        space="mlp", space_config=derived.to_config(), task=TASK, max_epochs=6,
+        space="mlp", space_config=derived.to_config(), task=TASK, metric="rmse",
+        direction="min", max_epochs=6,
         patience=50, search_seed=0, report_epochs=(2,), report_every=10,
     )
     return TrialSettings(**(base | changes))
@@ -36,7 +37,8 @@ def test_trial_reports_every_epoch_and_sends_weights_at_rungs(concrete, derived)
     curve = [v for r, _ in calls for v in r.new_curve]
     assert len(curve) == last.epoch == 6  # every epoch's validation RMSE arrives
     assert [r.epoch for r, _ in calls] == [2, 6]  # the rung, then the end
-    assert last.finished and last.best_val_rmse == pytest.approx(min(curve))
+    assert last.finished and last.best_val_metric == pytest.approx(min(curve))
+    assert last.best_metrics["rmse"] == last.best_val_metric and last.best_metrics["mae"] > 0
     assert all(math.isfinite(v) and 1 < v < 100 for v in curve)  # MPa, not scaled units
     weights = [w for _, w in calls if w is not None]
     assert weights and all(isinstance(a, np.ndarray) for a in weights[-1])
@@ -63,3 +65,24 @@ def test_trial_seed_is_a_stable_function_of_search_seed_and_config() -> None:
     assert derive_seed(3, config) == derive_seed(3, dict(reversed(config.items())))
     assert derive_seed(3, config) != derive_seed(4, config)
     assert derive_seed(3, config) != derive_seed(3, {"a": 2, "b": 0.5})
+
+
+def test_classification_trial_maximises_accuracy_with_row_weights(derived) -> None:
+    from autokeras_lab.data import load_dataset, prepare
+
+    data = prepare(load_dataset("iris"), test_fraction=0.1, val_fraction=0.2, split_seed=0,
+                   class_weight="balanced")
+    task = Task.for_data("classification", data.x_train.shape[1], 3)
+    space = load_space("mlp").derive(task)
+    calls = []
+    last = train_trial(
+        space.defaults() | {"num_layers": 1, "units_0": 16, "learning_rate": 0.01},
+        data.search_arrays(),
+        settings(derived, task=task, space_config=space.to_config(), metric="accuracy",
+                 direction="max", max_epochs=20),
+        lambda r, w: calls.append(r),
+    )
+    curve = [v for r in calls for v in r.new_curve]
+    assert last.best_val_metric == pytest.approx(max(curve)) and 0 <= max(curve) <= 1
+    assert set(last.best_metrics) == {"accuracy", "log_loss"}
+    assert last.best_val_metric > 0.5  # iris is easy: well above the 1/3 of guessing

@@ -1,4 +1,5 @@
-"""``predict MODEL_DIR CSV``: predictions of an exported model for new rows."""
+"""``predict MODEL_DIR CSV``: predictions of an exported model for new rows: the value
+(regression) or the class label and the class probabilities (classification)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("model_dir", type=Path, help="an exported model, e.g. runs/concrete/best")
     parser.add_argument("csv", type=Path, help="rows to predict (same columns as training)")
     parser.add_argument("--output", type=Path, default=None,
-                        help="write a CSV (input rows + prediction) instead of printing")
+                        help="write a CSV (input rows + predictions) instead of printing")
     parser.set_defaults(handler=run)
 
 
@@ -34,15 +35,12 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"cannot read {args.csv} as CSV: {str(exc).splitlines()[0]}") from None
     exported = load_model_dir(args.model_dir)
     predictions = exported.predict(frame)
-    unit = exported.card.get("unit", "")
-    column = f"predicted_{exported.target}"
     if args.output is not None:
-        out = frame.copy()
-        out[column] = predictions
-        out.to_csv(args.output, index=False)
-        print(f"wrote {len(out)} predictions to {args.output}", file=sys.stderr)
+        pd.concat([frame, predictions], axis=1).to_csv(args.output, index=False)
+        print(f"wrote {len(frame)} predictions to {args.output}", file=sys.stderr)
     else:
-        print(f"{column}" + (f" ({unit})" if unit else ""))
-        for value in predictions:
-            print(f"{value:.3f}")
+        unit = exported.card.get("unit", "")
+        if unit:
+            print(f"# {predictions.columns[0]} in {unit}", file=sys.stderr)
+        print(predictions.to_csv(index=False, float_format="%.4g"), end="")
     return 0

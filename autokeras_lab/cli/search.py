@@ -22,8 +22,14 @@ def add_parser(commands: Any) -> None:
         ),
     )
     parser.add_argument(
-        "experiment", help="experiment name (experiments/NAME.toml) or a .toml path"
+        "experiment", nargs="?",
+        help="experiment name (experiments/NAME.toml) or a .toml path; omit with --csv",
     )
+    parser.add_argument("--csv", type=Path, help="search on this CSV file instead")
+    parser.add_argument("--target", help="with --csv: the column to predict")
+    parser.add_argument("--task", choices=("auto", "regression", "classification"),
+                        default=None, help="with --csv: the task (default: inferred)")
+    parser.add_argument("--name", help="with --csv: the experiment name (default: file stem)")
     parser.add_argument("--trials", type=positive_int, help="most trials to run")
     parser.add_argument("--max-epochs", type=positive_int, help="most epochs per trial")
     parser.add_argument("--time-budget", type=positive_float, metavar="SECONDS",
@@ -39,9 +45,7 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from autokeras_lab.config import load_experiment
-
-    experiment = load_experiment(args.experiment).with_overrides(
+    experiment = _experiment(args).with_overrides(
         trials=args.trials,
         max_epochs=args.max_epochs,
         time_budget_s=args.time_budget,
@@ -51,15 +55,10 @@ def run(args: argparse.Namespace) -> int:
     from autokeras_lab.report import format_leaderboard
     from autokeras_lab.runner import run_search
 
-    print(
-        f"searching {experiment.name}: space {experiment.space}, "
-        f"{_budget_text(experiment)}, seed {experiment.seed}",
-        file=sys.stderr,
-    )
     result = run_search(experiment, runs_dir=args.runs_dir, out=None if args.quiet else sys.stderr)
     print(f"\nLeaderboard of search {result.search_id} (top {min(TOP, len(result.trials))} "
           f"of {len(result.trials)} trials, {result.wall_seconds:.0f} s):")
-    print(format_leaderboard(result.trials[:TOP], fmt="table", metric=experiment.metric))
+    print(format_leaderboard(result.trials[:TOP], fmt="table", metric=result.metric))
     print(f"\nbest model:  {result.export_dir}")
     print(f"leaderboard: {result.leaderboard_path}")
     if result.status == "interrupted":
@@ -72,12 +71,22 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _budget_text(experiment: Any) -> str:
-    budget = experiment.budget
-    parts = []
-    if budget.trials is not None:
-        parts.append(f"{budget.trials} trials")
-    parts.append(f"{budget.max_epochs} epochs max")
-    if budget.time_budget_s is not None:
-        parts.append(f"{budget.time_budget_s:.0f} s budget")
-    return ", ".join(parts)
+def _experiment(args: argparse.Namespace) -> Any:
+    from autokeras_lab.config import csv_experiment, load_experiment
+    from autokeras_lab.errors import UserError
+
+    if args.csv is None:
+        if args.experiment is None:
+            raise UserError("say what to search: an experiment name, or --csv FILE --target COLUMN")
+        for flag in ("target", "task", "name"):
+            if getattr(args, flag) is not None:
+                raise UserError(f"--{flag} goes with --csv; the experiment file sets it")
+        return load_experiment(args.experiment)
+    if args.experiment is not None:
+        raise UserError(
+            f"give an experiment ({args.experiment!r}) or --csv, not both; "
+            "to name a CSV search use --name"
+        )
+    if not args.target:
+        raise UserError(f"--csv {args.csv} needs --target COLUMN (the column to predict)")
+    return csv_experiment(args.csv, target=args.target, task=args.task or "auto", name=args.name)

@@ -1,4 +1,4 @@
-"""Data sets, splits and preprocessing.
+"""Data sets, CSV loading, splits and preprocessing.
 
 Example:
     >>> from autokeras_lab.data import load_dataset, prepare
@@ -8,7 +8,23 @@ Example:
     8
 """
 
-from autokeras_lab.data._datasets import Dataset, available_datasets, load_dataset
-from autokeras_lab.data._prepare import Prepared, Preprocessor, prepare
+from autokeras_lab.data._datasets import (
+    Dataset,
+    available_datasets,
+    infer_task,
+    load_csv,
+    load_dataset,
+)
+from autokeras_lab.data._prepare import ColumnSpec, Prepared, Preprocessor, prepare
 
-__all__ = ["Dataset", "Prepared", "Preprocessor", "available_datasets", "load_dataset", "prepare"]
+__all__ = [
+    "ColumnSpec",
+    "Dataset",
+    "Prepared",
+    "Preprocessor",
+    "available_datasets",
+    "infer_task",
+    "load_csv",
+    "load_dataset",
+    "prepare",
+]

@@ -1,13 +1,21 @@
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 
 import pandas as pd
 
 from autokeras_lab.errors import UserError
+
+TASKS = ("regression", "classification")
+MIN_ROWS = 30
+MIN_ROWS_PER_CLASS = 2
 
 
 @dataclass(frozen=True)
@@ -16,12 +24,12 @@ class Dataset:
 
     Attributes:
         name: The data set's name.
-        frame: All rows, predictors and target.
+        frame: All rows, predictors and target (rows without a target dropped).
         target: The target column.
-        task: ``"regression"`` (classification comes with the CSV work).
-        unit: The target's unit, for humans ("MPa").
-        fingerprint: SHA-256 of the table's content, so results from different data
-            never mix on the leaderboard.
+        task: ``"regression"`` or ``"classification"``.
+        unit: The target's unit, for humans ("MPa"), or "".
+        fingerprint: SHA-256 prefix of the table's content, so results from different
+            data never mix on the leaderboard.
     """
 
     name: str
@@ -35,10 +43,22 @@ class Dataset:
     def feature_columns(self) -> list[str]:
         return [c for c in self.frame.columns if c != self.target]
 
+    @property
+    def classes(self) -> list[str]:
+        """Class labels (as text, sorted) of a classification target."""
+        if self.task != "classification":
+            return []
+        return sorted({str(v) for v in self.frame[self.target]})
+
 
 def _fingerprint(frame: pd.DataFrame) -> str:
     digest = hashlib.sha256(frame.to_csv(index=False).encode("utf-8"))
     return digest.hexdigest()[:16]
+
+
+def _make(name: str, frame: pd.DataFrame, target: str, task: str, unit: str = "") -> Dataset:
+    frame = frame.reset_index(drop=True)
+    return Dataset(name, frame, target, task, unit, _fingerprint(frame))
 
 
 def _bundled_csv(filename: str) -> pd.DataFrame:
@@ -46,15 +66,55 @@ def _bundled_csv(filename: str) -> pd.DataFrame:
         return pd.read_csv(handle)
 
 
-def _concrete() -> Dataset:
-    frame = _bundled_csv("concrete.csv")
-    return Dataset("concrete", frame, "strength", "regression", "MPa", _fingerprint(frame))
+def _sklearn(loader: str, target: str, labels: bool) -> pd.DataFrame:
+    import sklearn.datasets
+
+    bunch = getattr(sklearn.datasets, loader)(as_frame=True)
+    frame = bunch.frame.rename(columns={"target": target})
+    if labels:
+        frame[target] = [str(bunch.target_names[i]) for i in bunch.target]
+    return frame
+
+
+def _moons() -> pd.DataFrame:
+    from sklearn.datasets import make_moons
+
+    x, y = make_moons(n_samples=1000, noise=0.25, random_state=0)
+    return pd.DataFrame({"x1": x[:, 0], "x2": x[:, 1], "moon": y.astype(int)})
 
 
 _BUILTIN: dict[str, tuple[Callable[[], Dataset], str]] = {
     "concrete": (
-        _concrete,
+        lambda: _make("concrete", _bundled_csv("concrete.csv"), "strength", "regression", "MPa"),
         "UCI Concrete Compressive Strength: 1030 mixes, 8 inputs, strength in MPa (regression)",
+    ),
+    "car": (
+        lambda: _make("car", _bundled_csv("car.csv"), "class", "classification"),
+        "UCI Car Evaluation: 1728 cars, 6 categorical inputs, 4 classes (classification)",
+    ),
+    "iris": (
+        lambda: _make("iris", _sklearn("load_iris", "species", True), "species", "classification"),
+        "Fisher's iris (scikit-learn): 150 flowers, 4 inputs, 3 species (classification)",
+    ),
+    "breast_cancer": (
+        lambda: _make(
+            "breast_cancer",
+            _sklearn("load_breast_cancer", "diagnosis", True),
+            "diagnosis",
+            "classification",
+        ),
+        "Wisconsin breast cancer (scikit-learn): 569 tumours, 30 inputs, binary",
+    ),
+    "diabetes": (
+        lambda: _make(
+            "diabetes", _sklearn("load_diabetes", "progression", False), "progression",
+            "regression",
+        ),
+        "Diabetes progression (scikit-learn): 442 patients, 10 inputs (regression)",
+    ),
+    "moons": (
+        lambda: _make("moons", _moons(), "moon", "classification"),
+        "Two interleaving half-moons (scikit-learn, seeded): 1000 points, binary",
     ),
 }
 
@@ -72,6 +132,113 @@ def load_dataset(name: str) -> Dataset:
     """
     if name not in _BUILTIN:
         raise UserError(
-            f"unknown data set {name!r}; expected one of: {', '.join(_BUILTIN)}"
+            f"unknown data set {name!r}; expected one of: {', '.join(_BUILTIN)} "
+            "(or use --csv FILE --target COLUMN)"
         )
     return _BUILTIN[name][0]()
+
+
+def load_csv(
+    path: str | Path, *, target: str, task: str = "auto", name: str | None = None
+) -> Dataset:
+    """Load a user's CSV, check it, and say which task it is.
+
+    Rows whose target is missing are dropped; everything else is checked so that a bad
+    file fails here, in one line, rather than an hour into a search.
+
+    Raises:
+        UserError: a missing, empty, undecodable or header-less file, duplicated column
+            names, an absent or all-missing target, a single class, too few rows, or a
+            non-numeric regression target.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"CSV file {path} does not exist")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UserError(
+            f"{path} is not UTF-8 text (byte {exc.start}: {raw[exc.start:exc.start + 1]!r}); "
+            "re-save it as UTF-8 CSV"
+        ) from None
+    if not text.strip():
+        raise UserError(f"{path} is empty; expected a header line and rows")
+    header = next(csv.reader(io.StringIO(text)))
+    _check_header(path, header)
+    try:
+        frame = pd.read_csv(io.StringIO(text), skipinitialspace=True)
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise UserError(f"{path} is not a readable CSV: {str(exc).splitlines()[0]}") from None
+    if target not in frame.columns:
+        raise UserError(
+            f"{path} has no column {target!r}; columns: {', '.join(map(str, frame.columns))}"
+            " (pass one of them with --target)"
+        )
+    frame = frame[frame[target].notna()]
+    if frame.empty:
+        raise UserError(f"{path}: the target column {target!r} is missing in every row")
+    kind = infer_task(frame[target]) if task == "auto" else task
+    if kind not in TASKS:
+        raise UserError(f"unknown task {task!r}; expected auto, regression or classification")
+    if kind == "regression" and not pd.api.types.is_numeric_dtype(frame[target]):
+        sample = frame[target].astype(str).head(3).tolist()
+        raise UserError(
+            f"{path}: regression needs a numeric target, but {target!r} holds text such as "
+            f"{sample}; use --task classification or another --target"
+        )
+    _check_rows(path, frame, target, kind)
+    return _make(name or path.stem, frame, target, kind)
+
+
+def infer_task(target: pd.Series) -> str:
+    """Classification for text, booleans and small sets of whole numbers; else regression."""
+    if not pd.api.types.is_numeric_dtype(target) or pd.api.types.is_bool_dtype(target):
+        return "classification"
+    values = target.dropna()
+    whole = bool((values == values.round()).all())
+    return "classification" if whole and values.nunique() <= 10 else "regression"
+
+
+def _check_header(path: Path, header: list[str]) -> None:
+    names = [h.strip() for h in header]
+    if all(_is_number(n) for n in names if n):
+        raise UserError(
+            f"{path} has no header line (its first line is data: {', '.join(names[:4])}...); "
+            "add a line of column names"
+        )
+    dupes = sorted(n for n, count in Counter(names).items() if count > 1)
+    if dupes:
+        raise UserError(f"{path} has duplicated column names: {', '.join(dupes)}; rename them")
+
+
+def _check_rows(path: Path, frame: pd.DataFrame, target: str, task: str) -> None:
+    if len(frame) < MIN_ROWS:
+        raise UserError(
+            f"{path} has {len(frame)} rows with a target; expected at least {MIN_ROWS} "
+            "to split into train, validation and test"
+        )
+    if task == "classification":
+        counts = frame[target].astype(str).value_counts()
+        if len(counts) < 2:
+            raise UserError(
+                f"{path}: the target {target!r} has a single class ({counts.index[0]!r}); "
+                "classification needs at least two"
+            )
+        rare = counts[counts < MIN_ROWS_PER_CLASS * 3]
+        if len(rare):
+            raise UserError(
+                f"{path}: class(es) {', '.join(map(repr, rare.index[:5]))} have fewer than "
+                f"{MIN_ROWS_PER_CLASS * 3} rows, too few for stratified train/validation/test "
+                "splits; merge or drop them"
+            )
+    if not [c for c in frame.columns if c != target]:
+        raise UserError(f"{path} has no columns besides the target {target!r}")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

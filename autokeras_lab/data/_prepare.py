@@ -12,64 +12,164 @@ from sklearn.model_selection import train_test_split
 from autokeras_lab.data._datasets import Dataset
 from autokeras_lab.errors import UserError
 
+MAX_CATEGORIES = 50
+MISSING = "__missing__"
+OTHER = "__other__"
+_TRUE = {"true", "yes", "y", "t"}
+_FALSE = {"false", "no", "n", "f"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ColumnSpec:
+    """How one input column becomes model inputs (fitted on the training rows).
+
+    ``numeric``: missing values get the median, then standardisation. ``boolean``:
+    true/false (or yes/no) become 1/0, missing ones the most common value.
+    ``categorical``: one-hot over the training categories; missing is a category of its
+    own; above ``MAX_CATEGORIES`` the rarest share one ``__other__`` column; a value
+    never seen in training gets all zeros.
+    """
+
+    name: str
+    kind: str
+    fill: float = 0.0
+    mean: float = 0.0
+    scale: float = 1.0
+    categories: tuple[str, ...] = ()
+
+    @property
+    def width(self) -> int:
+        return len(self.categories) if self.kind == "categorical" else 1
+
+    @classmethod
+    def fit(cls, column: pd.Series) -> ColumnSpec:
+        name = str(column.name)
+        if _is_boolean(column):
+            bits = _to_bits(column, name)
+            mode = float(np.nanmedian(bits)) if np.isfinite(bits).any() else 0.0
+            return cls(name=name, kind="boolean", fill=round(mode))
+        if pd.api.types.is_numeric_dtype(column):
+            values = column.to_numpy(dtype=np.float64)
+            finite = values[np.isfinite(values)]
+            if finite.size == 0:
+                return cls(name=name, kind="numeric")
+            fill = float(np.median(finite))
+            filled = np.where(np.isfinite(values), values, fill)
+            scale = float(filled.std()) or 1.0
+            return cls(name=name, kind="numeric", fill=fill, mean=float(filled.mean()), scale=scale)
+        counts = _as_text(column).value_counts()
+        categories = [str(c) for c in counts.index[:MAX_CATEGORIES]]
+        if len(counts) > MAX_CATEGORIES:
+            categories.append(OTHER)
+        return cls(name=name, kind="categorical", categories=tuple(sorted(categories)))
+
+    def transform(self, column: pd.Series) -> np.ndarray:
+        if self.kind == "numeric":
+            values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+            bad = column.notna().to_numpy() & np.isnan(values)
+            if bad.any():
+                example = column[bad].iloc[0]
+                raise UserError(
+                    f"column {self.name!r} holds non-numeric values such as {example!r}; "
+                    "expected numbers"
+                )
+            values = np.where(np.isfinite(values), values, self.fill)
+            return ((values - self.mean) / self.scale)[:, None]
+        if self.kind == "boolean":
+            bits = _to_bits(column, self.name)
+            return np.where(np.isfinite(bits), bits, self.fill)[:, None]
+        text = _as_text(column)
+        if OTHER in self.categories:
+            text = text.where(text.isin(self.categories), OTHER)
+        index = {c: i for i, c in enumerate(self.categories)}
+        positions = text.map(index).to_numpy(dtype=np.float64)
+        out = np.zeros((len(text), len(self.categories)))
+        rows = np.flatnonzero(np.isfinite(positions))
+        out[rows, positions[rows].astype(int)] = 1.0
+        return out
+
+
+def _as_text(column: pd.Series) -> pd.Series:
+    return column.astype("object").where(column.notna(), MISSING).astype(str)
+
+
+def _is_boolean(column: pd.Series) -> bool:
+    if pd.api.types.is_bool_dtype(column):
+        return True
+    if pd.api.types.is_numeric_dtype(column):
+        return False
+    values = {str(v).strip().lower() for v in column.dropna().unique()}
+    return bool(values) and values <= (_TRUE | _FALSE)
+
+
+def _to_bits(column: pd.Series, name: str) -> np.ndarray:
+    def bit(value: Any) -> float:
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return np.nan
+        text = str(value).strip().lower()
+        if text in _TRUE or text == "1" or text == "1.0":
+            return 1.0
+        if text in _FALSE or text == "0" or text == "0.0":
+            return 0.0
+        raise UserError(f"column {name!r} holds {value!r}; expected true/false (or yes/no)")
+
+    return np.array([bit(v) for v in column], dtype=np.float64)
+
 
 @dataclass(frozen=True, kw_only=True)
 class Preprocessor:
-    """Standardisation fitted on the training split only, stored as plain JSON.
-
-    JSON rather than a pickle: loading a model directory never executes code.
+    """Everything that turns raw rows into model inputs, fitted on the training split
+    only and stored as plain JSON (loading a model directory never executes code).
 
     Attributes:
-        features: Predictor columns, in model input order.
+        columns: One :class:`ColumnSpec` per input column, in input order.
         target: The target column.
-        means, scales: Per-feature mean and standard deviation (train split).
-        target_mean, target_scale: The target's mean and standard deviation, so the
-            network learns a unit-variance target and predictions come back in units.
+        task: ``"regression"`` or ``"classification"``.
+        target_mean, target_scale: Regression: the target is standardised for training
+            and predictions come back in the target's units.
+        classes: Classification: the class labels; the model predicts their indices.
     """
 
-    features: tuple[str, ...]
+    columns: tuple[ColumnSpec, ...]
     target: str
-    means: tuple[float, ...]
-    scales: tuple[float, ...]
-    target_mean: float
-    target_scale: float
+    task: str
+    target_mean: float = 0.0
+    target_scale: float = 1.0
+    classes: tuple[str, ...] = ()
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    @property
+    def n_inputs(self) -> int:
+        return sum(c.width for c in self.columns)
 
     @classmethod
-    def fit(cls, frame: pd.DataFrame, *, features: list[str], target: str) -> Preprocessor:
-        x = frame[features].to_numpy(dtype=np.float64)
+    def fit(cls, frame: pd.DataFrame, *, features: list[str], target: str, task: str,
+            classes: list[str] | None = None) -> Preprocessor:
+        columns = tuple(ColumnSpec.fit(frame[name]) for name in features)
+        if task == "classification":
+            return cls(columns=columns, target=target, task=task, classes=tuple(classes or ()))
         y = frame[target].to_numpy(dtype=np.float64)
-        scales = x.std(axis=0)
-        scales[scales == 0] = 1.0
-        return cls(
-            features=tuple(features),
-            target=target,
-            means=tuple(float(v) for v in x.mean(axis=0)),
-            scales=tuple(float(v) for v in scales),
-            target_mean=float(y.mean()),
-            target_scale=float(y.std() or 1.0),
-        )
+        return cls(columns=columns, target=target, task=task, target_mean=float(y.mean()),
+                   target_scale=float(y.std() or 1.0))
 
     def transform_x(self, frame: pd.DataFrame) -> np.ndarray:
-        """Scale the predictors of ``frame`` (raises UserError on missing columns)."""
+        """Model inputs for raw rows (raises UserError on missing or bad columns)."""
         missing = [c for c in self.features if c not in frame.columns]
         if missing:
             raise UserError(
                 f"the table lacks column(s) {', '.join(missing)}; expected columns: "
                 f"{', '.join(self.features)}"
             )
-        try:
-            x = frame[list(self.features)].to_numpy(dtype=np.float64)
-        except (TypeError, ValueError):
-            bad = [c for c in self.features if not pd.api.types.is_numeric_dtype(frame[c])]
-            raise UserError(
-                f"column(s) {', '.join(bad)} hold non-numeric values; expected numbers"
-            ) from None
-        if np.isnan(x).any():
-            bad = [c for c, col in zip(self.features, x.T, strict=True) if np.isnan(col).any()]
-            raise UserError(f"column(s) {', '.join(bad)} have missing values; fill them in")
-        return ((x - np.asarray(self.means)) / np.asarray(self.scales)).astype(np.float32)
+        parts = [spec.transform(frame[spec.name]) for spec in self.columns]
+        return np.concatenate(parts, axis=1).astype(np.float32)
 
     def transform_y(self, values: np.ndarray | pd.Series) -> np.ndarray:
+        if self.task == "classification":
+            index = {c: i for i, c in enumerate(self.classes)}
+            return np.array([index[str(v)] for v in values], dtype=np.float32)
         y = np.asarray(values, dtype=np.float64)
         return ((y - self.target_mean) / self.target_scale).astype(np.float32)
 
@@ -86,13 +186,21 @@ class Preprocessor:
     @classmethod
     def load(cls, path: Path) -> Preprocessor:
         raw = json.loads(path.read_text(encoding="utf-8"))
+        columns = tuple(
+            ColumnSpec(
+                name=str(c["name"]), kind=str(c["kind"]), fill=float(c["fill"]),
+                mean=float(c["mean"]), scale=float(c["scale"]),
+                categories=tuple(str(v) for v in c["categories"]),
+            )
+            for c in raw["columns"]
+        )
         return cls(
-            features=tuple(str(c) for c in raw["features"]),
+            columns=columns,
             target=str(raw["target"]),
-            means=tuple(float(v) for v in raw["means"]),
-            scales=tuple(float(v) for v in raw["scales"]),
+            task=str(raw["task"]),
             target_mean=float(raw["target_mean"]),
             target_scale=float(raw["target_scale"]),
+            classes=tuple(str(c) for c in raw["classes"]),
         )
 
 
@@ -102,7 +210,7 @@ class Prepared:
 
     ``x_test``/``y_test`` are the held-out rows: the search never sees them; only the
     runner's final evaluation of ranked models does. ``*_index`` are the original row
-    numbers, so a test can prove the splits are disjoint.
+    numbers of each split, in array order, so a test can prove the splits are disjoint.
     """
 
     dataset: Dataset
@@ -116,12 +224,14 @@ class Prepared:
     train_index: np.ndarray
     val_index: np.ndarray
     test_index: np.ndarray
+    w_train: np.ndarray | None = None
 
     def search_arrays(self) -> dict[str, Any]:
         """What a trial needs: train and validation arrays, never the test split."""
         return {
             "x_train": self.x_train,
             "y_train": self.y_train,
+            "w_train": self.w_train,
             "x_val": self.x_val,
             "y_val": self.y_val,
             "target_scale": self.preprocessor.target_scale,
@@ -132,15 +242,40 @@ class Prepared:
 
 
 def prepare(
-    dataset: Dataset, *, test_fraction: float, val_fraction: float, split_seed: int
+    dataset: Dataset,
+    *,
+    test_fraction: float,
+    val_fraction: float,
+    split_seed: int,
+    class_weight: str = "none",
 ) -> Prepared:
-    """Split into train / validation / held-out test and fit scaling on train only."""
+    """Split into train / validation / held-out test (stratified for classification)
+    and fit the preprocessing on the training rows only.
+
+    Args:
+        class_weight: ``"balanced"`` weighs each training row inversely to its class's
+            frequency (for imbalanced classes); ``"none"`` weighs all rows alike.
+    """
     frame = dataset.frame.reset_index(drop=True)
     index = np.arange(len(frame))
-    rest, test = train_test_split(index, test_size=test_fraction, random_state=split_seed)
-    train, val = train_test_split(rest, test_size=val_fraction, random_state=split_seed)
-    features = dataset.feature_columns
-    pre = Preprocessor.fit(frame.iloc[train], features=features, target=dataset.target)
+    classify = dataset.task == "classification"
+    labels = frame[dataset.target].astype(str).to_numpy() if classify else None
+    try:
+        rest, test = train_test_split(
+            index, test_size=test_fraction, random_state=split_seed, stratify=labels
+        )
+        train, val = train_test_split(
+            rest, test_size=val_fraction, random_state=split_seed,
+            stratify=labels[rest] if labels is not None else None,
+        )
+    except ValueError as exc:
+        raise UserError(
+            f"cannot split {dataset.name} into train, validation and test: {exc}"
+        ) from None
+    pre = Preprocessor.fit(
+        frame.iloc[train], features=dataset.feature_columns, target=dataset.target,
+        task=dataset.task, classes=dataset.classes,
+    )
 
     def arrays(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         part = frame.iloc[rows]
@@ -149,16 +284,13 @@ def prepare(
     x_train, y_train = arrays(train)
     x_val, y_val = arrays(val)
     x_test, y_test = arrays(test)
+    weights = None
+    if classify and class_weight == "balanced":
+        counts = np.bincount(y_train.astype(int), minlength=len(pre.classes)).astype(np.float64)
+        per_class = len(y_train) / (len(pre.classes) * np.maximum(counts, 1.0))
+        weights = per_class[y_train.astype(int)].astype(np.float32)
     return Prepared(
-        dataset=dataset,
-        preprocessor=pre,
-        x_train=x_train,
-        y_train=y_train,
-        x_val=x_val,
-        y_val=y_val,
-        x_test=x_test,
-        y_test=y_test,
-        train_index=train,
-        val_index=val,
-        test_index=test,
+        dataset=dataset, preprocessor=pre, x_train=x_train, y_train=y_train, x_val=x_val,
+        y_val=y_val, x_test=x_test, y_test=y_test, train_index=train, val_index=val,
+        test_index=test, w_train=weights,
     )

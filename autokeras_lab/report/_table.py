@@ -49,6 +49,10 @@ def leaderboard_rows(trials: Sequence[TrialRecord], *, metric: str) -> list[dict
             "epochs": trial.epochs,
             "seconds": trial.wall_seconds,
         }
+        for split in ("val", "test"):
+            for name, value in trial.metrics.get(split, {}).items():
+                if name != metric:
+                    row[f"{split}_{name}"] = value
         row.update(compact_config(trial.config))
         rows.append(row)
     return rows
@@ -69,7 +73,8 @@ def format_leaderboard(trials: Sequence[TrialRecord], *, fmt: str, metric: str) 
         writer.writeheader()
         for trial in trials:
             row = asdict(trial)
-            row["config"], row["curve"] = json.dumps(row["config"]), json.dumps(row["curve"])
+            for key in ("config", "curve", "metrics"):
+                row[key] = json.dumps(row[key])
             writer.writerow(row)
         return buffer.getvalue().rstrip("\n")
     if not trials:

@@ -1,0 +1,112 @@
+"""Any CSV: type inference, encoding fitted on train only, and every bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from autokeras_lab.data import infer_task, load_csv, load_dataset, prepare
+from autokeras_lab.errors import UserError
+
+
+def mixed_frame(rows: int = 120, seed: int = 0) -> pd.DataFrame:
+    """Numbers, categories, booleans and gaps, with a target that depends on them."""
+    rng = np.random.default_rng(seed)
+    size = rng.normal(100, 20, rows)
+    colour = rng.choice(["red", "green", "blue"], rows)
+    organic = rng.choice(["yes", "no"], rows)
+    price = size * 2 + (colour == "red") * 30 + (organic == "yes") * 10 + rng.normal(0, 5, rows)
+    frame = pd.DataFrame({"size": size, "colour": colour, "organic": organic, "price": price})
+    frame.loc[::7, "size"] = np.nan
+    frame.loc[::11, "colour"] = None
+    return frame
+
+
+def write(tmp_path: Path, frame: pd.DataFrame, name: str = "table.csv") -> Path:
+    path = tmp_path / name
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_column_types_are_inferred_and_encoded(tmp_path: Path) -> None:
+    ds = load_csv(write(tmp_path, mixed_frame()), target="price")
+    assert (ds.name, ds.task) == ("table", "regression")
+    prepared = prepare(ds, test_fraction=0.1, val_fraction=0.2, split_seed=0)
+    kinds = {c.name: c.kind for c in prepared.preprocessor.columns}
+    assert kinds == {"size": "numeric", "colour": "categorical", "organic": "boolean"}
+    colour = next(c for c in prepared.preprocessor.columns if c.name == "colour")
+    assert set(colour.categories) == {"blue", "green", "red", "__missing__"}
+    assert prepared.x_train.shape[1] == 1 + 4 + 1 and np.isfinite(prepared.x_train).all()
+
+
+def test_unseen_category_at_predict_time_encodes_as_all_zeros(tmp_path: Path) -> None:
+    ds = load_csv(write(tmp_path, mixed_frame()), target="price")
+    pre = prepare(ds, test_fraction=0.1, val_fraction=0.2, split_seed=0).preprocessor
+    row = pd.DataFrame({"size": [90.0], "colour": ["purple"], "organic": ["no"]})
+    x = pre.transform_x(row)
+    assert x[0, 1:5].tolist() == [0, 0, 0, 0]
+
+
+def test_categories_come_from_the_training_split_only(tmp_path: Path) -> None:
+    frame = mixed_frame(200)
+    frame.loc[frame.index[-40:], "colour"] = "violet"  # may land in any split
+    ds = load_csv(write(tmp_path, frame), target="price")
+    prepared = prepare(ds, test_fraction=0.1, val_fraction=0.2, split_seed=0)
+    colour = next(c for c in prepared.preprocessor.columns if c.name == "colour")
+    train_colours = set(ds.frame.iloc[prepared.train_index]["colour"].dropna())
+    assert set(colour.categories) - {"__missing__"} == train_colours
+
+
+@pytest.mark.parametrize(
+    ("values", "task"),
+    [
+        (["a", "b", "a"], "classification"),
+        ([True, False, True], "classification"),
+        ([0, 1, 2, 1], "classification"),
+        ([0.5, 1.7, 2.25], "regression"),
+        (list(range(50)), "regression"),
+    ],
+    ids=["text", "bool", "few-integers", "floats", "many-integers"],
+)
+def test_task_is_inferred_from_the_target(values: list, task: str) -> None:
+    assert infer_task(pd.Series(values)) == task
+
+
+def test_classification_splits_are_stratified_and_weights_balance_classes() -> None:
+    ds = load_dataset("car")
+    prepared = prepare(ds, test_fraction=0.1, val_fraction=0.2, split_seed=0,
+                       class_weight="balanced")
+    shares = [np.bincount(y.astype(int), minlength=4) / len(y)
+              for y in (prepared.y_train, prepared.y_val, prepared.y_test)]
+    assert np.allclose(shares[0], shares[1], atol=0.02) and np.allclose(shares[0], shares[2], atol=0.03)
+    assert prepared.w_train is not None
+    per_class = [prepared.w_train[prepared.y_train == k].sum() for k in range(4)]
+    assert np.allclose(per_class, per_class[0], rtol=1e-4)  # each class weighs the same
+
+
+BAD = {
+    "missing-file": (None, {}, r"CSV file .*nothing\.csv does not exist"),
+    "empty-file": (b"", {}, r"is empty; expected a header line and rows"),
+    "no-header": (b"1,2,3\n4,5,6\n", {"target": "3"}, r"has no header line \(its first line is data: 1, 2, 3"),
+    "target-absent": (b"a,b\n1,2\n", {"target": "price"}, r"has no column 'price'; columns: a, b \(pass one"),
+    "target-all-missing": (b"a,price\n1,\n2,\n", {}, r"the target column 'price' is missing in every row"),
+    "single-class": (b"a,price\n" + b"".join(b"%d,x\n" % i for i in range(40)), {"task": "classification"}, r"has a single class \('x'\)"),
+    "too-few-rows": (b"a,price\n1,2.5\n2,3.5\n", {}, r"has 2 rows with a target; expected at least 30"),
+    "text-regression-target": (b"a,price\n" + b"".join(b"%d,cheap\n" % i for i in range(40)), {"task": "regression"}, r"regression needs a numeric target, but 'price' holds text"),
+    "duplicated-columns": (b"a,a,price\n1,2,3\n", {}, r"duplicated column names: a; rename them"),
+    "bad-encoding": (b"a,price\n\xff\xfe1,2\n", {}, r"is not UTF-8 text .*re-save it as UTF-8"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD), ids=list(BAD))
+def test_bad_csv_input_gets_one_clear_line(tmp_path: Path, case: str) -> None:
+    content, kwargs, match = BAD[case]
+    path = tmp_path / ("nothing.csv" if content is None else "bad.csv")
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(UserError, match=match) as info:
+        load_csv(path, **({"target": "price"} | kwargs))
+    assert "\n" not in str(info.value)
