@@ -120,8 +120,8 @@ def run_search(
         class_weight=experiment.class_weight,
     )
     task = Task.for_data(dataset.task, prepared.preprocessor.n_inputs, len(dataset.classes))
+    import_tensorflow_quietly()  # before the space module imports keras
     space = load_space(experiment.space)
-    import_tensorflow_quietly()
     derived = space.derive(task)
     if out is not None:
         sizes = prepared.sizes()

@@ -32,13 +32,14 @@ def test_trials_survive_the_process_and_rank_best_first(tmp_path: Path) -> None:
     board.record_trial(trial("a", 6.0))
     board.record_trial(trial("b", 5.0, status="stopped_early"))
     board.record_trial(trial("c", None, status="failed", failure_reason="loss became nan"))
-    board.set_test_metric("s1", "b", 5.5)
+    board.set_test_metrics("s1", "b", {"rmse": 5.5, "mae": 4.0}, main="rmse")
     board.finish_search("s1", status="completed", best_trial_id="b")
 
     reopened = Leaderboard(path)  # a new process would see the same
     ranked = reopened.trials("concrete")
     assert [t.trial_id for t in ranked] == ["b", "a", "c"]
     assert ranked[0].test_metric == 5.5 and ranked[0].curve == [9.0, 7.5, 5.0]
+    assert ranked[0].metrics["test"] == {"rmse": 5.5, "mae": 4.0}
     assert ranked[0].config == {"units_0": 16, "learning_rate": 0.01}
     assert ranked[2].failure_reason == "loss became nan"
     [stored] = reopened.searches("concrete")
