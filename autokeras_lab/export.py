@@ -37,6 +37,7 @@ __all__ = ["ExportedModel", "evaluate_on_test", "export_best", "load_model_dir"]
 MODEL_FILE = "model.keras"
 PREPROCESSING_FILE = "preprocessing.json"
 CARD_FILE = "card.json"
+TEST_PREDICTIONS_FILE = "test_predictions.csv"
 
 
 def _restore(trial: TrialRecord, space: SearchSpace, derived: DerivedSpace, task: Task) -> Any:
@@ -100,8 +101,9 @@ def export_best(
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "versions": _versions(),
     }
-    search_dir = Path(runs_dir) / experiment.name / "searches" / trial.search_id / "best"
-    _write_atomically(search_dir, model, prepared.preprocessor, card)
+    search_dir = search_export_dir(runs_dir, experiment.name, trial.search_id)
+    test = _test_predictions(model, prepared)
+    _write_atomically(search_dir, model, prepared.preprocessor, card, test)
     top = Path(runs_dir) / experiment.name / "best"
     if _beats(card, top / CARD_FILE, experiment.direction):
         staging = Path(tempfile.mkdtemp(prefix=".best-", dir=top.parent))
@@ -127,17 +129,39 @@ def _beats(card: dict[str, Any], current_card: Path, direction: str) -> bool:
     return bool(new < old if direction == "min" else new > old)
 
 
-def _write_atomically(target: Path, model: Any, pre: Preprocessor, card: dict[str, Any]) -> None:
+def search_export_dir(runs_dir: Path, experiment: str, search_id: str) -> Path:
+    """Where a search's own best model lives (never replaced by a later search)."""
+    return Path(runs_dir) / experiment / "searches" / search_id / "best"
+
+
+def _test_predictions(model: Any, prepared: Prepared) -> pd.DataFrame:
+    """The model on the held-out rows, for the report's predicted-vs-actual plots."""
+    pre = prepared.preprocessor
+    output = np.asarray(model.predict_on_batch(prepared.x_test))
+    if pre.task == "classification":
+        index = output.argmax(axis=1) if output.shape[1] > 1 else (output[:, 0] > 0.5).astype(int)
+        actual = [pre.classes[int(i)] for i in prepared.y_test]
+        return pd.DataFrame({"actual": actual, "predicted": [pre.classes[i] for i in index]})
+    return pd.DataFrame(
+        {"actual": pre.inverse_y(prepared.y_test), "predicted": pre.inverse_y(output)}
+    )
+
+
+def _write_atomically(
+    target: Path, model: Any, pre: Preprocessor, card: dict[str, Any], test: pd.DataFrame
+) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
     model.save(staging / MODEL_FILE)
     pre.save(staging / PREPROCESSING_FILE)
     (staging / CARD_FILE).write_text(json.dumps(card, indent=2), encoding="utf-8")
+    test.to_csv(staging / TEST_PREDICTIONS_FILE, index=False)
     _replace_dir(staging, target)
 
 
 def _replace_dir(staging: Path, target: Path) -> None:
     """Swap ``staging`` in as ``target`` so a reader never sees a half-written model."""
+    staging.chmod(0o755)  # mkdtemp makes it private; an exported model is for sharing
     old = None
     if target.exists():
         old = target.with_name(f".{target.name}-old-{os.getpid()}")

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-__all__ = ["STATUSES", "Leaderboard", "SearchRecord", "TrialRecord"]
+__all__ = ["STATUSES", "Leaderboard", "SearchRecord", "TrialRecord", "leaderboard_path"]
 
 STATUSES = ("completed", "stopped_early", "failed")
 SCHEMA_VERSION = 1
@@ -78,6 +78,11 @@ CREATE TABLE IF NOT EXISTS trials (
 );
 CREATE INDEX IF NOT EXISTS trials_by_experiment ON trials (experiment, best_val);
 """
+
+
+def leaderboard_path(runs_dir: Path) -> Path:
+    """The leaderboard file every search under ``runs_dir`` shares."""
+    return Path(runs_dir) / "leaderboard.db"
 
 
 @dataclass(frozen=True, kw_only=True)

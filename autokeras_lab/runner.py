@@ -28,7 +28,7 @@ from autokeras_lab._env import QUIET_ENV, import_tensorflow_quietly, quiet
 from autokeras_lab.config import Experiment
 from autokeras_lab.data import Dataset, Prepared, load_csv, load_dataset, prepare
 from autokeras_lab.errors import FatalSearchError, UserError
-from autokeras_lab.leaderboard import Leaderboard, SearchRecord, TrialRecord
+from autokeras_lab.leaderboard import Leaderboard, SearchRecord, TrialRecord, leaderboard_path
 from autokeras_lab.metrics import METRICS, default_metric, direction_of
 from autokeras_lab.progress import Progress
 from autokeras_lab.spaces import DerivedSpace, SearchSpace, Task, load_space
@@ -52,11 +52,6 @@ class SearchResult:
     leaderboard_path: Path
     export_dir: Path | None
     best_trial_id: str | None
-
-
-def leaderboard_path(runs_dir: Path) -> Path:
-    """The leaderboard file every search under ``runs_dir`` shares."""
-    return Path(runs_dir) / "leaderboard.db"
 
 
 def asha_rungs(grace_period: int, reduction_factor: int, max_t: int) -> tuple[int, ...]:

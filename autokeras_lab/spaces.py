@@ -110,7 +110,7 @@ class DerivedSpace:
 
     def to_optuna(self) -> dict[str, Any]:
         """Optuna distributions, one per hyperparameter, for ``OptunaSearch(space=...)``."""
-        return {hp.name: _to_distribution(hp) for hp in self.hyperparameters.space}
+        return optuna_space(self.to_config())
 
     def defaults(self) -> dict[str, Any]:
         return {hp.name: hp.default for hp in self.hyperparameters.space}
@@ -238,24 +238,33 @@ def _probe_values(hp: Any) -> list[Any]:
     return []
 
 
-def _to_distribution(hp: Any) -> Any:
+def distribution_from_config(kind: str, config: dict[str, Any]) -> Any:
+    """The Optuna distribution of one keras-tuner hyperparameter, from its class name
+    and ``get_config()`` (so stored spaces convert without importing TensorFlow)."""
     import optuna.distributions as od
 
-    kind = type(hp).__name__
-    log = getattr(hp, "sampling", "linear") == "log"
+    log = config.get("sampling", "linear") == "log"
     if kind == "Int":
-        step = None if log else (hp.step or 1)
-        return od.IntDistribution(hp.min_value, hp.max_value, log=log, step=step or 1)
+        step = 1 if log else (config.get("step") or 1)
+        return od.IntDistribution(config["min_value"], config["max_value"], log=log, step=step)
     if kind == "Float":
-        step = None if log else hp.step
-        return od.FloatDistribution(hp.min_value, hp.max_value, log=log, step=step)
+        step = None if log else config.get("step")
+        return od.FloatDistribution(config["min_value"], config["max_value"], log=log, step=step)
     if kind == "Choice":
-        return od.CategoricalDistribution(list(hp.values))
+        return od.CategoricalDistribution(list(config["values"]))
     if kind == "Boolean":
         return od.CategoricalDistribution([False, True])
     if kind == "Fixed":
-        return od.CategoricalDistribution([hp.value])
-    raise SpaceError(f"hyperparameter {hp.name!r}: unsupported kind {kind}")
+        return od.CategoricalDistribution([config["value"]])
+    raise SpaceError(f"hyperparameter {config.get('name')!r}: unsupported kind {kind}")
+
+
+def optuna_space(space_config: dict[str, Any]) -> dict[str, Any]:
+    """Optuna distributions of a stored space (``DerivedSpace.to_config()``)."""
+    return {
+        p["config"]["name"]: distribution_from_config(p["class_name"], p["config"])
+        for p in space_config.get("space", [])
+    }
 
 
 def _check_module(name: str, module: ModuleType) -> SearchSpace:

@@ -30,9 +30,8 @@ def add_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from autokeras_lab.errors import UserError
-    from autokeras_lab.leaderboard import Leaderboard
+    from autokeras_lab.leaderboard import Leaderboard, leaderboard_path
     from autokeras_lab.report import format_leaderboard
-    from autokeras_lab.runner import leaderboard_path
 
     path = leaderboard_path(args.runs_dir)
     if not path.is_file():

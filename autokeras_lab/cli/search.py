@@ -41,6 +41,8 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--address", default=None,
                         help="join this Ray cluster instead of starting a local runtime")
     parser.add_argument("--quiet", action="store_true", help="no progress view")
+    parser.add_argument("--no-report", action="store_true",
+                        help="do not write the HTML report at the end")
     parser.set_defaults(handler=run)
 
 
@@ -61,6 +63,11 @@ def run(args: argparse.Namespace) -> int:
     print(format_leaderboard(result.trials[:TOP], fmt="table", metric=result.metric))
     print(f"\nbest model:  {result.export_dir}")
     print(f"leaderboard: {result.leaderboard_path}")
+    if not args.no_report:
+        from autokeras_lab.report import write_report
+
+        report = write_report(args.runs_dir, result.experiment, search_id=result.search_id)
+        print(f"report:      {report}")
     if result.status == "interrupted":
         print(
             f"search interrupted after {len(result.trials)} trials: they are on the "

@@ -1,4 +1,4 @@
-"""Leaderboard tables (and, later, the HTML report), read from the store only.
+"""Leaderboard tables and the HTML report, read from the store only.
 
 Example:
     >>> from autokeras_lab.report import format_leaderboard
@@ -6,6 +6,7 @@ Example:
     (no trials yet)
 """
 
+from autokeras_lab.report._html import build_report, write_report
 from autokeras_lab.report._table import FORMATS, format_leaderboard, leaderboard_rows
 
-__all__ = ["FORMATS", "format_leaderboard", "leaderboard_rows"]
+__all__ = ["FORMATS", "build_report", "format_leaderboard", "leaderboard_rows", "write_report"]

@@ -1,0 +1,329 @@
+"""The HTML report: one self-contained file (plots embedded as PNG data URIs, no
+scripts, no network), built from the leaderboard and the search's exported model
+directory only. Every piece of text that came from a user (column and experiment
+names, CSV values, commands) is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import io
+import json
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from autokeras_lab.errors import UserError
+from autokeras_lab.leaderboard import Leaderboard, SearchRecord, TrialRecord
+from autokeras_lab.report import _plots as plots
+from autokeras_lab.report._table import compact_config, leaderboard_rows
+
+TABLE_ROWS = 20
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
+       max-width: 1100px; color: #1a202c; line-height: 1.45; padding: 0 1rem; }
+h1 { margin-bottom: .2rem; } .sub { color: #4a5568; margin-top: 0; }
+.cards { display: flex; flex-wrap: wrap; gap: .8rem; margin: 1rem 0 1.5rem; }
+.card { border: 1px solid #e2e8f0; border-radius: 8px; padding: .6rem 1rem; min-width: 9rem; }
+.card b { display: block; font-size: 1.35rem; }
+.card span { color: #4a5568; font-size: .85rem; }
+table { border-collapse: collapse; font-size: .85rem; width: 100%; }
+th, td { border-bottom: 1px solid #e2e8f0; padding: .3rem .5rem; text-align: right; }
+th { background: #f7fafc; position: sticky; top: 0; }
+td.text, th.text { text-align: left; }
+tr.best { background: #fffbea; }
+.wrap { overflow-x: auto; }
+figure { margin: 1.5rem 0; } figure img { max-width: 100%; height: auto; }
+figcaption { color: #4a5568; font-size: .9rem; }
+code, pre { background: #f7fafc; border-radius: 4px; padding: .1rem .3rem; }
+pre { padding: .6rem; white-space: pre-wrap; word-break: break-all; }
+dl { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; }
+dt { color: #4a5568; } dd { margin: 0; }
+"""
+
+
+def esc(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _png(fig: Any) -> str:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _figure_html(fig: Any, alt: str, caption: str) -> str:
+    return (
+        f'<figure><img alt="{esc(alt)}" src="data:image/png;base64,{_png(fig)}">'
+        f"<figcaption>{esc(caption)}</figcaption></figure>"
+    )
+
+
+def _importances(
+    trials: Sequence[TrialRecord], search: SearchRecord
+) -> tuple[dict[str, float] | None, str]:
+    import optuna
+
+    from autokeras_lab.spaces import optuna_space
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    dists = optuna_space(search.space_config)
+    scored = [t for t in trials if t.best_val is not None]
+    if len(scored) < 4:
+        return None, f"{len(scored)} scored trial(s): importance needs at least 4"
+    study = optuna.create_study(direction="minimize" if search.direction == "min" else "maximize")
+    for trial in scored:
+        params = {k: v for k, v in trial.config.items() if k in dists}
+        study.add_trial(
+            optuna.trial.create_trial(
+                params=params,
+                distributions={k: dists[k] for k in params},
+                value=trial.best_val,
+            )
+        )
+    try:
+        found = optuna.importance.get_param_importances(study)
+    except (RuntimeError, ValueError) as exc:
+        return None, f"importance could not be estimated: {exc}"
+    return dict(found), ""
+
+
+def _best_model_figure(export_dir: Path, card: dict[str, Any]) -> str:
+    import pandas as pd
+
+    from autokeras_lab.export import TEST_PREDICTIONS_FILE
+
+    path = export_dir / TEST_PREDICTIONS_FILE
+    if not path.is_file():
+        return "<p>The best model's test predictions were not found.</p>"
+    frame = pd.read_csv(
+        path, dtype={"actual": str, "predicted": str} if card.get("classes") else None
+    )
+    if card.get("classes"):
+        fig = plots.confusion(
+            frame["actual"].tolist(), frame["predicted"].tolist(), card["classes"]
+        )
+        caption = "Confusion matrix of the best model on the held-out test rows."
+    else:
+        fig = plots.predicted_vs_actual(
+            frame["actual"].to_numpy(),
+            frame["predicted"].to_numpy(),
+            card.get("unit", ""),
+            card.get("target", "target"),
+        )
+        caption = "Best model: predicted against actual, and residuals, on the held-out test rows."
+    return _figure_html(fig, "best model on the test split", caption)
+
+
+def _table(trials: Sequence[TrialRecord], metric: str, best_id: str | None) -> str:
+    rows = leaderboard_rows(trials, metric=metric)
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(c for c in row if c not in columns)
+    text_columns = {"status"} | {c for c in columns if any(isinstance(r.get(c), str) for r in rows)}
+
+    def cell(value: Any) -> str:
+        if value is None:
+            return "-"
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        return esc(value)
+
+    head = "".join(
+        f'<th class="{"text" if c in text_columns else ""}">{esc(c)}</th>' for c in columns
+    )
+    body = []
+    for trial, row in zip(trials, rows, strict=True):
+        cls = ' class="best"' if trial.trial_id == best_id else ""
+        cells = "".join(
+            f'<td class="{"text" if c in text_columns else ""}">{cell(row.get(c))}</td>'
+            for c in columns
+        )
+        body.append(f"<tr{cls}>{cells}</tr>")
+    return (
+        f'<div class="wrap"><table id="leaderboard"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
+
+
+def _config_text(config: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in compact_config(config).items())
+
+
+def build_report(
+    board: Leaderboard, experiment: str, *, runs_dir: Path, search_id: str | None = None
+) -> str:
+    """The report page of one search (the latest of the experiment by default)."""
+    from autokeras_lab.export import CARD_FILE, search_export_dir
+
+    searches = board.searches(experiment)
+    if not searches:
+        raise UserError(
+            f"no searches of experiment {experiment!r} in {board.path}; run "
+            f"`python -m autokeras_lab search {experiment}` first or pass --runs-dir"
+        )
+    if search_id is None:
+        search = searches[-1]
+    else:
+        matches = [s for s in searches if s.search_id == search_id]
+        if not matches:
+            raise UserError(
+                f"no search {search_id!r} in experiment {experiment!r}; searches: "
+                + ", ".join(s.search_id for s in searches)
+            )
+        search = matches[0]
+    trials = board.trials(experiment, search_id=search.search_id, direction=search.direction)
+    export_dir = search_export_dir(runs_dir, experiment, search.search_id)
+    card: dict[str, Any] = {}
+    if (export_dir / CARD_FILE).is_file():
+        card = json.loads((export_dir / CARD_FILE).read_text(encoding="utf-8"))
+    best = next(
+        (t for t in trials if t.trial_id == search.best_trial_id), trials[0] if trials else None
+    )
+    counts = Counter(t.status for t in trials)
+    settings = search.settings
+    budget = settings.get("budget", {})
+    metric = search.metric
+    started = dt.datetime.fromtimestamp(search.started_at).strftime("%Y-%m-%d %H:%M")
+    wall = f"{search.wall_seconds:.0f} s" if search.wall_seconds else "-"
+
+    def card_html(value: Any, label: str) -> str:
+        return f'<div class="card"><b>{esc(value)}</b><span>{esc(label)}</span></div>'
+
+    test_value = f"{best.test_metric:.4g}" if best and best.test_metric is not None else "-"
+    val_value = f"{best.best_val:.4g}" if best and best.best_val is not None else "-"
+    cards = "".join(
+        [
+            card_html(val_value, f"best validation {metric}"),
+            card_html(test_value, f"its held-out test {metric}"),
+            card_html(len(trials), "trials"),
+            card_html(counts.get("completed", 0), "completed"),
+            card_html(counts.get("stopped_early", 0), "stopped early"),
+            card_html(counts.get("failed", 0), "failed"),
+            card_html(wall, "wall time"),
+        ]
+    )
+    sizes = search.split_sizes
+    features = card.get("features", [])
+    details = [
+        ("data set", f"{search.dataset} (fingerprint {search.data_fingerprint})"),
+        ("task", card.get("task", "")),
+        (
+            "target",
+            f"{card.get('target', '')} {('(' + card['unit'] + ')') if card.get('unit') else ''}",
+        ),
+        ("input columns", ", ".join(map(str, features)) or "-"),
+        (
+            "split",
+            f"{sizes.get('train')} train / {sizes.get('val')} validation / "
+            f"{sizes.get('test')} held-out test rows",
+        ),
+        ("search space", search.space),
+        ("metric", f"{metric} ({'lower' if search.direction == 'min' else 'higher'} is better)"),
+        (
+            "budget",
+            f"{budget.get('trials')} trials, {budget.get('max_epochs')} epochs max, "
+            f"{budget.get('time_budget_s')} s",
+        ),
+        ("scheduler", json.dumps(settings.get("scheduler", {}))),
+        ("seed", search.seed),
+        ("status", search.status),
+        ("started", started),
+        ("best trial", f"trial {best.number}: {_config_text(best.config)}" if best else "-"),
+        ("best model", search.export_dir or "-"),
+    ]
+    detail_html = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in details)
+    importances, note = _importances(trials, search)
+    figures = [
+        _figure_html(
+            plots.optimisation_history(trials, search),
+            "optimisation history",
+            "Each trial's best validation metric in the order "
+            "trials finished; the line is the best so far.",
+        ),
+        _figure_html(
+            plots.learning_curves(trials, search),
+            "learning curves",
+            "Validation metric per epoch for every trial. Grey curves "
+            "ending in a cross were stopped early by ASHA.",
+        ),
+        _figure_html(
+            plots.parallel_coordinates(trials, search),
+            "hyperparameters",
+            "Each line is a trial across its hyperparameters "
+            "(scaled to their ranges), coloured by its metric.",
+        ),
+        _figure_html(
+            plots.importance(importances, note),
+            "hyperparameter importance",
+            "How much of the metric's variation each "
+            "hyperparameter explains (fANOVA on the finished trials).",
+        ),
+        _figure_html(
+            plots.timeline(trials),
+            "trial timeline",
+            "When each trial ran, and how many ran at once.",
+        ),
+        _best_model_figure(export_dir, card)
+        if card
+        else "<p>No exported model for this search.</p>",
+    ]
+    failures = [t for t in trials if t.status == "failed"]
+    failure_html = ""
+    if failures:
+        items = "".join(
+            f"<li>trial {t.number}: {esc(t.failure_reason)}</li>" for t in failures[:20]
+        )
+        failure_html = f"<h2>Failed trials</h2><ul>{items}</ul>"
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{esc(experiment)}: search {esc(search.search_id)}</title>
+<style>{_CSS}</style></head>
+<body>
+<h1>{esc(experiment)}</h1>
+<p class="sub">Search {esc(search.search_id)}, {esc(started)}</p>
+<div class="cards">{cards}</div>
+<h2>Summary</h2>
+<dl>{detail_html}</dl>
+<p>Reproduce it with:</p>
+<pre>{esc(search.command)}</pre>
+<h2>Leaderboard (top {min(TABLE_ROWS, len(trials))} of {len(trials)})</h2>
+{_table(trials[:TABLE_ROWS], metric, best.trial_id if best else None)}
+<h2>Plots</h2>
+{"".join(figures)}
+{failure_html}
+</body></html>
+"""
+
+
+def write_report(
+    runs_dir: Path, experiment: str, *, out: Path | None = None, search_id: str | None = None
+) -> Path:
+    """Write the report of a search and return its path (default ``runs/EXP/report.html``).
+
+    Example:
+        >>> from pathlib import Path
+        >>> write_report(Path("runs"), "concrete")  # doctest: +SKIP
+        PosixPath('runs/concrete/report.html')
+    """
+    from autokeras_lab.leaderboard import leaderboard_path
+
+    path = leaderboard_path(runs_dir)
+    if not path.is_file():
+        raise UserError(
+            f"no leaderboard at {path}; run `python -m autokeras_lab search "
+            f"{experiment}` first or pass --runs-dir"
+        )
+    page = build_report(Leaderboard(path), experiment, runs_dir=runs_dir, search_id=search_id)
+    target = out or Path(runs_dir) / experiment / "report.html"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(page, encoding="utf-8")
+    return target

@@ -1,0 +1,110 @@
+"""The HTML report, built from small real searches and looked at in a real browser."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from autokeras_lab import load_experiment, run_search
+from autokeras_lab.config import csv_experiment
+from autokeras_lab.leaderboard import Leaderboard
+from autokeras_lab.report import _plots as plots
+from autokeras_lab.report import build_report, write_report
+
+pytestmark = pytest.mark.slow
+HOSTILE_COLUMN = "<script>alert(1)</script>"
+HOSTILE_VALUE = "<img src=x onerror=alert(2)>"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def searched(ray_session, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two small real searches in one runs directory: concrete (regression) and a CSV
+    whose column names and values try to inject HTML (classification)."""
+    runs = tmp_path_factory.mktemp("runs")
+    exp = load_experiment("concrete").with_overrides(trials=6, max_epochs=12)
+    run_search(exp, runs_dir=runs)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(150, 2))
+    frame = pd.DataFrame({
+        HOSTILE_COLUMN: x[:, 0],
+        "kind": rng.choice([HOSTILE_VALUE, "plain"], 150),
+        "label": np.where(x[:, 0] + x[:, 1] > 0, "up", "down"),
+    })
+    csv = runs / "hostile.csv"
+    frame.to_csv(csv, index=False)
+    run_search(csv_experiment(csv, target="label").with_overrides(trials=4, max_epochs=8),
+               runs_dir=runs)
+    return runs
+
+
+def board_of(runs: Path, experiment: str):
+    board = Leaderboard(runs / "leaderboard.db")
+    [search] = board.searches(experiment)
+    return search, board.trials(experiment, direction=search.direction)
+
+
+def test_plot_functions_draw_a_real_search(searched: Path) -> None:
+    search, trials = board_of(searched, "concrete")
+    history = plots.optimisation_history(trials, search)
+    ax = history.axes[0]
+    assert len(ax.collections) >= 1 and ax.get_xlim()[1] >= len(trials)  # a point per trial
+    curves = plots.learning_curves(trials, search)
+    assert len(curves.axes[0].lines) >= len(trials)  # a curve per trial
+    parallel = plots.parallel_coordinates(trials, search)
+    assert len(parallel.axes[0].lines) == len([t for t in trials if t.best_val is not None])
+    gantt = plots.timeline(trials)
+    assert len(gantt.axes[0].patches) == len(trials)  # a bar per trial
+    actual = np.array([10.0, 20.0, 30.0])
+    both = plots.predicted_vs_actual(actual, actual + 1, "MPa", "strength")
+    assert "MPa" in both.axes[0].get_xlabel()
+
+
+def test_report_escapes_user_text(searched: Path) -> None:
+    page = build_report(Leaderboard(searched / "leaderboard.db"), "hostile", runs_dir=searched)
+    assert HOSTILE_COLUMN not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<script" not in page.lower()  # the page has no script at all
+
+
+@pytest.mark.parametrize("experiment", ["concrete", "hostile"])
+def test_report_renders_in_a_real_browser(searched: Path, experiment: str) -> None:
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; .ci/run installs Debian's chromium package")
+        pytest.skip("chromium is not installed (apt-get install chromium); CI installs it")
+    from playwright.sync_api import sync_playwright
+
+    report = write_report(searched, experiment)
+    _, trials = board_of(searched, experiment)
+    problems: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync"],
+        )
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
+        page.goto(report.as_uri())
+        widths = page.eval_on_selector_all(
+            "img", "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)"
+        )
+        rows = page.eval_on_selector_all("#leaderboard tbody tr", "rows => rows.length")
+        text = page.inner_text("body")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"report-{experiment}.png"), full_page=True)
+        browser.close()
+    assert len(widths) == 6 and all(w > 0 for w in widths), widths  # every plot loaded
+    assert rows == min(20, len(trials))
+    assert problems == []
+    if experiment == "hostile":
+        assert HOSTILE_COLUMN in text  # shown as text, not run
