@@ -32,6 +32,7 @@ from autokeras_lab.leaderboard import Leaderboard, SearchRecord, TrialRecord, le
 from autokeras_lab.metrics import METRICS, default_metric, direction_of
 from autokeras_lab.progress import Progress
 from autokeras_lab.spaces import DerivedSpace, SearchSpace, Task, load_space
+from autokeras_lab.warmstart import WarmStart, build_study, plan_warm_start
 
 __all__ = ["SearchResult", "asha_rungs", "leaderboard_path", "run_search"]
 
@@ -84,6 +85,8 @@ def run_search(
     address: str | None = None,
     out: TextIO | None = None,
     command: str | None = None,
+    warm_start: bool = False,
+    warm_start_from: str | None = None,
 ) -> SearchResult:
     """Run one search and return what it left on the leaderboard.
 
@@ -94,6 +97,9 @@ def run_search(
             has); otherwise the address of a cluster to join.
         out: Where the progress view goes (``None``: no progress view).
         command: The command line to record so the search can be reproduced.
+        warm_start: Seed the search with earlier searches of the experiment on the
+            same data and space (see :mod:`autokeras_lab.warmstart`).
+        warm_start_from: Warm-start from this earlier search only.
 
     Example:
         >>> from pathlib import Path
@@ -128,6 +134,15 @@ def run_search(
         )
     board = Leaderboard(leaderboard_path(runs_dir))
     search_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+    plan = None
+    if warm_start or warm_start_from:
+        plan = plan_warm_start(
+            board, experiment.name, fingerprint=dataset.fingerprint, space=experiment.space,
+            distributions=derived.to_optuna(), defaults=derived.defaults(),
+            direction=experiment.direction, search_id=warm_start_from,
+        )
+        if out is not None:
+            out.write("".join(f"{note}\n" for note in plan.notes))
     board.start_search(
         SearchRecord(
             search_id=search_id,
@@ -141,7 +156,7 @@ def run_search(
             status="running",
             started_at=time.time(),
             command=command or shlex.join(["python", "-m", "autokeras_lab", *sys.argv[1:]]),
-            settings=asdict(experiment),
+            settings=asdict(experiment) | {"warm_start": plan.summary() if plan else None},
             space_config=derived.to_config(),
             split_sizes=prepared.sizes(),
         )
@@ -150,7 +165,8 @@ def run_search(
     status = "failed"
     try:
         status = _tune(
-            experiment, prepared, task, space, derived, search_id, board, runs_dir, address, out
+            experiment, prepared, task, space, derived, search_id, board, runs_dir, address, out,
+            plan,
         )
     except KeyboardInterrupt:
         status = "interrupted"
@@ -265,11 +281,11 @@ def _tune(
     runs_dir: Path,
     address: str | None,
     out: TextIO | None,
+    plan: WarmStart | None = None,
 ) -> str:
     import optuna
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-    from ray.tune.search.optuna import OptunaSearch
 
     from autokeras_lab.trainable import TrialSettings, ray_trainable
 
@@ -307,9 +323,8 @@ def _tune(
         seed=experiment.seed, multivariate=True, constant_liar=True
     )
     mode = "min" if experiment.direction == "min" else "max"
-    searcher = OptunaSearch(
-        space=derived.to_optuna(), metric="best_val_metric", mode=mode, sampler=sampler
-    )
+    searcher = make_searcher(derived.to_optuna(), mode=mode, sampler=sampler, plan=plan,
+                             name=search_id)
     recorder = _Recorder(board, search_id, experiment.name, Progress(out, mode=mode))
     trainable = tune.with_resources(
         tune.with_parameters(ray_trainable, data=prepared.search_arrays(), settings=settings),
@@ -398,6 +413,26 @@ def _interruptible(out: TextIO | None) -> Iterator[None]:
             os.environ.pop("TUNE_DISABLE_SIGINT_HANDLER", None)
         else:
             os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = previous_env
+
+
+def make_searcher(
+    distributions: dict[str, Any], *, mode: str, sampler: Any, plan: WarmStart | None, name: str
+) -> Any:
+    """Ray Tune's ``OptunaSearch`` over our space; with a warm-start plan, on a study that
+    already holds the earlier results and has their best configurations enqueued."""
+    from ray.tune.search.optuna import OptunaSearch
+
+    if plan is None or not plan.told:
+        return OptunaSearch(
+            space=distributions, metric="best_val_metric", mode=mode, sampler=sampler
+        )
+    storage = build_study(
+        plan, name=name, distributions=distributions, direction=mode, sampler=sampler
+    )
+    return OptunaSearch(
+        space=distributions, metric="best_val_metric", mode=mode, sampler=sampler,
+        storage=storage, study_name=name,
+    )
 
 
 def _trial_dirname(trial: Any) -> str:

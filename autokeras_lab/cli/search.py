@@ -40,6 +40,10 @@ def add_parser(commands: Any) -> None:
                         help="leaderboard, checkpoints and exports (default: ./runs)")
     parser.add_argument("--address", default=None,
                         help="join this Ray cluster instead of starting a local runtime")
+    parser.add_argument("--warm-start", action="store_true",
+                        help="seed the search with earlier searches of this experiment")
+    parser.add_argument("--warm-start-from", metavar="SEARCH_ID",
+                        help="seed the search with this earlier search only")
     parser.add_argument("--quiet", action="store_true", help="no progress view")
     parser.add_argument("--no-report", action="store_true",
                         help="do not write the HTML report at the end")
@@ -57,7 +61,10 @@ def run(args: argparse.Namespace) -> int:
     from autokeras_lab.report import format_leaderboard
     from autokeras_lab.runner import run_search
 
-    result = run_search(experiment, runs_dir=args.runs_dir, out=None if args.quiet else sys.stderr)
+    result = run_search(
+        experiment, runs_dir=args.runs_dir, out=None if args.quiet else sys.stderr,
+        warm_start=args.warm_start, warm_start_from=args.warm_start_from,
+    )
     print(f"\nLeaderboard of search {result.search_id} (top {min(TOP, len(result.trials))} "
           f"of {len(result.trials)} trials, {result.wall_seconds:.0f} s):")
     print(format_leaderboard(result.trials[:TOP], fmt="table", metric=result.metric))
