@@ -28,6 +28,7 @@ __all__ = [
     "available_experiments",
     "csv_experiment",
     "experiment_dirs",
+    "experiment_from_settings",
     "load_experiment",
 ]
 
@@ -223,6 +224,15 @@ def load_experiment(name_or_path: str | Path) -> Experiment:
     if isinstance(csv, str) and csv and not Path(csv).is_absolute():
         raw["csv"] = str((path.parent / csv).resolve())
     return _from_dict(raw, source=str(path))
+
+
+def experiment_from_settings(settings: dict[str, Any]) -> Experiment:
+    """The experiment a search stored on the leaderboard (``SearchRecord.settings``)."""
+    names = {f.name for f in dataclasses.fields(Experiment)}
+    values = {k: v for k, v in settings.items() if k in names}
+    values["budget"] = Budget(**settings.get("budget", {}))
+    values["scheduler"] = SchedulerSettings(**settings.get("scheduler", {}))
+    return Experiment(**values)
 
 
 def csv_experiment(

@@ -99,11 +99,10 @@ def export_best(
         },
         "split_sizes": prepared.sizes(),
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "versions": _versions(),
+        "versions": versions(),
     }
     search_dir = search_export_dir(runs_dir, experiment.name, trial.search_id)
-    test = _test_predictions(model, prepared)
-    _write_atomically(search_dir, model, prepared.preprocessor, card, test)
+    write_model_dir(search_dir, model, prepared, card)
     top = Path(runs_dir) / experiment.name / "best"
     if _beats(card, top / CARD_FILE, experiment.direction):
         staging = Path(tempfile.mkdtemp(prefix=".best-", dir=top.parent))
@@ -147,15 +146,26 @@ def _test_predictions(model: Any, prepared: Prepared) -> pd.DataFrame:
     )
 
 
-def _write_atomically(
-    target: Path, model: Any, pre: Preprocessor, card: dict[str, Any], test: pd.DataFrame
+def write_model_dir(
+    target: Path,
+    model: Any,
+    prepared: Prepared | None,
+    card: dict[str, Any],
+    *,
+    preprocessor: Preprocessor | None = None,
 ) -> None:
+    """Write a model directory atomically: the model, its preprocessing (``prepared``'s
+    unless given), the card, and, with ``prepared``, its held-out test predictions."""
+    pre = preprocessor or (prepared.preprocessor if prepared is not None else None)
+    if pre is None:
+        raise ValueError("write_model_dir needs prepared data or a preprocessor")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
     model.save(staging / MODEL_FILE)
     pre.save(staging / PREPROCESSING_FILE)
     (staging / CARD_FILE).write_text(json.dumps(card, indent=2), encoding="utf-8")
-    test.to_csv(staging / TEST_PREDICTIONS_FILE, index=False)
+    if prepared is not None:
+        _test_predictions(model, prepared).to_csv(staging / TEST_PREDICTIONS_FILE, index=False)
     _replace_dir(staging, target)
 
 
@@ -171,7 +181,8 @@ def _replace_dir(staging: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _versions() -> dict[str, str]:
+def versions() -> dict[str, str]:
+    """Versions of Python and the libraries a model was made with, for its card."""
     versions = {"python": platform.python_version()}
     for package in ("autokeras_lab", "tensorflow", "keras", "ray", "optuna", "keras-tuner"):
         try:

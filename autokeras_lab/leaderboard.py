@@ -27,7 +27,14 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-__all__ = ["STATUSES", "Leaderboard", "SearchRecord", "TrialRecord", "leaderboard_path"]
+__all__ = [
+    "STATUSES",
+    "Leaderboard",
+    "RetrainRecord",
+    "SearchRecord",
+    "TrialRecord",
+    "leaderboard_path",
+]
 
 STATUSES = ("completed", "stopped_early", "failed")
 SCHEMA_VERSION = 1
@@ -77,6 +84,19 @@ CREATE TABLE IF NOT EXISTS trials (
     PRIMARY KEY (search_id, trial_id)
 );
 CREATE INDEX IF NOT EXISTS trials_by_experiment ON trials (experiment, best_val);
+CREATE TABLE IF NOT EXISTS retrains (
+    retrain_id TEXT NOT NULL,
+    experiment TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('run', 'single', 'ensemble', 'finetune')),
+    source_search_id TEXT,
+    source_trial_id TEXT,
+    config TEXT NOT NULL,
+    seed INTEGER,
+    epochs INTEGER,
+    metrics TEXT NOT NULL,
+    model_dir TEXT,
+    created_at REAL NOT NULL
+);
 """
 
 
@@ -150,6 +170,26 @@ class TrialRecord:
             raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
 
 
+@dataclass(frozen=True, kw_only=True)
+class RetrainRecord:
+    """One retraining result: a ``run`` (one configuration, one seed, on train +
+    validation), the exported ``single`` best model or ``ensemble``, or a ``finetune``
+    of an exported model on new rows. ``metrics`` are held-out test metrics (for
+    ``single`` and ``ensemble`` also the mean and std over seeds of their runs)."""
+
+    retrain_id: str
+    experiment: str
+    kind: str
+    config: dict[str, Any]
+    metrics: dict[str, Any]
+    created_at: float
+    source_search_id: str | None = None
+    source_trial_id: str | None = None
+    seed: int | None = None
+    epochs: int | None = None
+    model_dir: str | None = None
+
+
 _JSON_COLUMNS = {"config", "curve", "metrics", "settings", "space_config", "split_sizes"}
 
 
@@ -218,6 +258,16 @@ class Leaderboard:
                 " WHERE search_id = ? AND trial_id = ?",
                 (test[main], json.dumps(metrics), search_id, trial_id),
             )
+
+    def record_retrain(self, record: RetrainRecord) -> None:
+        self._insert("retrains", record, replace=False)
+
+    def retrains(self, experiment: str) -> list[RetrainRecord]:
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT * FROM retrains WHERE experiment = ? ORDER BY created_at", (experiment,)
+            ).fetchall()
+        return [_decode(RetrainRecord, row) for row in rows]
 
     def searches(self, experiment: str | None = None) -> list[SearchRecord]:
         query, args = "SELECT * FROM searches", tuple[str, ...]()

@@ -202,12 +202,13 @@ def train_trial(
 
 def _compiled_epoch(model: Any, data: dict[str, Any], bs: int, tf: Any) -> Callable[[], Any]:
     """One epoch as one graph call: shuffle, all batches through the model's own
-    ``train_step`` (its loss, regularisers and optimizer), then the validation output."""
+    ``train_step`` (its loss, regularisers and optimizer), then the validation output
+    (or the loss again when ``data`` has no ``x_val``)."""
     x = tf.constant(data["x_train"])
     y = tf.constant(np.reshape(data["y_train"], (-1, 1)))
     weights = data.get("w_train")
     w = tf.constant(weights) if weights is not None else None
-    xv = tf.constant(data["x_val"])
+    xv = tf.constant(data["x_val"]) if data.get("x_val") is not None else None
     n = int(x.shape[0])
     steps = max(1, math.ceil(n / bs))
 
@@ -223,10 +224,27 @@ def _compiled_epoch(model: Any, data: dict[str, Any], bs: int, tf: Any) -> Calla
             if w is not None:
                 step_data = (*step_data, tf.gather(w, batch))
             logs = model.train_step(step_data)
-        output = tf.cast(model(xv, training=False), tf.float32)
-        return tf.cast(logs["loss"], tf.float32), output
+        loss = tf.cast(logs["loss"], tf.float32)
+        if xv is None:
+            return loss, loss
+        return loss, tf.cast(model(xv, training=False), tf.float32)
 
     return epoch
+
+
+def fit_epochs(model: Any, data: dict[str, Any], *, batch: int, epochs: int) -> float:
+    """Train a compiled model for a fixed number of compiled epochs (no validation);
+    returns the last epoch's training loss. Used to retrain and fine-tune."""
+    import tensorflow as tf
+
+    model.optimizer.build(model.trainable_variables)
+    run_epoch = _compiled_epoch(model, {**data, "x_val": None}, batch, tf)
+    loss = math.nan
+    for _ in range(epochs):
+        loss = float(run_epoch()[0])
+        if not math.isfinite(loss):
+            raise TrialFailedError(f"loss became {loss} while training; lower the learning rate")
+    return loss
 
 
 def save_weights(weights: list[np.ndarray], directory: Path) -> Path:

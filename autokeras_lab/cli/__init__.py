@@ -11,12 +11,12 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from autokeras_lab.cli import leaderboard, listing, predict, report, search
+from autokeras_lab.cli import leaderboard, listing, predict, report, retrain, search
 from autokeras_lab.errors import AutoKerasLabError, FatalSearchError, UserError
 
 __all__ = ["main"]
 
-COMMANDS = (search, leaderboard, report, predict, listing)
+COMMANDS = (search, leaderboard, report, retrain, predict, listing)
 
 
 class _Parser(argparse.ArgumentParser):
