@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 
 def _number(
@@ -24,3 +26,12 @@ def _number(
 positive_int = _number(int, lambda v: v > 0, "a positive whole number")
 non_negative_int = _number(int, lambda v: v >= 0, "a whole number >= 0")
 positive_float = _number(float, lambda v: v > 0, "a positive number")
+
+
+def add_runs_dir(parser: Any) -> None:
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs"),
+                        help="leaderboard, checkpoints and exports (default: ./runs)")
+
+
+def add_search_id(parser: Any, help_text: str) -> None:
+    parser.add_argument("--search", default=None, metavar="ID", help=help_text)

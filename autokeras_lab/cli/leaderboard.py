@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
-from autokeras_lab.cli._types import positive_int
+from autokeras_lab.cli._types import add_runs_dir, add_search_id, positive_int
 
 
 def add_parser(commands: Any) -> None:
@@ -20,11 +19,10 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("experiment", help="experiment name")
     parser.add_argument("--top", type=positive_int, default=10, help="rows to show (default 10)")
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format")
-    parser.add_argument("--search", default=None, metavar="ID", help="only this search")
+    add_search_id(parser, "only this search")
     parser.add_argument("--status", choices=STATUSES, action="append",
                         help="only trials with this status (repeatable)")
-    parser.add_argument("--runs-dir", type=Path, default=Path("runs"),
-                        help="where the leaderboard lives (default: ./runs)")
+    add_runs_dir(parser)
     parser.set_defaults(handler=run)
 
 

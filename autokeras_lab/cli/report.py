@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from autokeras_lab.cli._types import add_runs_dir, add_search_id
+
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
@@ -15,10 +17,8 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("experiment", help="experiment name")
     parser.add_argument("--out", type=Path, default=None,
                         help="where to write it (default: RUNS/EXPERIMENT/report.html)")
-    parser.add_argument("--search", default=None, metavar="ID",
-                        help="which search (default: the latest)")
-    parser.add_argument("--runs-dir", type=Path, default=Path("runs"),
-                        help="where the leaderboard lives (default: ./runs)")
+    add_search_id(parser, "which search (default: the latest)")
+    add_runs_dir(parser)
     parser.set_defaults(handler=run)
 
 

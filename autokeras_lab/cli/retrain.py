@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from autokeras_lab.cli._types import positive_int
+from autokeras_lab.cli._types import add_runs_dir, positive_int
 
 
 def add_parser(commands: Any) -> None:
@@ -32,8 +32,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--csv", type=Path, default=None, help="new rows to fine-tune on")
     parser.add_argument("--refit-preprocessing", action="store_true",
                         help="with --from: refit the scaling/encoding on the new rows")
-    parser.add_argument("--runs-dir", type=Path, default=Path("runs"),
-                        help="where the leaderboard lives (default: ./runs)")
+    add_runs_dir(parser)
     parser.set_defaults(handler=run)
 
 

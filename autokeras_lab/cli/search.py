@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from autokeras_lab.cli._types import non_negative_int, positive_float, positive_int
+from autokeras_lab.cli._types import add_runs_dir, non_negative_int, positive_float, positive_int
 
 TOP = 10
 
@@ -36,8 +36,7 @@ def add_parser(commands: Any) -> None:
                         help="wall-clock limit of the whole search")
     parser.add_argument("--seed", type=non_negative_int, help="seed of proposals and trials")
     parser.add_argument("--concurrency", type=positive_int, help="most trials at once")
-    parser.add_argument("--runs-dir", type=Path, default=Path("runs"),
-                        help="leaderboard, checkpoints and exports (default: ./runs)")
+    add_runs_dir(parser)
     parser.add_argument("--address", default=None,
                         help="join this Ray cluster instead of starting a local runtime")
     parser.add_argument("--warm-start", action="store_true",

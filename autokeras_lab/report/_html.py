@@ -241,40 +241,43 @@ def build_report(
     ]
     detail_html = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in details)
     importances, note = _importances(trials, search)
-    figures = [
-        _figure_html(
+    drawn = (
+        (
             plots.optimisation_history(trials, search),
             "optimisation history",
-            "Each trial's best validation metric in the order "
-            "trials finished; the line is the best so far.",
+            "Each trial's best validation metric in the order trials finished; the line is "
+            "the best so far.",
         ),
-        _figure_html(
+        (
             plots.learning_curves(trials, search),
             "learning curves",
-            "Validation metric per epoch for every trial. Grey curves "
-            "ending in a cross were stopped early by ASHA.",
+            "Validation metric per epoch for every trial. Grey curves ending in a cross were "
+            "stopped early by ASHA.",
         ),
-        _figure_html(
+        (
             plots.parallel_coordinates(trials, search),
             "hyperparameters",
-            "Each line is a trial across its hyperparameters "
-            "(scaled to their ranges), coloured by its metric.",
+            "Each line is a trial across its hyperparameters (scaled to their ranges), "
+            "coloured by its metric.",
         ),
-        _figure_html(
+        (
             plots.importance(importances, note),
             "hyperparameter importance",
-            "How much of the metric's variation each "
-            "hyperparameter explains (fANOVA on the finished trials).",
+            "How much of the metric's variation each hyperparameter explains (fANOVA on the "
+            "finished trials).",
         ),
-        _figure_html(
+        (
             plots.timeline(trials),
             "trial timeline",
             "When each trial ran, and how many ran at once.",
         ),
+    )
+    figures = [_figure_html(fig, alt, caption) for fig, alt, caption in drawn]
+    figures.append(
         _best_model_figure(export_dir, card)
         if card
-        else "<p>No exported model for this search.</p>",
-    ]
+        else "<p>No exported model for this search.</p>"
+    )
     failures = [t for t in trials if t.status == "failed"]
     failure_html = ""
     if failures:
