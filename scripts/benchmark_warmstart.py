@@ -45,7 +45,8 @@ def main() -> None:
             warm = run_search(base.with_overrides(seed=seed), runs_dir=history, warm_start=True)
         rows.append((seed, trials_to_reach(cold.trials, args.target),
                      trials_to_reach(warm.trials, args.target)))
-        print(f"seed {seed}: cold {rows[-1][1]}, warm {rows[-1][2]} trials", flush=True)
+        _, cold_n, warm_n = rows[-1]
+        print(f"seed {seed}: cold {cold_n or '-'}, warm {warm_n or '-'} trials", flush=True)
     print(f"\ntrials to reach validation RMSE <= {args.target} MPa ({trials}-trial budget; "
           "'-' = not reached, counted as budget + 1)")
     print(f"{'seed':>4}  {'cold':>5}  {'warm':>5}")
