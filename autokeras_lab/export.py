@@ -161,6 +161,10 @@ def write_model_dir(
         raise ValueError("write_model_dir needs prepared data or a preprocessor")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".export-", dir=target.parent))
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is not None and not optimizer.built:
+        # saved with all its slots, so loading the file restores them without warnings
+        optimizer.build(model.trainable_variables)
     model.save(staging / MODEL_FILE)
     pre.save(staging / PREPROCESSING_FILE)
     (staging / CARD_FILE).write_text(json.dumps(card, indent=2), encoding="utf-8")

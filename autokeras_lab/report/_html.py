@@ -11,6 +11,7 @@ import datetime as dt
 import html
 import io
 import json
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -89,7 +90,11 @@ def _importances(
             )
         )
     try:
-        found = optuna.importance.get_param_importances(study)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # few trials per regime is what we have
+            found = optuna.importance.get_param_importances(
+                study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0)
+            )
     except (RuntimeError, ValueError) as exc:
         return None, f"importance could not be estimated: {exc}"
     return dict(found), ""
