@@ -107,6 +107,8 @@ class Experiment:
             ``log_loss``.
         direction: ``"min"`` or ``"max"``; "" follows the metric.
         class_weight: ``balanced`` weighs rows inversely to their class frequency.
+        cv: 1 for one validation split; K >= 2 for K-fold cross-validation inside each
+            trial (for small tables), reported as mean and std.
         seed: The one seed every proposal and trial seed derives from.
         test_fraction: Share of rows held out for the final test, never searched on.
         val_fraction: Share of the remaining rows used for validation.
@@ -126,6 +128,7 @@ class Experiment:
     metric: str = ""
     direction: str = ""
     class_weight: str = "none"
+    cv: int = 1
     seed: int = 0
     test_fraction: float = 0.1
     val_fraction: float = 0.2
@@ -148,6 +151,8 @@ class Experiment:
             if getattr(self, key) not in allowed:
                 shown = ", ".join(a for a in allowed if a)
                 raise ValueError(f"{key} must be one of {shown}, got {getattr(self, key)!r}")
+        if not 1 <= self.cv <= 20:
+            raise ValueError(f"cv must be 1 (no cross-validation) to 20, got {self.cv}")
         if self.seed < 0:
             raise ValueError(f"seed must be 0 or more, got {self.seed}")
         for key in ("test_fraction", "val_fraction"):

@@ -119,6 +119,7 @@ def run_search(
         val_fraction=experiment.val_fraction,
         split_seed=experiment.split_seed,
         class_weight=experiment.class_weight,
+        cv=experiment.cv,
     )
     task = Task.for_data(dataset.task, prepared.preprocessor.n_inputs, len(dataset.classes))
     import_tensorflow_quietly()  # before the space module imports keras
@@ -506,7 +507,9 @@ class _Recorder:
                         curve=self.curves.get(trial.trial_id, []),
                         failure_reason=reason,
                         best_val=last.get("best_val_metric"),
-                        metrics={"val": last.get("best_metrics") or {}},
+                        metrics={"val": last.get("best_metrics") or {}}
+                        | ({"val_std": last["best_metrics_std"]}
+                           if last.get("best_metrics_std") else {}),
                         best_epoch=last.get("best_epoch"),
                         started_at=self.started.get(trial.trial_id),
                         finished_at=time.time(),

@@ -72,6 +72,7 @@ class EpochReport:
     best_val_metric: float
     best_metrics: dict[str, float]
     best_epoch: int
+    best_metrics_std: dict[str, float] = field(default_factory=dict)
     train_loss: float
     new_curve: list[float] = field(default_factory=list)
     train_seconds: float = 0.0
@@ -86,6 +87,7 @@ class EpochReport:
             "val_metric": self.val_metric,
             "best_val_metric": self.best_val_metric,
             "best_metrics": self.best_metrics,
+            "best_metrics_std": self.best_metrics_std,
             "best_epoch": self.best_epoch,
             "train_loss": self.train_loss,
             "new_curve": self.new_curve,
@@ -118,7 +120,7 @@ def train_trial(
         values: The sampled hyperparameter values.
         data: ``x_train``, ``y_train``, optional ``w_train`` (row weights), ``x_val``,
             ``y_val`` and ``target_scale`` (to give regression errors in the target's
-            units).
+            units); with cross-validation also ``folds``, one such set per fold.
         settings: See :class:`TrialSettings`.
         report: Called with the report and, when the best weights changed since the
             last call that carried weights and the scheduler may act now, those weights.
@@ -138,29 +140,42 @@ def train_trial(
 
     keras.backend.clear_session()
     seed = derive_seed(settings.search_seed, values)
-    keras.utils.set_random_seed(seed)
     hps = kt.HyperParameters.from_config(settings.space_config)
     derived = DerivedSpace(hps, tuple(hp.name for hp in hps.space))
-    model, active = load_space(settings.space).build_tracked(values, settings.task, derived)
-    model.optimizer.build(model.trainable_variables)
-
-    run_epoch = _compiled_epoch(model, data, batch_size(values), tf)
+    space = load_space(settings.space)
+    # With cross-validation, one model per fold trains in lockstep and the reported
+    # metric is their mean; fold 0's model is the one checkpointed and exported.
+    folds = data.get("folds") or [data]
+    models, epochs_fns = [], []
+    for k, fold in enumerate(folds):
+        keras.utils.set_random_seed(seed + k)
+        fold_model, active = space.build_tracked(values, settings.task, derived)
+        fold_model.optimizer.build(fold_model.trainable_variables)
+        models.append(fold_model)
+        epochs_fns.append(_compiled_epoch(fold_model, fold, batch_size(values), tf))
+    model = models[0]
     target_scale = float(data["target_scale"])
     checkpoint_at = set(settings.report_epochs) | {settings.max_epochs}
     sign = 1.0 if settings.direction == "min" else -1.0
 
     best, best_epoch, best_weights, weights_dirty = math.inf, 0, None, False
     best_metrics: dict[str, float] = {}
+    best_std: dict[str, float] = {}
     pending: list[float] = []
     last_reported = 0
     train_seconds = 0.0
     last: EpochReport | None = None
     for epoch in range(1, settings.max_epochs + 1):
         t0 = time.perf_counter()
-        loss_tensor, output = run_epoch()
-        loss = float(loss_tensor)
-        metrics = evaluate(settings.task.kind, data["y_val"], output.numpy(),
-                           target_scale=target_scale)
+        per_fold = []
+        losses = []
+        for fold, run_epoch in zip(folds, epochs_fns, strict=True):
+            loss_tensor, output = run_epoch()
+            losses.append(float(loss_tensor))
+            per_fold.append(evaluate(settings.task.kind, fold["y_val"], output.numpy(),
+                                     target_scale=target_scale))
+        loss = float(np.mean(losses))
+        metrics = {k: float(np.mean([m[k] for m in per_fold])) for k in per_fold[0]}
         value = metrics[settings.metric]
         train_seconds += time.perf_counter() - t0
         if not (math.isfinite(loss) and math.isfinite(value)):
@@ -171,6 +186,8 @@ def train_trial(
         pending.append(value)
         if sign * value < best:
             best, best_epoch, best_metrics = sign * value, epoch, metrics
+            if len(folds) > 1:
+                best_std = {k: float(np.std([m[k] for m in per_fold])) for k in per_fold[0]}
             best_weights, weights_dirty = model.get_weights(), True
         finished = epoch == settings.max_epochs or epoch - best_epoch >= settings.patience
         due = finished or epoch in checkpoint_at or epoch - last_reported >= settings.report_every
@@ -181,6 +198,7 @@ def train_trial(
             val_metric=value,
             best_val_metric=sign * best,
             best_metrics=best_metrics,
+            best_metrics_std=best_std,
             best_epoch=best_epoch,
             train_loss=loss,
             new_curve=pending,

@@ -110,3 +110,18 @@ def test_bad_csv_input_gets_one_clear_line(tmp_path: Path, case: str) -> None:
     with pytest.raises(UserError, match=match) as info:
         load_csv(path, **({"target": "price"} | kwargs))
     assert "\n" not in str(info.value)
+
+
+def test_cross_validation_folds_cover_the_non_test_rows_and_never_the_test_split() -> None:
+    ds = load_dataset("iris")
+    prepared = prepare(ds, test_fraction=0.1, val_fraction=0.2, split_seed=0, cv=3)
+    folds = prepared.search_arrays()["folds"]
+    assert len(folds) == 3
+    rest = len(ds.frame) - len(prepared.test_index)
+    assert sum(len(f["x_val"]) for f in folds) == rest  # each row validates exactly once
+    assert all(len(f["x_train"]) + len(f["x_val"]) == rest for f in folds)
+    test_rows = {tuple(row) for row in prepared.x_test.round(5)}
+    for fold in folds:
+        for part in (fold["x_train"], fold["x_val"]):
+            assert not test_rows & {tuple(row) for row in part.round(5)}
+        assert sorted(set(fold["y_val"].astype(int))) == [0, 1, 2]  # stratified

@@ -179,3 +179,15 @@ def test_mixed_type_csv_classification_end_to_end(ray_session, tmp_path: Path) -
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
     written = pd.read_csv(out)
     assert len(written) == len(frame) and "probability_mid" in written.columns
+
+
+def test_cross_validated_search_reports_mean_and_spread(ray_session, tmp_path: Path) -> None:
+    from autokeras_lab.report import format_leaderboard
+
+    exp = load_experiment("iris").with_overrides(trials=2, max_epochs=4, cv=3)
+    result = run_search(exp, runs_dir=tmp_path)
+    best = result.trials[0]
+    assert set(best.metrics["val_std"]) == {"log_loss", "accuracy"}
+    assert best.metrics["val_std"]["log_loss"] >= 0
+    header = format_leaderboard(result.trials, fmt="table", metric="log_loss").splitlines()[0]
+    assert "val_log_loss_std" in header.split()

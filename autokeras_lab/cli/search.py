@@ -36,6 +36,8 @@ def add_parser(commands: Any) -> None:
                         help="wall-clock limit of the whole search")
     parser.add_argument("--seed", type=non_negative_int, help="seed of proposals and trials")
     parser.add_argument("--concurrency", type=positive_int, help="most trials at once")
+    parser.add_argument("--cv", type=positive_int, metavar="K",
+                        help="K-fold cross-validation inside each trial (small tables)")
     add_runs_dir(parser)
     parser.add_argument("--address", default=None,
                         help="join this Ray cluster instead of starting a local runtime")
@@ -56,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         time_budget_s=args.time_budget,
         seed=args.seed,
         concurrency=args.concurrency,
+        cv=args.cv,
     )
     from autokeras_lab.report import format_leaderboard
     from autokeras_lab.runner import run_search

@@ -225,10 +225,12 @@ class Prepared:
     val_index: np.ndarray
     test_index: np.ndarray
     w_train: np.ndarray | None = None
+    folds: tuple[dict[str, Any], ...] = ()
 
     def search_arrays(self) -> dict[str, Any]:
-        """What a trial needs: train and validation arrays, never the test split."""
-        return {
+        """What a trial needs: train and validation arrays (or, with cross-validation,
+        one such set per fold), never the test split."""
+        arrays: dict[str, Any] = {
             "x_train": self.x_train,
             "y_train": self.y_train,
             "w_train": self.w_train,
@@ -236,6 +238,9 @@ class Prepared:
             "y_val": self.y_val,
             "target_scale": self.preprocessor.target_scale,
         }
+        if self.folds:
+            arrays["folds"] = list(self.folds)
+        return arrays
 
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.x_train), "val": len(self.x_val), "test": len(self.x_test)}
@@ -248,6 +253,7 @@ def prepare(
     val_fraction: float,
     split_seed: int,
     class_weight: str = "none",
+    cv: int = 1,
 ) -> Prepared:
     """Split into train / validation / held-out test (stratified for classification)
     and fit the preprocessing on the training rows only.
@@ -255,6 +261,10 @@ def prepare(
     Args:
         class_weight: ``"balanced"`` weighs each training row inversely to its class's
             frequency (for imbalanced classes); ``"none"`` weighs all rows alike.
+        cv: With 2 or more, the rows outside the test split are also cut into ``cv``
+            folds (stratified for classification) for k-fold cross-validation per
+            trial; the preprocessing is then fitted on all of those rows (still never
+            on the test split).
     """
     frame = dataset.frame.reset_index(drop=True)
     index = np.arange(len(frame))
@@ -273,8 +283,8 @@ def prepare(
             f"cannot split {dataset.name} into train, validation and test: {exc}"
         ) from None
     pre = Preprocessor.fit(
-        frame.iloc[train], features=dataset.feature_columns, target=dataset.target,
-        task=dataset.task, classes=dataset.classes,
+        frame.iloc[train if cv < 2 else rest], features=dataset.feature_columns,
+        target=dataset.target, task=dataset.task, classes=dataset.classes,
     )
 
     def arrays(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -284,13 +294,45 @@ def prepare(
     x_train, y_train = arrays(train)
     x_val, y_val = arrays(val)
     x_test, y_test = arrays(test)
-    weights = None
-    if classify and class_weight == "balanced":
-        counts = np.bincount(y_train.astype(int), minlength=len(pre.classes)).astype(np.float64)
-        per_class = len(y_train) / (len(pre.classes) * np.maximum(counts, 1.0))
-        weights = per_class[y_train.astype(int)].astype(np.float32)
+    balanced = classify and class_weight == "balanced"
+    weights = _balanced(y_train, len(pre.classes)) if balanced else None
+    folds: list[dict[str, Any]] = []
+    if cv >= 2:
+        folds = _folds(frame, rest, arrays, cv=cv, split_seed=split_seed, labels=labels,
+                       n_classes=len(pre.classes) if balanced else 0)
     return Prepared(
         dataset=dataset, preprocessor=pre, x_train=x_train, y_train=y_train, x_val=x_val,
         y_val=y_val, x_test=x_test, y_test=y_test, train_index=train, val_index=val,
-        test_index=test, w_train=weights,
+        test_index=test, w_train=weights, folds=tuple(folds),
     )
+
+
+def _balanced(y: np.ndarray, n_classes: int) -> np.ndarray:
+    """Row weights inversely proportional to each class's frequency in ``y``."""
+    counts = np.bincount(y.astype(int), minlength=n_classes).astype(np.float64)
+    per_class = len(y) / (n_classes * np.maximum(counts, 1.0))
+    return per_class[y.astype(int)].astype(np.float32)
+
+
+def _folds(
+    frame: pd.DataFrame, rest: np.ndarray, arrays: Any, *, cv: int, split_seed: int,
+    labels: np.ndarray | None, n_classes: int,
+) -> list[dict[str, Any]]:
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    splitter = (StratifiedKFold if labels is not None else KFold)(
+        n_splits=cv, shuffle=True, random_state=split_seed
+    )
+    try:
+        cuts = list(splitter.split(rest, labels[rest] if labels is not None else None))
+    except ValueError as exc:
+        raise UserError(f"cannot cut {len(rest)} rows into {cv} folds: {exc}; lower --cv") from None
+    folds = []
+    for fold_train, fold_val in cuts:
+        x_fit, y_fit = arrays(rest[fold_train])
+        x_val, y_val = arrays(rest[fold_val])
+        folds.append({
+            "x_train": x_fit, "y_train": y_fit, "x_val": x_val, "y_val": y_val,
+            "w_train": _balanced(y_fit, n_classes) if n_classes else None,
+        })
+    return folds

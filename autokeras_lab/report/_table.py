@@ -49,6 +49,9 @@ def leaderboard_rows(trials: Sequence[TrialRecord], *, metric: str) -> list[dict
             "epochs": trial.epochs,
             "seconds": trial.wall_seconds,
         }
+        spread = trial.metrics.get("val_std", {})
+        if metric in spread:  # cross-validated: the mean is val_METRIC, here its spread
+            row[f"val_{metric}_std"] = spread[metric]
         for split in ("val", "test"):
             for name, value in trial.metrics.get(split, {}).items():
                 if name != metric:
