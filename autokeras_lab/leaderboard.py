@@ -27,6 +27,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from autokeras_lab.errors import UserError
+
 __all__ = [
     "STATUSES",
     "Leaderboard",
@@ -34,6 +36,7 @@ __all__ = [
     "SearchRecord",
     "TrialRecord",
     "leaderboard_path",
+    "open_searched",
 ]
 
 STATUSES = ("completed", "stopped_early", "failed")
@@ -103,6 +106,40 @@ CREATE TABLE IF NOT EXISTS retrains (
 def leaderboard_path(runs_dir: Path) -> Path:
     """The leaderboard file every search under ``runs_dir`` shares."""
     return Path(runs_dir) / "leaderboard.db"
+
+
+def open_searched(
+    runs_dir: Path, experiment: str, search_id: str | None = None
+) -> tuple[Leaderboard, SearchRecord]:
+    """The leaderboard under ``runs_dir`` and one search of ``experiment`` on it (the
+    latest unless ``search_id``), for the commands that read what a search left.
+
+    Raises:
+        UserError: no leaderboard file, no search of the experiment, or no such search;
+            the message says what exists and what to run.
+    """
+    path = leaderboard_path(runs_dir)
+    if not path.is_file():
+        raise UserError(
+            f"no leaderboard at {path}; run `python -m autokeras_lab search {experiment}` "
+            "first or pass --runs-dir"
+        )
+    board = Leaderboard(path)
+    searches = board.searches(experiment)
+    if not searches:
+        raise UserError(
+            f"no searches of experiment {experiment!r} in {path}; experiments there: "
+            f"{', '.join(board.experiments()) or '(none)'}"
+        )
+    if search_id is None:
+        return board, searches[-1]
+    for search in searches:
+        if search.search_id == search_id:
+            return board, search
+    raise UserError(
+        f"no search {search_id!r} in experiment {experiment!r}; searches: "
+        + ", ".join(s.search_id for s in searches)
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

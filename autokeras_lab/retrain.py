@@ -31,7 +31,13 @@ from autokeras_lab._env import import_tensorflow_quietly
 from autokeras_lab.config import experiment_from_settings
 from autokeras_lab.data import Prepared, Preprocessor, prepare
 from autokeras_lab.errors import UserError
-from autokeras_lab.leaderboard import Leaderboard, RetrainRecord, TrialRecord, leaderboard_path
+from autokeras_lab.leaderboard import (
+    Leaderboard,
+    RetrainRecord,
+    TrialRecord,
+    leaderboard_path,
+    open_searched,
+)
 from autokeras_lab.metrics import evaluate
 from autokeras_lab.spaces import DerivedSpace, Task, batch_size, load_space
 from autokeras_lab.trainable import derive_seed, fit_epochs
@@ -68,13 +74,6 @@ class RetrainResult:
     ensemble_metrics: dict[str, float]
 
 
-def _board(runs_dir: Path) -> Leaderboard:
-    path = leaderboard_path(runs_dir)
-    if not path.is_file():
-        raise UserError(f"no leaderboard at {path}; run a search first or pass --runs-dir")
-    return Leaderboard(path)
-
-
 def retrain_top(
     runs_dir: Path, experiment: str, *, top: int = 3, seeds: int = 3, epochs: int | None = None,
     out: Any = None,
@@ -84,12 +83,8 @@ def retrain_top(
     Raises:
         UserError: no searches of the experiment, or its data changed since.
     """
-    board = _board(runs_dir)
+    board, latest = open_searched(runs_dir, experiment)
     searches = board.searches(experiment)
-    if not searches:
-        raise UserError(f"no searches of experiment {experiment!r} to retrain; known: "
-                        f"{', '.join(board.experiments()) or '(none)'}")
-    latest = searches[-1]
     exp = experiment_from_settings(latest.settings)
     from autokeras_lab.runner import load_experiment_data
 

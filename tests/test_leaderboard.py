@@ -70,3 +70,32 @@ def test_file_is_plain_sqlite_in_wal_mode(tmp_path: Path) -> None:
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert db.execute("SELECT experiment FROM searches").fetchall() == [("concrete",)]
+
+
+def test_leaderboard_command_filters_by_search_and_status(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from autokeras_lab.cli import main
+
+    board = Leaderboard(tmp_path / "leaderboard.db")
+    board.start_search(search("s1"))
+    board.start_search(search("s2"))
+    board.record_trial(trial("a", 6.0, search_id="s1"))
+    board.record_trial(trial("b", 5.0, status="stopped_early", search_id="s1"))
+    board.record_trial(trial("c", 4.0, search_id="s2"))
+    base = ["leaderboard", "concrete", "--runs-dir", str(tmp_path), "--format", "json"]
+
+    def ids(*extra: str) -> list[str]:
+        assert main([*base, *extra]) == 0
+        return [row["trial_id"] for row in json.loads(capsys.readouterr().out)]
+
+    assert ids() == ["c", "b", "a"]
+    assert ids("--search", "s1") == ["b", "a"]
+    assert ids("--status", "completed") == ["c", "a"]
+    assert ids("--search", "s1", "--status", "stopped_early", "--top", "1") == ["b"]
+    assert main([*base, "--search", "s9"]) == 2
+    assert "no search 's9' in experiment 'concrete'; searches: s1, s2" in capsys.readouterr().err
+    assert main(["leaderboard", "granite", "--runs-dir", str(tmp_path)]) == 2
+    assert "experiments there: concrete" in capsys.readouterr().err

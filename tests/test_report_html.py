@@ -12,7 +12,7 @@ import pytest
 
 from autokeras_lab import load_experiment, run_search
 from autokeras_lab.config import csv_experiment
-from autokeras_lab.leaderboard import Leaderboard
+from autokeras_lab.leaderboard import Leaderboard, open_searched
 from autokeras_lab.report import _plots as plots
 from autokeras_lab.report import build_report, write_report
 
@@ -67,7 +67,8 @@ def test_plot_functions_draw_a_real_search(searched: Path) -> None:
 
 
 def test_report_escapes_user_text(searched: Path) -> None:
-    page = build_report(Leaderboard(searched / "leaderboard.db"), "hostile", runs_dir=searched)
+    board, search = open_searched(searched, "hostile")
+    page = build_report(board, search, runs_dir=searched)
     assert HOSTILE_COLUMN not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<script" not in page.lower()  # the page has no script at all
 
@@ -108,3 +109,19 @@ def test_report_renders_in_a_real_browser(searched: Path, experiment: str) -> No
     assert problems == []
     if experiment == "hostile":
         assert HOSTILE_COLUMN in text  # shown as text, not run
+
+
+def test_report_command_writes_the_chosen_search_where_asked(
+    searched: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from autokeras_lab.cli import main
+
+    search, _ = board_of(searched, "concrete")
+    out = tmp_path / "shared" / "concrete.html"
+    argv = ["report", "concrete", "--runs-dir", str(searched), "--out", str(out),
+            "--search", search.search_id]
+    assert main(argv) == 0
+    assert f"report: {out}" in capsys.readouterr().out
+    assert search.search_id in out.read_text()
+    assert main([*argv[:-1], "19990101-000000-dead"]) == 2
+    assert "no search '19990101-000000-dead' in experiment 'concrete'" in capsys.readouterr().err

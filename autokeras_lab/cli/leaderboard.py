@@ -27,35 +27,15 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from autokeras_lab.errors import UserError
-    from autokeras_lab.leaderboard import Leaderboard, leaderboard_path
+    from autokeras_lab.leaderboard import open_searched
     from autokeras_lab.report import format_leaderboard
 
-    path = leaderboard_path(args.runs_dir)
-    if not path.is_file():
-        raise UserError(
-            f"no leaderboard at {path}; run `python -m autokeras_lab search "
-            f"{args.experiment}` first or pass --runs-dir"
-        )
-    board = Leaderboard(path)
-    searches = board.searches(args.experiment)
-    if not searches:
-        known = board.experiments()
-        raise UserError(
-            f"no searches of experiment {args.experiment!r} in {path}; "
-            f"experiments there: {', '.join(known) or '(none)'}"
-        )
-    if args.search and args.search not in {s.search_id for s in searches}:
-        raise UserError(
-            f"no search {args.search!r} in experiment {args.experiment!r}; searches: "
-            + ", ".join(s.search_id for s in searches)
-        )
-    direction, metric = searches[-1].direction, searches[-1].metric
+    board, latest = open_searched(args.runs_dir, args.experiment, args.search)
     trials = board.trials(
         args.experiment,
         search_id=args.search,
         statuses=tuple(args.status) if args.status else None,
-        direction=direction,
+        direction=latest.direction,
     )
-    print(format_leaderboard(trials[: args.top], fmt=args.format, metric=metric))
+    print(format_leaderboard(trials[: args.top], fmt=args.format, metric=latest.metric))
     return 0

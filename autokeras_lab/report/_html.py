@@ -17,8 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from autokeras_lab.errors import UserError
-from autokeras_lab.leaderboard import Leaderboard, SearchRecord, TrialRecord
+from autokeras_lab.leaderboard import Leaderboard, SearchRecord, TrialRecord, open_searched
 from autokeras_lab.report import _plots as plots
 from autokeras_lab.report._table import compact_config, leaderboard_rows
 
@@ -162,28 +161,11 @@ def _config_text(config: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in compact_config(config).items())
 
 
-def build_report(
-    board: Leaderboard, experiment: str, *, runs_dir: Path, search_id: str | None = None
-) -> str:
-    """The report page of one search (the latest of the experiment by default)."""
+def build_report(board: Leaderboard, search: SearchRecord, *, runs_dir: Path) -> str:
+    """The report page of one search (see :func:`write_report`)."""
     from autokeras_lab.export import CARD_FILE, search_export_dir
 
-    searches = board.searches(experiment)
-    if not searches:
-        raise UserError(
-            f"no searches of experiment {experiment!r} in {board.path}; run "
-            f"`python -m autokeras_lab search {experiment}` first or pass --runs-dir"
-        )
-    if search_id is None:
-        search = searches[-1]
-    else:
-        matches = [s for s in searches if s.search_id == search_id]
-        if not matches:
-            raise UserError(
-                f"no search {search_id!r} in experiment {experiment!r}; searches: "
-                + ", ".join(s.search_id for s in searches)
-            )
-        search = matches[0]
+    experiment = search.experiment
     trials = board.trials(experiment, search_id=search.search_id, direction=search.direction)
     export_dir = search_export_dir(runs_dir, experiment, search.search_id)
     card: dict[str, Any] = {}
@@ -322,15 +304,8 @@ def write_report(
         >>> write_report(Path("runs"), "concrete")  # doctest: +SKIP
         PosixPath('runs/concrete/report.html')
     """
-    from autokeras_lab.leaderboard import leaderboard_path
-
-    path = leaderboard_path(runs_dir)
-    if not path.is_file():
-        raise UserError(
-            f"no leaderboard at {path}; run `python -m autokeras_lab search "
-            f"{experiment}` first or pass --runs-dir"
-        )
-    page = build_report(Leaderboard(path), experiment, runs_dir=runs_dir, search_id=search_id)
+    board, search = open_searched(runs_dir, experiment, search_id)
+    page = build_report(board, search, runs_dir=runs_dir)
     target = out or Path(runs_dir) / experiment / "report.html"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(page, encoding="utf-8")

@@ -1,0 +1,36 @@
+"""runs/EXP/best holds the experiment's best model so far: a later, worse search
+must not replace it; better results, or results on changed data, do."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from autokeras_lab.export import _beats
+
+
+def card(val: float, fingerprint: str = "fp") -> dict:
+    return {"data_fingerprint": fingerprint, "metric": "rmse", "metrics": {"val_rmse": val}}
+
+
+@pytest.mark.parametrize(
+    ("current", "new", "direction", "replaces"),
+    [
+        (None, card(5.0), "min", True),
+        (card(5.0), card(4.0), "min", True),
+        (card(5.0), card(6.0), "min", False),
+        (card(5.0), card(6.0, fingerprint="other"), "min", True),
+        (card(0.8), card(0.9), "max", True),
+        (card(0.8), card(0.7), "max", False),
+    ],
+    ids=["first", "better", "worse", "data-changed", "higher-is-better", "lower-accuracy"],
+)
+def test_experiment_best_is_replaced_only_by_a_better_model(
+    tmp_path: Path, current: dict | None, new: dict, direction: str, replaces: bool
+) -> None:
+    path = tmp_path / "card.json"
+    if current is not None:
+        path.write_text(json.dumps(current))
+    assert _beats(new, path, direction) is replaces
