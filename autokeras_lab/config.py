@@ -50,6 +50,10 @@ class Budget:
         concurrency: Trials trained at once; ``None`` lets Ray fill the free CPUs.
         patience: A trial ends once its validation metric has not improved for this
             many epochs (the scheduler may stop it sooner).
+        max_consecutive_failures: Stop the search once this many trials in a row
+            failed (a broken space or a hopeless range would otherwise burn the budget).
+        worker_retries: Times a trial whose worker process died is restarted from its
+            last checkpoint before it counts as failed.
     """
 
     trials: int | None = 60
@@ -57,6 +61,8 @@ class Budget:
     time_budget_s: float | None = 480.0
     concurrency: int | None = None
     patience: int = 40
+    max_consecutive_failures: int = 5
+    worker_retries: int = 2
 
     def __post_init__(self) -> None:
         if self.trials is None and self.time_budget_s is None:
@@ -66,6 +72,9 @@ class Budget:
         _positive("time_budget_s", self.time_budget_s)
         _positive("concurrency", self.concurrency)
         _positive("patience", self.patience)
+        _positive("max_consecutive_failures", self.max_consecutive_failures)
+        if isinstance(self.worker_retries, bool) or self.worker_retries < 0:
+            raise ValueError(f"worker_retries must be 0 or more, got {self.worker_retries!r}")
 
 
 @dataclass(frozen=True, kw_only=True)

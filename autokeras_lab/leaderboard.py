@@ -84,6 +84,7 @@ CREATE TABLE IF NOT EXISTS trials (
     test_metric REAL,
     metrics TEXT NOT NULL DEFAULT '{}',
     checkpoint_path TEXT,
+    retries INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (search_id, trial_id)
 );
 CREATE INDEX IF NOT EXISTS trials_by_experiment ON trials (experiment, best_val);
@@ -178,8 +179,11 @@ class TrialRecord:
         curve: The validation metric after every epoch.
         test_metric: Held-out test value of the search's metric, filled in only for
             ranked models.
-        metrics: Every metric of the task at the best epoch, ``{"val": {...}}``, and
-            ``"test"`` once the model was evaluated on the held-out split.
+        metrics: Every metric of the task at the best epoch, ``{"val": {...}}``,
+            ``"test"`` once the model was evaluated on the held-out split, and
+            ``"worker"``: the process that trained it and its resident memory (MiB).
+        retries: Times the trial was restarted from its checkpoint after its worker
+            process died.
     """
 
     search_id: str
@@ -201,6 +205,7 @@ class TrialRecord:
     test_metric: float | None = None
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     checkpoint_path: str | None = None
+    retries: int = 0
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -238,6 +243,7 @@ class Leaderboard:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.executescript(_SCHEMA)
+            _migrate(db)
             db.execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
@@ -273,6 +279,19 @@ class Leaderboard:
                 " best_trial_id = COALESCE(?, best_trial_id), export_dir = COALESCE(?, export_dir)"
                 " WHERE search_id = ?",
                 (status, now, now, best_trial_id, export_dir, search_id),
+            )
+
+    def reopen_search(self, search_id: str, *, driver: dict[str, Any]) -> None:
+        """Mark an interrupted search as running again, by the process ``driver``."""
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT settings FROM searches WHERE search_id = ?", (search_id,)
+            ).fetchone()
+            settings = json.loads(row["settings"]) | {"driver": driver}
+            db.execute(
+                "UPDATE searches SET status = 'running', finished_at = NULL, settings = ?"
+                " WHERE search_id = ?",
+                (json.dumps(settings), search_id),
             )
 
     def record_trial(self, record: TrialRecord) -> None:
@@ -351,6 +370,13 @@ class Leaderboard:
         verb = "INSERT OR REPLACE" if replace else "INSERT"
         with self._connect() as db:
             db.execute(f"{verb} INTO {table} ({names}) VALUES ({marks})", tuple(values.values()))
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring a file written by an earlier version up to date (columns only added)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(trials)")}
+    if "retries" not in columns:
+        db.execute("ALTER TABLE trials ADD COLUMN retries INTEGER NOT NULL DEFAULT 0")
 
 
 def _decode(cls: type, row: sqlite3.Row) -> Any:

@@ -14,7 +14,9 @@ import math
 import os
 import secrets
 import shlex
+import shutil
 import signal
+import socket
 import sys
 import threading
 import time
@@ -25,7 +27,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from autokeras_lab._env import QUIET_ENV, import_tensorflow_quietly, quiet
-from autokeras_lab.config import Experiment
+from autokeras_lab.config import Experiment, experiment_from_settings
 from autokeras_lab.data import Dataset, Prepared, load_csv, load_dataset, prepare
 from autokeras_lab.errors import FatalSearchError, UserError
 from autokeras_lab.leaderboard import Leaderboard, SearchRecord, TrialRecord, leaderboard_path
@@ -34,7 +36,7 @@ from autokeras_lab.progress import Progress
 from autokeras_lab.spaces import DerivedSpace, SearchSpace, Task, load_space
 from autokeras_lab.warmstart import WarmStart, build_study, plan_warm_start
 
-__all__ = ["SearchResult", "asha_rungs", "leaderboard_path", "run_search"]
+__all__ = ["SearchResult", "asha_rungs", "leaderboard_path", "resume_search", "run_search"]
 
 TEST_EVALUATED_TOP = 5
 
@@ -64,18 +66,51 @@ def asha_rungs(grace_period: int, reduction_factor: int, max_t: int) -> tuple[in
 
 
 def _ensure_ray(address: str | None) -> None:
+    """Join the cluster at ``address``, or start a local runtime that listens on the
+    loopback interface only."""
     import ray
 
     if ray.is_initialized():
         return
+    local: dict[str, Any] = {"_node_ip_address": "127.0.0.1"} if address is None else {}
     ray.init(
         address=address,
         include_dashboard=False,
+        **local,
         log_to_driver=False,
         logging_level=logging.ERROR,
         configure_logging=True,
         runtime_env={"env_vars": dict(QUIET_ENV)},
     )
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """An experiment made ready to search: its data split, task and space."""
+
+    experiment: Experiment
+    dataset: Dataset
+    prepared: Prepared
+    task: Task
+    space: SearchSpace
+    derived: DerivedSpace
+
+
+def _set_up(experiment: Experiment) -> _Setup:
+    dataset = load_experiment_data(experiment)
+    experiment = resolve_metric(experiment, dataset.task)
+    prepared = prepare(
+        dataset,
+        test_fraction=experiment.test_fraction,
+        val_fraction=experiment.val_fraction,
+        split_seed=experiment.split_seed,
+        class_weight=experiment.class_weight,
+        cv=experiment.cv,
+    )
+    task = Task.for_data(dataset.task, prepared.preprocessor.n_inputs, len(dataset.classes))
+    import_tensorflow_quietly()  # before the space module imports keras
+    space = load_space(experiment.space)
+    return _Setup(experiment, dataset, prepared, task, space, space.derive(task))
 
 
 def run_search(
@@ -111,35 +146,16 @@ def run_search(
     """
     quiet()
     runs_dir = _check_runs_dir(Path(runs_dir).absolute())
-    dataset = load_experiment_data(experiment)
-    experiment = resolve_metric(experiment, dataset.task)
-    prepared = prepare(
-        dataset,
-        test_fraction=experiment.test_fraction,
-        val_fraction=experiment.val_fraction,
-        split_seed=experiment.split_seed,
-        class_weight=experiment.class_weight,
-        cv=experiment.cv,
-    )
-    task = Task.for_data(dataset.task, prepared.preprocessor.n_inputs, len(dataset.classes))
-    import_tensorflow_quietly()  # before the space module imports keras
-    space = load_space(experiment.space)
-    derived = space.derive(task)
-    if out is not None:
-        sizes = prepared.sizes()
-        out.write(
-            f"searching {experiment.name} ({dataset.task}, {sizes['train']}/{sizes['val']}/"
-            f"{sizes['test']} rows train/val/test): space {experiment.space}, metric "
-            f"{experiment.metric} ({experiment.direction}), {_budget_text(experiment)}, "
-            f"seed {experiment.seed}\n"
-        )
+    setup = _set_up(experiment)
+    experiment, dataset = setup.experiment, setup.dataset
+    _write_header(out, setup)
     board = Leaderboard(leaderboard_path(runs_dir))
     search_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
     plan = None
     if warm_start or warm_start_from:
         plan = plan_warm_start(
             board, experiment.name, fingerprint=dataset.fingerprint, space=experiment.space,
-            distributions=derived.to_optuna(), defaults=derived.defaults(),
+            distributions=setup.derived.to_optuna(), defaults=setup.derived.defaults(),
             direction=experiment.direction, search_id=warm_start_from,
         )
         if out is not None:
@@ -157,18 +173,68 @@ def run_search(
             status="running",
             started_at=time.time(),
             command=command or shlex.join(["python", "-m", "autokeras_lab", *sys.argv[1:]]),
-            settings=asdict(experiment) | {"warm_start": plan.summary() if plan else None},
-            space_config=derived.to_config(),
-            split_sizes=prepared.sizes(),
+            settings=asdict(experiment)
+            | {"warm_start": plan.summary() if plan else None, "driver": _driver()},
+            space_config=setup.derived.to_config(),
+            split_sizes=setup.prepared.sizes(),
         )
     )
+    return _execute(setup, board, search_id, runs_dir, address, out, plan=plan)
+
+
+def resume_search(
+    *,
+    runs_dir: Path,
+    experiment: str | None = None,
+    search_id: str | None = None,
+    address: str | None = None,
+    out: TextIO | None = None,
+) -> SearchResult:
+    """Continue a search that was interrupted (Ctrl-C) or whose driver died.
+
+    Finished trials stay as they are on the leaderboard and are not trained again;
+    trials that were running continue from their last checkpoint; the search then
+    goes on to its trial count. The Ray Tune experiment, the Optuna sampler's state
+    and the scheduler's come back from the search's directory under ``runs_dir``.
+
+    Args:
+        experiment: Resume this experiment's latest unfinished search...
+        search_id: ...or this search (the id the interrupted search printed).
+    """
+    quiet()
+    runs_dir = _check_runs_dir(Path(runs_dir).absolute())
+    board, record = _resumable(runs_dir, experiment, search_id)
+    setup = _set_up(experiment_from_settings(record.settings))
+    if setup.dataset.fingerprint != record.data_fingerprint:
+        raise UserError(
+            f"the data of experiment {record.experiment!r} changed since search "
+            f"{record.search_id} started, so it cannot be resumed; start a new search"
+        )
+    if out is not None:
+        done = len(board.trials(record.experiment, search_id=record.search_id))
+        out.write(f"resuming search {record.search_id} ({done} trials already done)\n")
+    _write_header(out, setup)
+    board.reopen_search(record.search_id, driver=_driver())
+    return _execute(setup, board, record.search_id, runs_dir, address, out, resume=True)
+
+
+def _execute(
+    setup: _Setup,
+    board: Leaderboard,
+    search_id: str,
+    runs_dir: Path,
+    address: str | None,
+    out: TextIO | None,
+    *,
+    plan: WarmStart | None = None,
+    resume: bool = False,
+) -> SearchResult:
+    """Tune, then evaluate the top trials on the test split and export the best."""
+    experiment = setup.experiment
     started = time.perf_counter()
     status = "failed"
     try:
-        status = _tune(
-            experiment, prepared, task, space, derived, search_id, board, runs_dir, address, out,
-            plan,
-        )
+        status = _tune(setup, search_id, board, runs_dir, address, out, plan, resume=resume)
     except KeyboardInterrupt:
         status = "interrupted"
         raise
@@ -188,16 +254,18 @@ def run_search(
     from autokeras_lab.export import evaluate_on_test, export_best
 
     for trial in ranked[:TEST_EVALUATED_TOP]:
-        test = evaluate_on_test(trial, prepared, space, derived, task)
-        board.set_test_metrics(search_id, trial.trial_id, test, main=experiment.metric)
+        if trial.test_metric is None:  # a resumed search keeps earlier evaluations
+            test = evaluate_on_test(trial, setup.prepared, setup.space, setup.derived,
+                                    setup.task)
+            board.set_test_metrics(search_id, trial.trial_id, test, main=experiment.metric)
     trials = board.trials(experiment.name, search_id=search_id)
     best = next(t for t in trials if t.trial_id == ranked[0].trial_id)
     export_dir = export_best(
         best,
-        prepared=prepared,
-        space=space,
-        derived=derived,
-        task=task,
+        prepared=setup.prepared,
+        space=setup.space,
+        derived=setup.derived,
+        task=setup.task,
         experiment=experiment,
         runs_dir=runs_dir,
     )
@@ -216,6 +284,86 @@ def run_search(
         export_dir=export_dir,
         best_trial_id=best.trial_id,
     )
+
+
+def _write_header(out: TextIO | None, setup: _Setup) -> None:
+    if out is None:
+        return
+    experiment, sizes = setup.experiment, setup.prepared.sizes()
+    out.write(
+        f"searching {experiment.name} ({setup.dataset.task}, {sizes['train']}/{sizes['val']}/"
+        f"{sizes['test']} rows train/val/test): space {experiment.space}, metric "
+        f"{experiment.metric} ({experiment.direction}), {_budget_text(experiment)}, "
+        f"seed {experiment.seed}\n"
+    )
+
+
+def _driver() -> dict[str, Any]:
+    return {"pid": os.getpid(), "host": socket.gethostname()}
+
+
+def _driver_alive(driver: dict[str, Any] | None) -> bool:
+    if not driver or driver.get("host") != socket.gethostname():
+        return False
+    try:
+        os.kill(int(driver["pid"]), 0)
+    except (OSError, ValueError, KeyError):
+        return False
+    return int(driver["pid"]) != os.getpid()
+
+
+RESUMABLE = ("running", "interrupted")
+
+
+def _resumable(
+    runs_dir: Path, experiment: str | None, search_id: str | None
+) -> tuple[Leaderboard, SearchRecord]:
+    """The search to resume: the one named, or the experiment's latest unfinished one."""
+    path = leaderboard_path(runs_dir)
+    if not path.is_file():
+        raise UserError(f"no leaderboard at {path}, so nothing to resume; check --runs-dir")
+    board = Leaderboard(path)
+    searches = board.searches(experiment)
+    if search_id is not None:
+        found = [s for s in searches if s.search_id == search_id]
+        if not found:
+            raise UserError(
+                f"no search {search_id!r} in {path}"
+                + (f" for experiment {experiment!r}" if experiment else "")
+                + "; `python -m autokeras_lab leaderboard EXPERIMENT` lists them"
+            )
+        record = found[0]
+    else:
+        unfinished = [s for s in searches if s.status in RESUMABLE]
+        if not unfinished:
+            raise UserError(
+                f"no interrupted search of experiment {experiment!r} in {path} to resume; "
+                "start a new search without --resume"
+            )
+        record = unfinished[-1]
+    if record.status not in RESUMABLE:
+        raise UserError(
+            f"search {record.search_id} is {record.status}, not interrupted, so there is "
+            "nothing to resume; start a new search (--warm-start reuses its results)"
+        )
+    if _driver_alive(record.settings.get("driver")):
+        raise UserError(
+            f"search {record.search_id} is still running (process "
+            f"{record.settings['driver']['pid']}); stop it first or wait for it"
+        )
+    from ray import tune
+
+    if not tune.Tuner.can_restore(_tune_dir(runs_dir, record.experiment, record.search_id)):
+        raise UserError(
+            f"search {record.search_id} left no Ray Tune state under "
+            f"{_tune_dir(runs_dir, record.experiment, record.search_id)} to resume from; "
+            "start a new search (--warm-start reuses its results)"
+        )
+    return board, record
+
+
+def _tune_dir(runs_dir: Path, experiment: str, search_id: str) -> Path:
+    return runs_dir / experiment / "ray" / search_id
 
 
 def _budget_text(experiment: Experiment) -> str:
@@ -257,7 +405,12 @@ def resolve_metric(experiment: Experiment, task: str) -> Experiment:
     return dataclasses.replace(experiment, metric=metric, direction=direction)
 
 
+MIN_FREE_MB = 200
+
+
 def _check_runs_dir(runs_dir: Path) -> Path:
+    """Fail before the search, not an hour into it: the runs directory must be
+    writable and have room for checkpoints and exports."""
     try:
         runs_dir.mkdir(parents=True, exist_ok=True)
         probe = runs_dir / f".write-test-{os.getpid()}"
@@ -268,28 +421,35 @@ def _check_runs_dir(runs_dir: Path) -> Path:
             f"cannot write to the runs directory {runs_dir} ({exc.strerror}); "
             "pass a writable one with --runs-dir"
         ) from None
+    free_mb = shutil.disk_usage(runs_dir).free / 2**20
+    if free_mb < MIN_FREE_MB:
+        raise UserError(
+            f"only {free_mb:.0f} MiB free under {runs_dir}; a search needs at least "
+            f"{MIN_FREE_MB} MiB for checkpoints and models: free some space or pass "
+            "another --runs-dir"
+        )
     return runs_dir
 
 
 def _tune(
-    experiment: Experiment,
-    prepared: Prepared,
-    task: Task,
-    space: SearchSpace,
-    derived: DerivedSpace,
+    setup: _Setup,
     search_id: str,
     board: Leaderboard,
     runs_dir: Path,
     address: str | None,
     out: TextIO | None,
     plan: WarmStart | None = None,
+    *,
+    resume: bool = False,
 ) -> str:
     import optuna
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
     from autokeras_lab.trainable import TrialSettings, ray_trainable
+    from autokeras_lab.tune_hooks import LIVE, AbortStopper, Live, Recorder
 
+    experiment = setup.experiment
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     _ensure_ray(address)
     budget, sched = experiment.budget, experiment.scheduler
@@ -309,9 +469,9 @@ def _tune(
     else:
         scheduler = FIFOScheduler()
     settings = TrialSettings(
-        space=_space_ref(space),
-        space_config=derived.to_config(),
-        task=task,
+        space=_space_ref(setup.space),
+        space_config=setup.derived.to_config(),
+        task=setup.task,
         metric=experiment.metric,
         direction=experiment.direction,
         max_epochs=budget.max_epochs,
@@ -319,89 +479,104 @@ def _tune(
         search_seed=experiment.seed,
         report_epochs=rungs,
         report_every=10,
-    )
-    sampler = optuna.samplers.TPESampler(
-        seed=experiment.seed, multivariate=True, constant_liar=True
+        checkpoint_every=CHECKPOINT_EVERY,
     )
     mode = "min" if experiment.direction == "min" else "max"
-    searcher = make_searcher(derived.to_optuna(), mode=mode, sampler=sampler, plan=plan,
-                             name=search_id)
-    recorder = _Recorder(board, search_id, experiment.name, Progress(out, mode=mode))
+    progress = Progress(out, mode=mode)
+    done = board.trials(experiment.name, search_id=search_id)
+    for trial in done:
+        progress.finished(trial.status)
+    LIVE[search_id] = Live(board, experiment.name, progress, budget.max_consecutive_failures)
     trainable = tune.with_resources(
-        tune.with_parameters(ray_trainable, data=prepared.search_arrays(), settings=settings),
+        tune.with_parameters(ray_trainable, data=setup.prepared.search_arrays(),
+                             settings=settings),
         {"cpu": 1},
     )
-    tuner = tune.Tuner(
-        trainable,
-        tune_config=tune.TuneConfig(
-            metric="best_val_metric",
-            mode=mode,
-            search_alg=searcher,
-            scheduler=scheduler,
-            num_samples=budget.trials if budget.trials is not None else -1,
-            max_concurrent_trials=budget.concurrency,
-            time_budget_s=budget.time_budget_s,
-            reuse_actors=True,
-            trial_dirname_creator=_trial_dirname,
-        ),
-        run_config=tune.RunConfig(
-            name=search_id,
-            storage_path=str(runs_dir / experiment.name / "ray"),
-            verbose=0,
-            callbacks=[recorder],
-            stop=_InterruptStopper(),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-            failure_config=tune.FailureConfig(max_failures=0),
-        ),
-    )
-    with _interruptible(out):
-        try:
+    # Snapshot Tune's experiment state (trials, sampler, scheduler) at least every
+    # second, so a driver killed without warning loses at most a second of it.
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
+    tune_dir = _tune_dir(runs_dir, experiment.name, search_id)
+    if resume:
+        tuner = tune.Tuner.restore(
+            str(tune_dir), trainable, resume_unfinished=True, resume_errored=False
+        )
+    else:
+        sampler = optuna.samplers.TPESampler(
+            seed=experiment.seed, multivariate=True, constant_liar=True
+        )
+        searcher = make_searcher(setup.derived.to_optuna(), mode=mode, sampler=sampler,
+                                 plan=plan, name=search_id)
+        tuner = tune.Tuner(
+            trainable,
+            tune_config=tune.TuneConfig(
+                metric="best_val_metric",
+                mode=mode,
+                search_alg=searcher,
+                scheduler=scheduler,
+                num_samples=budget.trials if budget.trials is not None else -1,
+                max_concurrent_trials=budget.concurrency,
+                time_budget_s=budget.time_budget_s,
+                reuse_actors=True,
+                trial_dirname_creator=_trial_dirname,
+            ),
+            run_config=tune.RunConfig(
+                name=search_id,
+                storage_path=str(tune_dir.parent),
+                verbose=0,
+                # Ray pickles these with the experiment; on resume they come back
+                # and find this process's leaderboard and progress by search id.
+                callbacks=[Recorder(search_id)],
+                stop=AbortStopper(search_id),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                failure_config=tune.FailureConfig(max_failures=budget.worker_retries),
+            ),
+        )
+    try:
+        with _interruptible(out, resume_command(search_id, runs_dir)):
             tuner.fit()
-        finally:
-            recorder.progress.close()
+    finally:
+        progress.close()
+        live = LIVE.pop(search_id)
+    if live.abort_reason:
+        raise FatalSearchError(live.abort_reason)
     return "interrupted" if _INTERRUPTED.is_set() else "completed"
+
+
+CHECKPOINT_EVERY = 50
+
+
+def resume_command(search_id: str, runs_dir: Path) -> str:
+    """The command that resumes a search."""
+    return shlex.join(["python", "-m", "autokeras_lab", "search", "--resume", search_id,
+                       "--runs-dir", str(runs_dir)])
 
 
 _INTERRUPTED = threading.Event()
 
 
-def _is_interrupted() -> bool:
-    return _INTERRUPTED.is_set()
-
-
-class _InterruptStopper:
-    """A Ray Tune stopper that ends the whole search once Ctrl-C was pressed (built
-    lazily as a ``tune.Stopper`` so this module does not import Ray)."""
-
-    def __new__(cls) -> Any:
-        from ray import tune
-
-        class InterruptStopper(tune.Stopper):
-            def __call__(self, trial_id: str, result: dict) -> bool:
-                return False
-
-            def stop_all(self) -> bool:
-                return _is_interrupted()  # by reference: an Event does not pickle
-
-        return InterruptStopper()
-
-
 @contextmanager
-def _interruptible(out: TextIO | None) -> Iterator[None]:
-    """First Ctrl-C: stop the search cleanly (running trials end, what finished is
-    kept and exported). Second Ctrl-C: abort at once. We take the signal from Ray Tune
-    so that we know the search was interrupted rather than finished."""
+def _interruptible(out: TextIO | None, resume_command: str) -> Iterator[None]:
+    """First Ctrl-C: stop the search the way Ray Tune stops on SIGUSR1 (the running
+    trials stay resumable, the experiment state is saved), keep and export what
+    finished, and print how to resume. Second Ctrl-C: abort at once."""
     _INTERRUPTED.clear()
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def on_sigint(signum: int, frame: Any) -> None:
+        if _INTERRUPTED.is_set() or signal.getsignal(signal.SIGUSR1) in (
+            signal.SIG_DFL, signal.SIG_IGN, None
+        ):
+            raise KeyboardInterrupt
         _INTERRUPTED.set()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
         if out is not None:
-            out.write("\ninterrupted: stopping the search (Ctrl-C again to abort now)\n")
+            out.write(
+                "\ninterrupted: stopping the search (Ctrl-C again to abort now); "
+                f"resume it with: {resume_command}\n"
+            )
             out.flush()
+        signal.raise_signal(signal.SIGUSR1)  # Ray Tune's own graceful stop
 
     previous_env = os.environ.get("TUNE_DISABLE_SIGINT_HANDLER")
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
@@ -437,117 +612,12 @@ def make_searcher(
 
 
 def _trial_dirname(trial: Any) -> str:
-    return f"trial_{_trial_number(trial):04d}_{trial.trial_id}"
+    from autokeras_lab.tune_hooks import trial_number
+
+    return f"trial_{trial_number(trial):04d}_{trial.trial_id}"
 
 
 def _space_ref(space: SearchSpace) -> str:
     return str(Path(space.name).absolute()) if space.name.endswith(".py") else space.name
 
 
-class _Recorder:
-    """A Ray Tune callback on the driver: writes each finished trial to the leaderboard
-    and drives the progress view. Built lazily as a subclass of ``tune.Callback`` so
-    that importing this module does not import Ray."""
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-        from ray import tune
-
-        class Recorder(tune.Callback):
-            def __init__(
-                self, board: Leaderboard, search_id: str, experiment: str, progress: Progress
-            ) -> None:
-                self.board, self.search_id, self.experiment = board, search_id, experiment
-                self.progress = progress
-                self.curves: dict[str, list[float]] = {}
-                self.last: dict[str, dict[str, Any]] = {}
-                self.started: dict[str, float] = {}
-
-            def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-                self.started.setdefault(trial.trial_id, time.time())
-                self.curves.setdefault(trial.trial_id, [])
-                self.progress.update(trials)
-
-            def on_trial_result(
-                self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
-            ) -> None:
-                self.curves.setdefault(trial.trial_id, []).extend(result.get("new_curve", []))
-                self.last[trial.trial_id] = result
-                self.progress.result(result.get("best_val_metric"))
-                self.progress.update(trials)
-
-            def on_trial_complete(
-                self, iteration: int, trials: list, trial: Any, **info: Any
-            ) -> None:
-                last = self.last.get(trial.trial_id, {})
-                status = "completed" if last.get("finished") else "stopped_early"
-                self._record(trial, status, None)
-                self.progress.finished(status)
-                self.progress.update(trials)
-
-            def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-                self._record(trial, "failed", _failure_reason(trial))
-                self.progress.finished("failed")
-                self.progress.update(trials)
-
-            def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
-                self.progress.update(trials)
-
-            def _record(self, trial: Any, status: str, reason: str | None) -> None:
-                last = self.last.get(trial.trial_id, {})
-                checkpoint = trial.checkpoint
-                self.board.record_trial(
-                    TrialRecord(
-                        search_id=self.search_id,
-                        trial_id=trial.trial_id,
-                        experiment=self.experiment,
-                        number=_trial_number(trial),
-                        config=_active(trial.config, last.get("active_hyperparameters")),
-                        status=status,
-                        epochs=int(last.get("epoch", 0)),
-                        curve=self.curves.get(trial.trial_id, []),
-                        failure_reason=reason,
-                        best_val=last.get("best_val_metric"),
-                        metrics={"val": last.get("best_metrics") or {}}
-                        | ({"val_std": last["best_metrics_std"]}
-                           if last.get("best_metrics_std") else {}),
-                        best_epoch=last.get("best_epoch"),
-                        started_at=self.started.get(trial.trial_id),
-                        finished_at=time.time(),
-                        wall_seconds=last.get("trial_seconds"),
-                        train_seconds=last.get("train_seconds"),
-                        seed=last.get("trial_seed"),
-                        checkpoint_path=checkpoint.path if checkpoint is not None else None,
-                    )
-                )
-
-        return Recorder(*args, **kwargs)
-
-
-def _trial_number(trial: Any) -> int:
-    """The trial's creation number, which Ray keeps at the head of its experiment tag."""
-    head = str(getattr(trial, "experiment_tag", "")).split("_", 1)[0]
-    return int(head) if head.isdigit() else 0
-
-
-def _active(config: dict[str, Any], active: list[str] | None) -> dict[str, Any]:
-    """The values the model really used, as JSON-able scalars (Optuna samples every
-    hyperparameter, also ``units_3`` of a two-layer network; numpy types come back)."""
-    keep = set(active) if active else set(config)
-    return {
-        key: value.item() if hasattr(value, "item") else value
-        for key, value in config.items()
-        if key in keep
-    }
-
-
-def _failure_reason(trial: Any) -> str:
-    error: BaseException | None = None
-    try:
-        error = trial.get_pickled_error()
-    except Exception:
-        error = None
-    cause = getattr(error, "cause", None) or error
-    if cause is None:
-        return "unknown error (see the trial's error.txt under the runs directory)"
-    text = str(cause).strip().splitlines()
-    return f"{type(cause).__name__}: {text[-1] if text else ''}"[:500]

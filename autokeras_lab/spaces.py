@@ -163,7 +163,12 @@ class SearchSpace:
                     trial = found.copy()
                     trial.values[hp.name] = value
                     before = len(trial.space)
-                    self._checked_build(trial, task)
+                    try:
+                        self._checked_build(trial, task)
+                    except SpaceError:
+                        # The default build worked, so the module is sound; trials
+                        # with this value will fail and be recorded with the reason.
+                        continue
                     if len(trial.space) > before:
                         found.merge(trial.space[before:], overwrite=False)
                         new = True

@@ -12,8 +12,12 @@ concrete this is several times faster per epoch (see scripts/benchmark_epoch.py)
 
 from __future__ import annotations
 
+import dataclasses
+import gc
+import json
 import math
 import os
+import re
 import tempfile
 import time
 import zlib
@@ -28,9 +32,13 @@ from autokeras_lab.errors import TrialFailedError
 from autokeras_lab.metrics import evaluate
 from autokeras_lab.spaces import Task, batch_size
 
-__all__ = ["EpochReport", "TrialSettings", "derive_seed", "ray_trainable", "train_trial"]
+__all__ = [
+    "EpochReport", "TrialSettings", "TrialState", "derive_seed", "ray_trainable", "train_trial",
+]
 
 WEIGHTS_FILE = "best_weights.npz"
+STATE_FILE = "state.json"
+STATE_ARRAYS = "state.npz"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,6 +57,8 @@ class TrialSettings:
         report_epochs: Epochs at which a result must reach the scheduler (ASHA's
             rungs); between them, results are batched to spare round trips.
         report_every: Most epochs between two results.
+        checkpoint_every: Also checkpoint every this many epochs (0: only at the
+            rungs and the end), so a trial whose worker dies loses little.
     """
 
     space: str
@@ -61,6 +71,7 @@ class TrialSettings:
     search_seed: int
     report_epochs: tuple[int, ...] = ()
     report_every: int = 1
+    checkpoint_every: int = 0
 
 
 @dataclass(kw_only=True)
@@ -80,6 +91,7 @@ class EpochReport:
     finished: bool = False
     seed: int = 0
     active: list[str] = field(default_factory=list)
+    failure: str | None = None
 
     def metrics(self) -> dict[str, Any]:
         return {
@@ -96,7 +108,63 @@ class EpochReport:
             "finished": self.finished,
             "trial_seed": self.seed,
             "active_hyperparameters": self.active,
+            "failure": self.failure,
+            "worker": {"pid": os.getpid(), "rss_mb": resident_mb()},
         }
+
+
+@dataclass(kw_only=True)
+class TrialState:
+    """Everything needed to continue a trial where it was: what a checkpoint holds.
+
+    ``models`` has one ``(weights, optimizer variables)`` pair per fold model;
+    ``best`` is the best value signed so that lower is better.
+    """
+
+    epoch: int
+    best: float
+    best_epoch: int
+    best_metrics: dict[str, float]
+    best_std: dict[str, float]
+    curve: list[float]
+    train_seconds: float
+    trial_seconds: float
+    finished: bool
+    best_weights: list[np.ndarray] | None
+    models: list[tuple[list[np.ndarray], list[np.ndarray]]]
+
+    def save(self, directory: Path) -> None:
+        """Write the state into a checkpoint directory (``best_weights.npz`` is what
+        export reads; ``state.npz`` and ``state.json`` are for resuming)."""
+        if self.best_weights is not None:
+            save_weights(self.best_weights, directory)
+        arrays = {
+            f"f{k}_{kind}{i}": array
+            for k, (weights, slots) in enumerate(self.models)
+            for kind, group in (("w", weights), ("o", slots))
+            for i, array in enumerate(group)
+        }
+        np.savez(directory / STATE_ARRAYS, **arrays)  # type: ignore[arg-type]
+        meta = {name: getattr(self, name) for name in _STATE_SCALARS}
+        meta["shapes"] = [[len(w), len(o)] for w, o in self.models]
+        (directory / STATE_FILE).write_text(json.dumps(meta))
+
+    @classmethod
+    def load(cls, directory: Path) -> TrialState:
+        meta = json.loads((directory / STATE_FILE).read_text())
+        with np.load(directory / STATE_ARRAYS, allow_pickle=False) as archive:
+            models = [
+                ([archive[f"f{k}_w{i}"] for i in range(n_w)],
+                 [archive[f"f{k}_o{i}"] for i in range(n_o)])
+                for k, (n_w, n_o) in enumerate(meta.pop("shapes"))
+            ]
+        best_path = directory / WEIGHTS_FILE
+        best_weights = load_weights(best_path) if best_path.is_file() else None
+        return cls(**meta, best_weights=best_weights, models=models)
+
+
+_STATE_SCALARS = ("epoch", "best", "best_epoch", "best_metrics", "best_std", "curve",
+                  "train_seconds", "trial_seconds", "finished")
 
 
 def derive_seed(search_seed: int, values: dict[str, Any]) -> int:
@@ -105,7 +173,7 @@ def derive_seed(search_seed: int, values: dict[str, Any]) -> int:
     return (zlib.crc32(key) ^ (search_seed * 2654435761)) % (2**31 - 1)
 
 
-ReportFn = Callable[[EpochReport, "list[np.ndarray] | None"], None]
+ReportFn = Callable[[EpochReport, "TrialState | None"], None]
 
 
 def train_trial(
@@ -113,6 +181,7 @@ def train_trial(
     data: dict[str, Any],
     settings: TrialSettings,
     report: ReportFn,
+    resume: TrialState | None = None,
 ) -> EpochReport:
     """Train one configuration and report as it goes.
 
@@ -122,8 +191,10 @@ def train_trial(
             ``y_val`` and ``target_scale`` (to give regression errors in the target's
             units); with cross-validation also ``folds``, one such set per fold.
         settings: See :class:`TrialSettings`.
-        report: Called with the report and, when the best weights changed since the
-            last call that carried weights and the scheduler may act now, those weights.
+        report: Called with each report and, where a checkpoint is due (the scheduler's
+            rungs, every ``checkpoint_every`` epochs and the end), the trial's state.
+        resume: Continue from this checkpointed state instead of from scratch; a
+            state that had finished is reported again as it was, without training.
 
     Returns:
         The last report.
@@ -139,6 +210,7 @@ def train_trial(
     from autokeras_lab.spaces import DerivedSpace, load_space
 
     keras.backend.clear_session()
+    gc.collect()
     seed = derive_seed(settings.search_seed, values)
     hps = kt.HyperParameters.from_config(settings.space_config)
     derived = DerivedSpace(hps, tuple(hp.name for hp in hps.space))
@@ -148,7 +220,7 @@ def train_trial(
     folds = data.get("folds") or [data]
     models, epochs_fns = [], []
     for k, fold in enumerate(folds):
-        keras.utils.set_random_seed(seed + k)
+        keras.utils.set_random_seed(seed + k + (resume.epoch if resume else 0))
         fold_model, active = space.build_tracked(values, settings.task, derived)
         fold_model.optimizer.build(fold_model.trainable_variables)
         models.append(fold_model)
@@ -158,14 +230,44 @@ def train_trial(
     checkpoint_at = set(settings.report_epochs) | {settings.max_epochs}
     sign = 1.0 if settings.direction == "min" else -1.0
 
-    best, best_epoch, best_weights, weights_dirty = math.inf, 0, None, False
-    best_metrics: dict[str, float] = {}
-    best_std: dict[str, float] = {}
-    pending: list[float] = []
-    last_reported = 0
-    train_seconds = 0.0
+    state = dataclasses.replace(resume, curve=list(resume.curve)) if resume else TrialState(
+        epoch=0, best=math.inf, best_epoch=0, best_metrics={}, best_std={}, curve=[],
+        train_seconds=0.0, trial_seconds=0.0, finished=False, best_weights=None, models=[],
+    )
+    if resume is not None and resume.models:
+        for fold_model, (weights, slots) in zip(models, resume.models, strict=True):
+            fold_model.set_weights(weights)
+            for variable, saved in zip(fold_model.optimizer.variables, slots, strict=True):
+                variable.assign(saved)
+    # The first report after a resume repeats the whole curve, so a fresh driver
+    # has it all; the recorder places each report's epochs by their epoch numbers.
+    pending: list[float] = list(state.curve)
+    time_before = state.trial_seconds
+
+    def make_report(value: float, loss: float) -> EpochReport:
+        return EpochReport(
+            epoch=state.epoch,
+            val_metric=value,
+            best_val_metric=sign * state.best,
+            best_metrics=state.best_metrics,
+            best_metrics_std=state.best_std,
+            best_epoch=state.best_epoch,
+            train_loss=loss,
+            new_curve=pending,
+            train_seconds=state.train_seconds,
+            trial_seconds=state.trial_seconds,
+            finished=state.finished,
+            seed=seed,
+            active=active,
+        )
+
+    if state.finished:  # it ended before the crash: say so again, train nothing
+        again = make_report(state.curve[-1], math.nan)
+        report(again, None)
+        return again
+
     last: EpochReport | None = None
-    for epoch in range(1, settings.max_epochs + 1):
+    for epoch in range(state.epoch + 1, settings.max_epochs + 1):
         t0 = time.perf_counter()
         per_fold = []
         losses = []
@@ -177,42 +279,42 @@ def train_trial(
         loss = float(np.mean(losses))
         metrics = {k: float(np.mean([m[k] for m in per_fold])) for k in per_fold[0]}
         value = metrics[settings.metric]
-        train_seconds += time.perf_counter() - t0
+        state.train_seconds += time.perf_counter() - t0
+        state.epoch = epoch
         if not (math.isfinite(loss) and math.isfinite(value)):
             raise TrialFailedError(
                 f"loss became {loss} at epoch {epoch}; lower the learning rate or narrow "
                 "its range in the search space"
             )
         pending.append(value)
-        if sign * value < best:
-            best, best_epoch, best_metrics = sign * value, epoch, metrics
+        state.curve.append(value)
+        if sign * value < state.best:
+            state.best, state.best_epoch, state.best_metrics = sign * value, epoch, metrics
             if len(folds) > 1:
-                best_std = {k: float(np.std([m[k] for m in per_fold])) for k in per_fold[0]}
-            best_weights, weights_dirty = model.get_weights(), True
-        finished = epoch == settings.max_epochs or epoch - best_epoch >= settings.patience
-        due = finished or epoch in checkpoint_at or epoch - last_reported >= settings.report_every
+                state.best_std = {
+                    k: float(np.std([m[k] for m in per_fold])) for k in per_fold[0]
+                }
+            state.best_weights = model.get_weights()
+        state.finished = (
+            epoch == settings.max_epochs or epoch - state.best_epoch >= settings.patience
+        )
+        checkpoint = (
+            state.finished
+            or epoch in checkpoint_at
+            or (settings.checkpoint_every > 0 and epoch % settings.checkpoint_every == 0)
+        )
+        due = state.finished or checkpoint or len(pending) >= settings.report_every
         if not due:
             continue
-        last = EpochReport(
-            epoch=epoch,
-            val_metric=value,
-            best_val_metric=sign * best,
-            best_metrics=best_metrics,
-            best_metrics_std=best_std,
-            best_epoch=best_epoch,
-            train_loss=loss,
-            new_curve=pending,
-            train_seconds=train_seconds,
-            trial_seconds=time.perf_counter() - started,
-            finished=finished,
-            seed=seed,
-            active=active,
-        )
-        send = weights_dirty and (finished or epoch in checkpoint_at)
-        report(last, best_weights if send else None)
-        weights_dirty = weights_dirty and not send
-        pending, last_reported = [], epoch
-        if finished:
+        state.trial_seconds = time_before + time.perf_counter() - started
+        last = make_report(value, loss)
+        if checkpoint:
+            state.models = [
+                (m.get_weights(), [v.numpy() for v in m.optimizer.variables]) for m in models
+            ]
+        report(last, state if checkpoint else None)
+        pending = []
+        if state.finished:
             break
     assert last is not None
     return last
@@ -288,24 +390,67 @@ def configure_threads(num_threads: int) -> None:
         pass
 
 
+def resident_mb() -> float:
+    """This process's resident memory in MiB (Linux ``/proc``; peak RSS elsewhere)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def ray_trainable(config: dict[str, Any], *, data: dict[str, Any], settings: TrialSettings) -> None:
     """The Ray Tune function trainable.
 
     Used as ``tune.with_parameters(ray_trainable, data=..., settings=...)`` so the
-    arrays travel once through the object store.
+    arrays travel once through the object store. A trial restarted by Ray (its worker
+    died, or the search resumes after a crash) continues from its last checkpoint. A
+    trial that fails by itself (NaN loss, an error in the search-space module, out of
+    memory) ends with a ``failure`` result instead of an exception, so Ray's retries
+    are spent only on dead workers.
     """
     from ray import tune
 
     cpus = int(tune.get_context().get_trial_resources().required_resources.get("CPU", 1) or 1)
     configure_threads(max(1, cpus))
 
-    def report(result: EpochReport, weights: list[np.ndarray] | None) -> None:
-        if weights is None:
+    def report(result: EpochReport, state: TrialState | None) -> None:
+        if state is None:
             tune.report(result.metrics())
             return
         with tempfile.TemporaryDirectory(prefix="akl-ckpt-") as tmp:
-            save_weights(weights, Path(tmp))
+            state.save(Path(tmp))
             tune.report(result.metrics(), checkpoint=tune.Checkpoint.from_directory(tmp))
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    train_trial(config, data, settings, report)
+    checkpoint = tune.get_checkpoint()
+    resume = None
+    if checkpoint is not None:
+        with checkpoint.as_directory() as directory:
+            if (Path(directory) / STATE_FILE).is_file():
+                resume = TrialState.load(Path(directory))
+    try:
+        train_trial(config, data, settings, report, resume=resume)
+    except Exception as exc:  # any error of the trial is the trial's own failure
+        tune.report(failure_result(settings, exc, resume))
+
+
+def failure_result(settings: TrialSettings, exc: BaseException, state: TrialState | None) -> dict:
+    """The last result of a trial that failed by itself: the reason, and the worst
+    value of the metric so the searcher learns to avoid the region."""
+    text = str(exc).strip().splitlines()
+    reason = f"{type(exc).__name__}: {text[-1] if text else ''}"[:500]
+    oom = re.search(r"OOM when allocating tensor with shape ?\[([\d,]*)\]", str(exc))
+    if oom:
+        reason = (f"out of memory: the model needs a tensor of shape [{oom.group(1)}]; "
+                  "narrow the width and depth ranges of the search space")
+    worst = math.inf if settings.direction == "min" else -math.inf
+    return {
+        "epoch": state.epoch if state else 0,
+        "best_val_metric": worst,
+        "failure": reason,
+        "finished": True,
+        "new_curve": [],
+    }

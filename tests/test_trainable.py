@@ -30,19 +30,55 @@ def small(derived, **changes):
     return derived.defaults() | {"num_layers": 1, "units_0": 16, "batch_size": 64} | changes
 
 
-def test_trial_reports_every_epoch_and_sends_weights_at_rungs(concrete, derived) -> None:
+def test_trial_reports_every_epoch_and_checkpoints_at_rungs(concrete, derived) -> None:
     calls = []
     last = train_trial(small(derived), concrete.search_arrays(), settings(derived),
-                       lambda r, w: calls.append((r, w)))
+                       lambda r, s: calls.append((r, s)))
     curve = [v for r, _ in calls for v in r.new_curve]
     assert len(curve) == last.epoch == 6  # every epoch's validation RMSE arrives
     assert [r.epoch for r, _ in calls] == [2, 6]  # the rung, then the end
+    assert all(state is not None for _, state in calls)  # both are checkpoints
     assert last.finished and last.best_val_metric == pytest.approx(min(curve))
     assert last.best_metrics["rmse"] == last.best_val_metric and last.best_metrics["mae"] > 0
     assert all(math.isfinite(v) and 1 < v < 100 for v in curve)  # MPa, not scaled units
-    weights = [w for _, w in calls if w is not None]
-    assert weights and all(isinstance(a, np.ndarray) for a in weights[-1])
+    best = calls[-1][1].best_weights
+    assert best and all(isinstance(a, np.ndarray) for a in best)
     assert "units_0" in last.active and "units_3" not in last.active
+
+
+def test_a_trial_resumed_from_its_checkpoint_continues_where_it_was(
+    concrete, derived, tmp_path
+) -> None:
+    """What a dead worker's retry and a resumed search rely on: the checkpoint holds
+    the weights, the optimizer's state and the curve, and training goes on from there."""
+    from autokeras_lab.trainable import TrialState
+
+    values = small(derived)
+    calls = []
+
+    def report(result, state):
+        calls.append(result)
+        if state is not None and result.epoch == 2:
+            state.save(tmp_path)
+
+    full = train_trial(values, concrete.search_arrays(), settings(derived), report)
+    saved = TrialState.load(tmp_path)
+    assert saved.epoch == 2 and len(saved.curve) == 2 and not saved.finished
+    assert len(saved.models) == 1 and saved.models[0][1]  # optimizer slots are there
+    resumed_calls = []
+    resumed = train_trial(values, concrete.search_arrays(), settings(derived),
+                          lambda r, s: resumed_calls.append(r), resume=saved)
+    assert [r.epoch for r in resumed_calls] == [6]
+    assert resumed.epoch == 6 and resumed.finished
+    curve = resumed_calls[0].new_curve
+    assert len(curve) == 6 and curve[:2] == saved.curve  # the whole curve, once
+    # Continuing from epoch 2's state (not from scratch) lands near the full run.
+    assert resumed.best_val_metric == pytest.approx(full.best_val_metric, rel=0.25)
+
+    done = TrialState(**{**vars(saved), "finished": True})
+    again = train_trial(values, concrete.search_arrays(), settings(derived),
+                        lambda r, s: None, resume=done)
+    assert again.epoch == 2 and again.finished  # a finished trial is not trained again
 
 
 def test_patience_ends_a_trial_that_stopped_improving(concrete, derived) -> None:

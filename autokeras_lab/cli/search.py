@@ -38,6 +38,13 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--concurrency", type=positive_int, help="most trials at once")
     parser.add_argument("--cv", type=positive_int, metavar="K",
                         help="K-fold cross-validation inside each trial (small tables)")
+    parser.add_argument("--max-consecutive-failures", type=positive_int, metavar="N",
+                        help="stop the search after N failed trials in a row (default 5)")
+    parser.add_argument(
+        "--resume", nargs="?", const="", metavar="SEARCH_ID",
+        help="continue an interrupted search (the experiment's latest, or SEARCH_ID): "
+        "finished trials are kept, running ones continue from their checkpoints",
+    )
     add_runs_dir(parser)
     parser.add_argument("--address", default=None,
                         help="join this Ray cluster instead of starting a local runtime")
@@ -52,21 +59,33 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    experiment = _experiment(args).with_overrides(
-        trials=args.trials,
-        max_epochs=args.max_epochs,
-        time_budget_s=args.time_budget,
-        seed=args.seed,
-        concurrency=args.concurrency,
-        cv=args.cv,
-    )
     from autokeras_lab.report import format_leaderboard
-    from autokeras_lab.runner import run_search
+    from autokeras_lab.runner import resume_search, run_search
 
-    result = run_search(
-        experiment, runs_dir=args.runs_dir, out=None if args.quiet else sys.stderr,
-        warm_start=args.warm_start, warm_start_from=args.warm_start_from,
-    )
+    out = None if args.quiet else sys.stderr
+    if args.resume is not None:
+        _check_resume_flags(args)
+        from autokeras_lab.config import load_experiment
+
+        name = load_experiment(args.experiment).name if args.experiment else None
+        result = resume_search(
+            runs_dir=args.runs_dir, experiment=name,
+            search_id=args.resume or None, address=args.address, out=out,
+        )
+    else:
+        experiment = _experiment(args).with_overrides(
+            trials=args.trials,
+            max_epochs=args.max_epochs,
+            time_budget_s=args.time_budget,
+            seed=args.seed,
+            concurrency=args.concurrency,
+            cv=args.cv,
+            max_consecutive_failures=args.max_consecutive_failures,
+        )
+        result = run_search(
+            experiment, runs_dir=args.runs_dir, address=args.address, out=out,
+            warm_start=args.warm_start, warm_start_from=args.warm_start_from,
+        )
     print(f"\nLeaderboard of search {result.search_id} (top {min(TOP, len(result.trials))} "
           f"of {len(result.trials)} trials, {result.wall_seconds:.0f} s):")
     print(format_leaderboard(result.trials[:TOP], fmt="table", metric=result.metric))
@@ -78,13 +97,32 @@ def run(args: argparse.Namespace) -> int:
         report = write_report(args.runs_dir, result.experiment, search_id=result.search_id)
         print(f"report:      {report}")
     if result.status == "interrupted":
+        from autokeras_lab.runner import resume_command
+
         print(
-            f"search interrupted after {len(result.trials)} trials: they are on the "
-            "leaderboard (those cut short as stopped_early) and the best was exported",
+            f"search interrupted after {len(result.trials)} finished trials: they are on "
+            "the leaderboard and the best was exported; resume the search with:\n  "
+            + resume_command(result.search_id, args.runs_dir),
             file=sys.stderr,
         )
         return 130
     return 0
+
+
+def _check_resume_flags(args: argparse.Namespace) -> None:
+    from autokeras_lab.errors import UserError
+
+    if args.experiment is None and not args.resume:
+        raise UserError("--resume needs an experiment name or a search id: "
+                        "search EXPERIMENT --resume, or search --resume SEARCH_ID")
+    changed = [flag for flag in ("csv", "target", "task", "name", "trials", "max_epochs",
+                                 "time_budget", "seed", "concurrency", "cv",
+                                 "max_consecutive_failures", "warm_start_from")
+               if getattr(args, flag) is not None] + (["warm_start"] if args.warm_start else [])
+    if changed:
+        flag = "--" + changed[0].replace("_", "-")
+        raise UserError(f"{flag} cannot change a search being resumed; "
+                        "it continues with its own settings (drop the flag)")
 
 
 def _experiment(args: argparse.Namespace) -> Any:

@@ -1,0 +1,216 @@
+"""Faults a long search must survive without losing work: a killed driver, Ctrl-C, a
+dead worker, trials that fail by themselves, two searches on one leaderboard, and a
+runs directory that cannot take the search. Real Ray, real training, tiny budgets."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from autokeras_lab import load_experiment, run_search
+from autokeras_lab.errors import FatalSearchError, UserError
+from autokeras_lab.leaderboard import Leaderboard
+
+pytestmark = pytest.mark.slow
+SPACES = Path(__file__).parent / "spaces"
+
+
+def _search(runs: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "autokeras_lab", "search", *args, "--runs-dir", str(runs),
+         "--no-report"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+
+
+def _wait_for_trials(runs: Path, count: int, proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.3)
+        try:
+            with sqlite3.connect(runs / "leaderboard.db") as db:
+                if db.execute("SELECT COUNT(*) FROM trials").fetchone()[0] >= count:
+                    return
+        except sqlite3.Error:
+            pass  # not created yet
+    raise AssertionError(f"fewer than {count} trials finished: {proc.poll()=}")
+
+
+def _rows(runs: Path) -> dict[str, tuple]:
+    with sqlite3.connect(runs / "leaderboard.db") as db:
+        rows = db.execute("SELECT trial_id, number, status, epochs, curve, finished_at FROM trials")
+        return {row[0]: row for row in rows}
+
+
+def _assert_complete_and_unique(runs: Path, trials: int) -> list:
+    board = Leaderboard(runs / "leaderboard.db")
+    [search] = board.searches("concrete")
+    assert search.status == "completed"
+    records = board.trials("concrete")
+    assert sorted(t.number for t in records) == list(range(1, trials + 1))  # no gaps, no twins
+    for trial in records:
+        assert trial.status in ("completed", "stopped_early")
+        assert len(trial.curve) == trial.epochs  # a resumed trial's curve has no hole
+    assert (runs / "concrete" / "best" / "model.keras").is_file()
+    return records
+
+
+@pytest.mark.parametrize("how", ["sigkill", "ctrl-c"])
+def test_an_interrupted_search_resumes_without_rerunning_or_losing_trials(
+    how: str, tmp_path: Path
+) -> None:
+    proc = _search(tmp_path, "concrete", "--trials", "6", "--max-epochs", "120", "--seed", "3",
+                   "--concurrency", "2")
+    _wait_for_trials(tmp_path, 2, proc)
+    if how == "sigkill":
+        proc.kill()  # SIGKILL: the driver gets no chance to save anything
+        proc.communicate(timeout=60)
+        resume = ["concrete", "--resume"]
+    else:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 130, err
+        assert "Traceback" not in err
+        [search] = Leaderboard(tmp_path / "leaderboard.db").searches("concrete")
+        assert search.status == "interrupted"
+        # The printed command resumes it.
+        printed = err.strip().splitlines()[-1].split()
+        assert printed[:5] == ["python", "-m", "autokeras_lab", "search", "--resume"]
+        resume = printed[4:6]
+    before = _rows(tmp_path)
+    assert len(before) >= 2
+
+    done = _search(tmp_path, *resume)
+    _, err = done.communicate(timeout=600)
+    assert done.returncode == 0, err[-3000:]
+    assert "resuming search" in err
+    _assert_complete_and_unique(tmp_path, 6)
+    after = _rows(tmp_path)
+    for trial_id, row in before.items():
+        assert after[trial_id] == row  # finished before the fault: kept, not trained again
+
+
+def _worker_pid(trial_dir: Path) -> int | None:
+    results = trial_dir / "result.json"
+    if not results.is_file():
+        return None
+    lines = results.read_text().strip().splitlines()
+    return json.loads(lines[-1])["worker"]["pid"] if lines else None
+
+
+def test_a_trial_whose_worker_dies_is_retried_from_its_checkpoint(
+    ray_session, tmp_path: Path
+) -> None:
+    exp = load_experiment("concrete").with_overrides(
+        trials=1, max_epochs=400, patience=400, concurrency=1, seed=5
+    )
+    killed: list[int] = []
+
+    def kill_the_worker_after_its_first_checkpoint() -> None:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and not killed:
+            for trial_dir in (tmp_path / "concrete" / "ray").glob("*/trial_*"):
+                pid = _worker_pid(trial_dir)
+                if pid and any(trial_dir.glob("checkpoint_*")):
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_the_worker_after_its_first_checkpoint)
+    killer.start()
+    result = run_search(exp, runs_dir=tmp_path)
+    killer.join()
+    assert killed, "the trial ended before the test could kill its worker"
+    [trial] = result.trials
+    assert trial.status == "completed" and trial.retries == 1
+    assert trial.epochs == 400 and len(trial.curve) == 400
+    assert trial.metrics["worker"]["pid"] != killed[0]  # it finished on another worker
+
+
+def test_trials_that_fail_by_themselves_are_recorded_and_the_search_goes_on(
+    ray_session, tmp_path: Path
+) -> None:
+    exp = load_experiment("concrete").with_overrides(
+        trials=6, max_epochs=5, seed=15, space=str(SPACES / "faulty.py"),
+        max_consecutive_failures=10,
+    )
+    result = run_search(exp, runs_dir=tmp_path)
+    assert result.status == "completed" and len(result.trials) == 6
+    reasons = {t.config["fault"]: t.failure_reason for t in result.trials}
+    assert set(reasons) == {"none", "exception", "nan", "huge"}
+    assert reasons["none"] is None
+    assert "RuntimeError: bug in the search-space module" in reasons["exception"]
+    assert "loss became nan" in reasons["nan"]
+    assert reasons["huge"].startswith("out of memory: the model needs a tensor of shape")
+    for trial in result.trials:
+        assert (trial.status == "failed") == (trial.config["fault"] != "none")
+    assert result.trials[0].config["fault"] == "none"  # the exported model is a sound one
+
+
+def test_failures_in_a_row_stop_the_search_with_what_to_change(
+    ray_session, tmp_path: Path
+) -> None:
+    exp = load_experiment("concrete").with_overrides(
+        trials=40, max_epochs=5, space=str(SPACES / "broken.py"), max_consecutive_failures=3,
+        concurrency=1,
+    )
+    with pytest.raises(FatalSearchError) as info:
+        run_search(exp, runs_dir=tmp_path)
+    message = str(info.value)
+    assert message.startswith("3 trials in a row failed, the last with")
+    assert "loss became nan" in message and "--max-consecutive-failures" in message
+    board = Leaderboard(tmp_path / "leaderboard.db")
+    [search] = board.searches("concrete")
+    assert search.status == "failed"
+    trials = board.trials("concrete")
+    assert len(trials) == 3 and all(t.status == "failed" for t in trials)
+
+
+def test_two_searches_write_one_leaderboard_at_once(tmp_path: Path) -> None:
+    procs = [
+        _search(tmp_path, "concrete", "--trials", "4", "--max-epochs", "8", "--seed", str(seed),
+                "--quiet")
+        for seed in (1, 2)
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err[-3000:]
+    board = Leaderboard(tmp_path / "leaderboard.db")
+    searches = board.searches("concrete")
+    assert [s.status for s in searches] == ["completed", "completed"]
+    for search in searches:
+        assert len(board.trials("concrete", search_id=search.search_id)) == 4
+    with sqlite3.connect(tmp_path / "leaderboard.db") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_full_disk_is_refused_before_the_search_and_stores_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    board = Leaderboard(tmp_path / "leaderboard.db")
+    before = (tmp_path / "leaderboard.db").read_bytes()
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=10 * 2**20))
+    exp = load_experiment("concrete").with_overrides(trials=1, max_epochs=1)
+    with pytest.raises(UserError, match=r"only 10 MiB free under .*pass another --runs-dir"):
+        run_search(exp, runs_dir=tmp_path)
+    assert (tmp_path / "leaderboard.db").read_bytes() == before
+    assert board.searches() == []
+
+
+def test_a_read_only_runs_directory_is_refused_before_the_search() -> None:
+    exp = load_experiment("concrete").with_overrides(trials=1, max_epochs=1)
+    # procfs is read-only even for root, who can write to a chmod 555 directory.
+    with pytest.raises(UserError, match=r"cannot write to the runs directory /proc/akl-runs"):
+        run_search(exp, runs_dir=Path("/proc/akl-runs"))
