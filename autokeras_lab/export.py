@@ -237,11 +237,18 @@ class ExportedModel:
         return result
 
 
-def load_model_dir(path: str | Path) -> ExportedModel:
-    """Load an exported model directory (Keras safe mode: no code is executed).
+def load_model_dir(path: str | Path, *, unsafe: bool = False) -> ExportedModel:
+    """Load an exported model directory.
+
+    Keras' safe mode is on: a model whose file carries Python code (a ``Lambda``
+    layer) is refused, since loading it would run that code.
+
+    Args:
+        unsafe: Load such a model anyway (only for files from a source you trust).
 
     Raises:
-        UserError: the path is not a model directory written by this tool.
+        UserError: the path is not a model directory written by this tool, or the
+            model carries code and ``unsafe`` is false.
     """
     directory = Path(path)
     missing = [
@@ -257,9 +264,15 @@ def load_model_dir(path: str | Path) -> ExportedModel:
     import keras
 
     try:
-        model = keras.saving.load_model(directory / MODEL_FILE, safe_mode=True)
+        model = keras.saving.load_model(directory / MODEL_FILE, safe_mode=not unsafe)
         pre = Preprocessor.load(directory / PREPROCESSING_FILE)
         card = json.loads((directory / CARD_FILE).read_text(encoding="utf-8"))
     except (ValueError, TypeError, OSError, KeyError) as exc:
+        if "safe_mode" in str(exc):
+            raise UserError(
+                f"{directory / MODEL_FILE} contains a Lambda layer, Python code that would "
+                "run on loading, so safe mode refused it; pass --unsafe only if you trust "
+                "where the model came from"
+            ) from None
         raise UserError(f"cannot load the model in {directory}: {exc}".splitlines()[0]) from None
     return ExportedModel(directory, model, pre, card)

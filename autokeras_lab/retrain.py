@@ -243,19 +243,20 @@ class FinetuneResult:
 
 def finetune(
     model_dir: Path, csv: Path, *, epochs: int = 20, refit_preprocessing: bool = False,
-    runs_dir: Path | None = None,
+    runs_dir: Path | None = None, unsafe: bool = False,
 ) -> FinetuneResult:
     """Train an exported model further on new rows and export it as a new version
     (``MODEL_DIR-v2``, ``-v3``, ...); the original is never touched.
 
     Raises:
         UserError: the CSV's columns differ from the model's, or refitting the
-            preprocessing would change the model's input width.
+            preprocessing would change the model's input width, or the model carries
+            code and ``unsafe`` is false (see :func:`autokeras_lab.load_model_dir`).
     """
     from autokeras_lab.data import load_csv
     from autokeras_lab.export import load_model_dir, write_model_dir
 
-    exported = load_model_dir(model_dir)
+    exported = load_model_dir(model_dir, unsafe=unsafe)
     pre = exported.preprocessor
     try:
         columns = set(pd.read_csv(csv, nrows=0).columns)

@@ -36,7 +36,9 @@ from autokeras_lab.progress import Progress
 from autokeras_lab.spaces import DerivedSpace, SearchSpace, Task, load_space
 from autokeras_lab.warmstart import WarmStart, build_study, plan_warm_start
 
-__all__ = ["SearchResult", "asha_rungs", "leaderboard_path", "resume_search", "run_search"]
+__all__ = [
+    "SearchResult", "asha_rungs", "leaderboard_path", "resume_search", "run_search", "start_ray",
+]
 
 TEST_EVALUATED_TOP = 5
 
@@ -65,18 +67,27 @@ def asha_rungs(grace_period: int, reduction_factor: int, max_t: int) -> tuple[in
     return tuple(grace_period * reduction_factor**k for k in range(count))
 
 
-def _ensure_ray(address: str | None) -> None:
-    """Join the cluster at ``address``, or start a local runtime that listens on the
-    loopback interface only."""
+def start_ray(address: str | None = None, *, num_cpus: int | None = None) -> None:
+    """Join the Ray cluster at ``address``, or start a local runtime (``num_cpus``:
+    its CPU count, default all) whose servers listen on the loopback interface only.
+
+    Ray gives a local node the machine's outward address, and its servers listen on
+    every interface; with cluster mode off it uses 127.0.0.1 and listens there alone.
+    """
+    if address is None:
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # read when Ray is imported
+        if "ray" in sys.modules:
+            from ray._private import ray_constants
+
+            ray_constants.ENABLE_RAY_CLUSTER = False
     import ray
 
     if ray.is_initialized():
         return
-    local: dict[str, Any] = {"_node_ip_address": "127.0.0.1"} if address is None else {}
     ray.init(
         address=address,
+        num_cpus=num_cpus,
         include_dashboard=False,
-        **local,
         log_to_driver=False,
         logging_level=logging.ERROR,
         configure_logging=True,
@@ -451,7 +462,7 @@ def _tune(
 
     experiment = setup.experiment
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    _ensure_ray(address)
+    start_ray(address)
     budget, sched = experiment.budget, experiment.scheduler
     rungs: tuple[int, ...] = ()
     scheduler: Any

@@ -14,18 +14,15 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session")
 def ray_session() -> Iterator[None]:
-    """A real local Ray runtime, started once for the whole test session."""
+    """A real local Ray runtime, started once for the whole test session, the way a
+    search starts one."""
     import ray
 
-    from autokeras_lab._env import QUIET_ENV, quiet
+    from autokeras_lab._env import quiet
+    from autokeras_lab.runner import start_ray
 
     quiet()
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        runtime_env={"env_vars": dict(QUIET_ENV)},
-    )
+    start_ray(num_cpus=2)
     yield
     ray.shutdown()
 

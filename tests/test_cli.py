@@ -94,3 +94,97 @@ def test_listings_show_one_described_line_each(
     lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
     for name in expected:
         assert len(lines[name].split()) > 3, lines[name]  # a name and a description
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A runs directory as a finished search leaves it (a leaderboard with a search
+    and its trials, the exported best model), plus a model carrying a Lambda layer and
+    a few input files, good and bad."""
+    import keras
+
+    from autokeras_lab.data import load_dataset, prepare
+    from autokeras_lab.export import write_model_dir
+    from autokeras_lab.leaderboard import Leaderboard, SearchRecord, TrialRecord
+
+    root = tmp_path_factory.mktemp("stored")
+    runs = root / "runs"
+    board = Leaderboard(runs / "leaderboard.db")
+    board.start_search(SearchRecord(
+        search_id="s1", experiment="concrete", dataset="concrete", data_fingerprint="fp",
+        space="mlp", metric="rmse", direction="min", seed=0, status="completed",
+        started_at=1.0, command="search concrete", settings={}, space_config={},
+        split_sizes={},
+    ))
+    board.record_trial(TrialRecord(search_id="s1", trial_id="t1", experiment="concrete",
+                                   number=1, config={"units_0": 8}, status="completed",
+                                   epochs=3, curve=[9.0, 8.0, 7.0], best_val=7.0))
+    prepared = prepare(load_dataset("concrete"), test_fraction=0.1, val_fraction=0.2,
+                       split_seed=42)
+    width = prepared.x_train.shape[1]
+    for name, layers in (("best", []), ("lambda", [keras.layers.Lambda(lambda t: t * 2.0)])):
+        model = keras.Sequential([keras.Input((width,)), *layers, keras.layers.Dense(1)])
+        model.compile(optimizer="adam", loss="mse")
+        target = runs / "concrete" / "best" if name == "best" else root / "lambda_model"
+        write_model_dir(target, model, None, {"target": "strength"},
+                        preprocessor=prepared.preprocessor)
+    frame = load_dataset("concrete").frame.drop(columns=["strength"]).head(5)
+    frame.to_csv(root / "rows.csv", index=False)
+    frame.rename(columns=lambda c: c.upper()).to_csv(root / "wrong_columns.csv", index=False)
+    (root / "broken.toml").write_text('dataset = "concrete"\n[budget\ntrials = 3\n')
+    (root / "cnn.toml").write_text('dataset = "concrete"\nspace = "cnn"\n')
+    return root
+
+
+def _snapshot(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes()
+            for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+BAD_INPUT = {
+    "unknown-experiment": (["search", "granite"], "unknown experiment 'granite'"),
+    "zero-trials": (["search", "concrete", "--trials", "0"], "--trials: expected a positive"),
+    "negative-epochs": (["search", "concrete", "--max-epochs", "-3"], "--max-epochs: expected"),
+    "malformed-config": (["search", "{root}/broken.toml"], "broken.toml"),
+    "unknown-space": (["search", "{root}/cnn.toml"], "unknown search space 'cnn'"),
+    "nothing-to-resume": (["search", "concrete", "--resume"], "no interrupted search"),
+    "unknown-search-to-resume": (["search", "--resume", "nope"], "no search 'nope'"),
+    "resume-with-new-budget": (["search", "concrete", "--resume", "--trials", "9"],
+                               "--trials cannot change a search being resumed"),
+    "unknown-experiment-board": (["leaderboard", "granite"], "no searches of experiment"),
+    "unknown-search-report": (["report", "concrete", "--search", "nope"], "no search 'nope'"),
+    "zero-top": (["retrain", "concrete", "--top", "0"], "--top: expected a positive"),
+    "not-a-model": (["predict", "{root}", "{root}/rows.csv"], "is not an exported model"),
+    "columns-do-not-match": (["predict", "{runs}/concrete/best", "{root}/wrong_columns.csv"],
+                             "wrong_columns.csv does not fit the model in"),
+    "finetune-columns": (["retrain", "--from", "{runs}/concrete/best", "--csv",
+                          "{root}/wrong_columns.csv"], "column"),
+    "lambda-layer": (["predict", "{root}/lambda_model", "{root}/rows.csv"],
+                     "contains a Lambda layer"),
+}
+
+
+@pytest.mark.parametrize(("argv", "message"), BAD_INPUT.values(), ids=BAD_INPUT.keys())
+def test_nonsense_gets_one_line_exit_2_and_leaves_the_store_untouched(
+    stored: Path, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runs = stored / "runs"
+    needs_runs = argv[0] in ("search", "leaderboard", "report") or argv[:2] == ["retrain", "concrete"]
+    args = [a.format(root=stored, runs=runs) for a in argv] + (
+        ["--runs-dir", str(runs)] if needs_runs else [])
+    before = _snapshot(runs)
+    with pytest.raises(SystemExit) as info:
+        raise SystemExit(main(args))
+    err = capsys.readouterr().err.strip()
+    assert info.value.code == 2, err
+    assert message in err and len(err.splitlines()) == 1, err
+    assert _snapshot(runs) == before
+
+
+def test_unsafe_loads_a_lambda_model_the_user_trusts(
+    stored: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["predict", str(stored / "lambda_model"), str(stored / "rows.csv"),
+                 "--unsafe"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == "predicted_strength" and len(lines) == 6

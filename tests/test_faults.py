@@ -214,3 +214,40 @@ def test_a_read_only_runs_directory_is_refused_before_the_search() -> None:
     # procfs is read-only even for root, who can write to a chmod 555 directory.
     with pytest.raises(UserError, match=r"cannot write to the runs directory /proc/akl-runs"):
         run_search(exp, runs_dir=Path("/proc/akl-runs"))
+
+
+LOOPBACK = {"0100007F", "0000000000000000FFFF00000100007F", "00000000000000000000000001000000"}
+
+
+def _listening_sockets_of_ray() -> list[tuple[str, str]]:
+    """(process, local address) of every listening TCP socket of this process and of
+    the Ray processes, from /proc (no extra tools)."""
+    listening = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A":  # LISTEN
+                listening[fields[9]] = fields[1].split(":")[0]
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            if "ray" not in command and int(proc.name) != os.getpid():
+                continue
+            for fd in (proc / "fd").iterdir():
+                target = os.readlink(fd)
+                if target.startswith("socket:[") and target[8:-1] in listening:
+                    found.append((command[:60], listening[target[8:-1]]))
+        except OSError:
+            continue  # gone, or not ours to read
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc")
+def test_the_local_ray_runtime_listens_on_loopback_only(ray_session) -> None:
+    sockets = _listening_sockets_of_ray()
+    assert len(sockets) >= 3  # GCS, raylet, workers...
+    exposed = [(command, address) for command, address in sockets if address not in LOOPBACK]
+    assert not exposed

@@ -35,3 +35,11 @@ def add_runs_dir(parser: Any) -> None:
 
 def add_search_id(parser: Any, help_text: str) -> None:
     parser.add_argument("--search", default=None, metavar="ID", help=help_text)
+
+
+def add_unsafe(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--unsafe", action="store_true",
+        help="load a model that carries Python code (a Lambda layer); only for models "
+        "from a source you trust (safe mode refuses them by default)",
+    )

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from autokeras_lab.cli._types import add_unsafe
+
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
@@ -18,6 +20,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("csv", type=Path, help="rows to predict (same columns as training)")
     parser.add_argument("--output", type=Path, default=None,
                         help="write a CSV (input rows + predictions) instead of printing")
+    add_unsafe(parser)
     parser.set_defaults(handler=run)
 
 
@@ -33,8 +36,11 @@ def run(args: argparse.Namespace) -> int:
         frame = pd.read_csv(args.csv)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read {args.csv} as CSV: {str(exc).splitlines()[0]}") from None
-    exported = load_model_dir(args.model_dir)
-    predictions = exported.predict(frame)
+    exported = load_model_dir(args.model_dir, unsafe=args.unsafe)
+    try:
+        predictions = exported.predict(frame)
+    except UserError as exc:
+        raise UserError(f"{args.csv} does not fit the model in {args.model_dir}: {exc}") from None
     if args.output is not None:
         pd.concat([frame, predictions], axis=1).to_csv(args.output, index=False)
         print(f"wrote {len(frame)} predictions to {args.output}", file=sys.stderr)

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from autokeras_lab.cli._types import add_runs_dir, positive_int
+from autokeras_lab.cli._types import add_runs_dir, add_unsafe, positive_int
 
 
 def add_parser(commands: Any) -> None:
@@ -32,6 +32,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--csv", type=Path, default=None, help="new rows to fine-tune on")
     parser.add_argument("--refit-preprocessing", action="store_true",
                         help="with --from: refit the scaling/encoding on the new rows")
+    add_unsafe(parser)
     add_runs_dir(parser)
     parser.set_defaults(handler=run)
 
@@ -45,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
         from autokeras_lab.retrain import finetune
 
         done = finetune(args.model_dir, args.csv, epochs=args.epochs or 20,
-                        refit_preprocessing=args.refit_preprocessing, runs_dir=args.runs_dir)
+                        refit_preprocessing=args.refit_preprocessing, runs_dir=args.runs_dir,
+                        unsafe=args.unsafe)
         print(f"fine-tuned on {done.rows} rows for {done.epochs} epochs "
               f"(last training loss {done.loss:.4g})")
         print(f"new model: {done.model_dir}")
