@@ -245,7 +245,8 @@ def _execute(
     started = time.perf_counter()
     status = "failed"
     try:
-        status = _tune(setup, search_id, board, runs_dir, address, out, plan, resume=resume)
+        status = _tune(setup, board, search_id, runs_dir, address, out, plan=plan,
+                       resume=resume)
     except KeyboardInterrupt:
         status = "interrupted"
         raise
@@ -444,15 +445,16 @@ def _check_runs_dir(runs_dir: Path) -> Path:
 
 def _tune(
     setup: _Setup,
-    search_id: str,
     board: Leaderboard,
+    search_id: str,
     runs_dir: Path,
     address: str | None,
     out: TextIO | None,
-    plan: WarmStart | None = None,
     *,
-    resume: bool = False,
+    plan: WarmStart | None,
+    resume: bool,
 ) -> str:
+    """Run Ray Tune (a new Tuner, or the search's restored one) and return the status."""
     import optuna
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler

@@ -13,7 +13,6 @@ concrete this is several times faster per epoch (see scripts/benchmark_epoch.py)
 from __future__ import annotations
 
 import dataclasses
-import gc
 import json
 import math
 import os
@@ -210,7 +209,6 @@ def train_trial(
     from autokeras_lab.spaces import DerivedSpace, load_space
 
     keras.backend.clear_session()
-    gc.collect()
     seed = derive_seed(settings.search_seed, values)
     hps = kt.HyperParameters.from_config(settings.space_config)
     derived = DerivedSpace(hps, tuple(hp.name for hp in hps.space))

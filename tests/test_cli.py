@@ -128,6 +128,7 @@ def stored(tmp_path_factory: pytest.TempPathFactory) -> Path:
         target = runs / "concrete" / "best" if name == "best" else root / "lambda_model"
         write_model_dir(target, model, None, {"target": "strength"},
                         preprocessor=prepared.preprocessor)
+    load_dataset("concrete").frame.head(40).to_csv(root / "labelled.csv", index=False)
     frame = load_dataset("concrete").frame.drop(columns=["strength"]).head(5)
     frame.to_csv(root / "rows.csv", index=False)
     frame.rename(columns=lambda c: c.upper()).to_csv(root / "wrong_columns.csv", index=False)
@@ -161,6 +162,8 @@ BAD_INPUT = {
                           "{root}/wrong_columns.csv"], "column"),
     "lambda-layer": (["predict", "{root}/lambda_model", "{root}/rows.csv"],
                      "contains a Lambda layer"),
+    "lambda-layer-finetune": (["retrain", "--from", "{root}/lambda_model", "--csv",
+                               "{root}/labelled.csv"], "contains a Lambda layer"),
 }
 
 
@@ -188,3 +191,12 @@ def test_unsafe_loads_a_lambda_model_the_user_trusts(
                  "--unsafe"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0] == "predicted_strength" and len(lines) == 6
+
+
+def test_unsafe_fine_tunes_a_lambda_model_the_user_trusts(
+    stored: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["retrain", "--from", str(stored / "lambda_model"), "--csv",
+                 str(stored / "labelled.csv"), "--epochs", "1", "--unsafe"]) == 0
+    assert (stored / "lambda_model-v2" / "model.keras").is_file()
+    assert "fine-tuned on 40 rows for 1 epochs" in capsys.readouterr().out

@@ -72,8 +72,11 @@ def test_a_trial_resumed_from_its_checkpoint_continues_where_it_was(
     assert resumed.epoch == 6 and resumed.finished
     curve = resumed_calls[0].new_curve
     assert len(curve) == 6 and curve[:2] == saved.curve  # the whole curve, once
-    # Continuing from epoch 2's state (not from scratch) lands near the full run.
-    assert resumed.best_val_metric == pytest.approx(full.best_val_metric, rel=0.25)
+    # Epochs 3-6 continue from epoch 2's weights and optimizer state: only the batch
+    # order differs from the uninterrupted run (a fresh model lands elsewhere).
+    full_curve = [v for r in calls for v in r.new_curve]
+    assert curve[2:] == pytest.approx(full_curve[2:], rel=0.01)
+    assert resumed.best_val_metric == pytest.approx(full.best_val_metric, rel=0.01)
 
     done = TrialState(**{**vars(saved), "finished": True})
     again = train_trial(values, concrete.search_arrays(), settings(derived),
