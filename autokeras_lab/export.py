@@ -43,7 +43,13 @@ TEST_PREDICTIONS_FILE = "test_predictions.csv"
 def _restore(trial: TrialRecord, space: SearchSpace, derived: DerivedSpace, task: Task) -> Any:
     assert trial.checkpoint_path is not None
     model = space.build(trial.config, task, derived)
-    model.set_weights(load_weights(Path(trial.checkpoint_path) / WEIGHTS_FILE))
+    if "://" in trial.checkpoint_path:  # cloud storage (--storage s3://...)
+        from ray import tune
+
+        with tune.Checkpoint(trial.checkpoint_path).as_directory() as directory:
+            model.set_weights(load_weights(Path(directory) / WEIGHTS_FILE))
+    else:
+        model.set_weights(load_weights(Path(trial.checkpoint_path) / WEIGHTS_FILE))
     return model
 
 

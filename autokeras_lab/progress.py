@@ -20,10 +20,19 @@ class Progress:
         out: The stream to write to, or ``None`` for no output at all.
         mode: ``"min"`` or ``"max"``: which way "best" goes.
         interval: Seconds between two redraws.
+        dashboard: The Ray dashboard's URL, shown on every line.
     """
 
-    def __init__(self, out: TextIO | None, *, mode: str = "min", interval: float | None = None):
+    def __init__(
+        self,
+        out: TextIO | None,
+        *,
+        mode: str = "min",
+        interval: float | None = None,
+        dashboard: str | None = None,
+    ):
         self.out = out
+        self.dashboard = dashboard
         self.mode = mode
         self.tty = bool(out is not None and getattr(out, "isatty", lambda: False)())
         self.interval = interval if interval is not None else (0.5 if self.tty else 10.0)
@@ -69,6 +78,7 @@ class Progress:
             f"trials: {done} done ({self.counts['completed']} completed, "
             f"{self.counts['stopped_early']} stopped early, {self.counts['failed']} failed), "
             f"{self.running} running | best val: {best} | {_clock(elapsed)}"
+            + (f" | dashboard {self.dashboard}" if self.dashboard else "")
         )
 
     def close(self) -> None:

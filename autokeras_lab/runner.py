@@ -9,7 +9,6 @@ held-out test split -> the best one is exported.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import math
 import os
 import secrets
@@ -26,7 +25,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from autokeras_lab._env import QUIET_ENV, import_tensorflow_quietly, quiet
+from autokeras_lab._env import import_tensorflow_quietly, quiet
+from autokeras_lab.cluster import (
+    ClusterOptions,
+    check_gpus,
+    check_storage,
+    start_ray,
+    trial_resources,
+)
 from autokeras_lab.config import Experiment, experiment_from_settings
 from autokeras_lab.data import Dataset, Prepared, load_csv, load_dataset, prepare
 from autokeras_lab.errors import FatalSearchError, UserError
@@ -67,34 +73,6 @@ def asha_rungs(grace_period: int, reduction_factor: int, max_t: int) -> tuple[in
     return tuple(grace_period * reduction_factor**k for k in range(count))
 
 
-def start_ray(address: str | None = None, *, num_cpus: int | None = None) -> None:
-    """Join the Ray cluster at ``address``, or start a local runtime (``num_cpus``:
-    its CPU count, default all) whose servers listen on the loopback interface only.
-
-    Ray gives a local node the machine's outward address, and its servers listen on
-    every interface; with cluster mode off it uses 127.0.0.1 and listens there alone.
-    """
-    if address is None:
-        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # read when Ray is imported
-        if "ray" in sys.modules:
-            from ray._private import ray_constants
-
-            ray_constants.ENABLE_RAY_CLUSTER = False
-    import ray
-
-    if ray.is_initialized():
-        return
-    ray.init(
-        address=address,
-        num_cpus=num_cpus,
-        include_dashboard=False,
-        log_to_driver=False,
-        logging_level=logging.ERROR,
-        configure_logging=True,
-        runtime_env={"env_vars": dict(QUIET_ENV)},
-    )
-
-
 @dataclass(frozen=True)
 class _Setup:
     """An experiment made ready to search: its data split, task and space."""
@@ -128,7 +106,7 @@ def run_search(
     experiment: Experiment,
     *,
     runs_dir: Path,
-    address: str | None = None,
+    cluster: ClusterOptions | None = None,
     out: TextIO | None = None,
     command: str | None = None,
     warm_start: bool = False,
@@ -139,8 +117,9 @@ def run_search(
     Args:
         experiment: The experiment (see :func:`autokeras_lab.config.load_experiment`).
         runs_dir: Where the leaderboard, Ray's trial storage and exports live.
-        address: ``None`` starts a local Ray runtime (or reuses the one this process
-            has); otherwise the address of a cluster to join.
+        cluster: Where the trials run: a local Ray runtime by default (or the one
+            this process has), or a cluster to join; checkpoint storage, dashboard
+            and GPU share (see :class:`autokeras_lab.cluster.ClusterOptions`).
         out: Where the progress view goes (``None``: no progress view).
         command: The command line to record so the search can be reproduced.
         warm_start: Seed the search with earlier searches of the experiment on the
@@ -157,9 +136,11 @@ def run_search(
     """
     quiet()
     runs_dir = _check_runs_dir(Path(runs_dir).absolute())
+    cluster = cluster or ClusterOptions()
     setup = _set_up(experiment)
     experiment, dataset = setup.experiment, setup.dataset
-    _write_header(out, setup)
+    dashboard = _connect(cluster, _storage_root(runs_dir, cluster.storage, experiment.name))
+    _write_header(out, setup, dashboard)
     board = Leaderboard(leaderboard_path(runs_dir))
     search_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
     plan = None
@@ -185,12 +166,14 @@ def run_search(
             started_at=time.time(),
             command=command or shlex.join(["python", "-m", "autokeras_lab", *sys.argv[1:]]),
             settings=asdict(experiment)
-            | {"warm_start": plan.summary() if plan else None, "driver": _driver()},
+            | {"warm_start": plan.summary() if plan else None, "driver": _driver(),
+               "cluster": {"storage": cluster.storage,
+                           "gpus_per_trial": cluster.gpus_per_trial}},
             space_config=setup.derived.to_config(),
             split_sizes=setup.prepared.sizes(),
         )
     )
-    return _execute(setup, board, search_id, runs_dir, address, out, plan=plan)
+    return _execute(setup, board, search_id, runs_dir, cluster, out, plan=plan, dashboard=dashboard)
 
 
 def resume_search(
@@ -198,7 +181,7 @@ def resume_search(
     runs_dir: Path,
     experiment: str | None = None,
     search_id: str | None = None,
-    address: str | None = None,
+    cluster: ClusterOptions | None = None,
     out: TextIO | None = None,
 ) -> SearchResult:
     """Continue a search that was interrupted (Ctrl-C) or whose driver died.
@@ -211,10 +194,17 @@ def resume_search(
     Args:
         experiment: Resume this experiment's latest unfinished search...
         search_id: ...or this search (the id the interrupted search printed).
+        cluster: Where to run the rest (its address and dashboard); the checkpoint
+            storage and GPU share are the search's own.
     """
     quiet()
     runs_dir = _check_runs_dir(Path(runs_dir).absolute())
     board, record = _resumable(runs_dir, experiment, search_id)
+    recorded = record.settings.get("cluster") or {}
+    cluster = dataclasses.replace(
+        cluster or ClusterOptions(), storage=recorded.get("storage"),
+        gpus_per_trial=float(recorded.get("gpus_per_trial") or 0),
+    )
     setup = _set_up(experiment_from_settings(record.settings))
     if setup.dataset.fingerprint != record.data_fingerprint:
         raise UserError(
@@ -224,9 +214,11 @@ def resume_search(
     if out is not None:
         done = len(board.trials(record.experiment, search_id=record.search_id))
         out.write(f"resuming search {record.search_id} ({done} trials already done)\n")
-    _write_header(out, setup)
+    dashboard = _connect(cluster, _storage_root(runs_dir, cluster.storage, record.experiment))
+    _write_header(out, setup, dashboard)
     board.reopen_search(record.search_id, driver=_driver())
-    return _execute(setup, board, record.search_id, runs_dir, address, out, resume=True)
+    return _execute(setup, board, record.search_id, runs_dir, cluster, out, resume=True,
+                    dashboard=dashboard)
 
 
 def _execute(
@@ -234,19 +226,20 @@ def _execute(
     board: Leaderboard,
     search_id: str,
     runs_dir: Path,
-    address: str | None,
+    cluster: ClusterOptions,
     out: TextIO | None,
     *,
     plan: WarmStart | None = None,
     resume: bool = False,
+    dashboard: str | None = None,
 ) -> SearchResult:
     """Tune, then evaluate the top trials on the test split and export the best."""
     experiment = setup.experiment
     started = time.perf_counter()
     status = "failed"
     try:
-        status = _tune(setup, board, search_id, runs_dir, address, out, plan=plan,
-                       resume=resume)
+        status = _tune(setup, board, search_id, runs_dir, cluster, out, plan=plan,
+                       resume=resume, dashboard=dashboard)
     except KeyboardInterrupt:
         status = "interrupted"
         raise
@@ -298,7 +291,17 @@ def _execute(
     )
 
 
-def _write_header(out: TextIO | None, setup: _Setup) -> None:
+def _connect(cluster: ClusterOptions, storage_root: str) -> str | None:
+    """Start or join Ray and refuse, before anything is stored, what the cluster
+    cannot do: a GPU share no node has, checkpoint storage some node cannot see.
+    Returns the dashboard's URL, if there is one."""
+    dashboard = start_ray(cluster.address, dashboard=cluster.dashboard)
+    check_gpus(cluster.gpus_per_trial)
+    check_storage(storage_root)
+    return dashboard
+
+
+def _write_header(out: TextIO | None, setup: _Setup, dashboard: str | None) -> None:
     if out is None:
         return
     experiment, sizes = setup.experiment, setup.prepared.sizes()
@@ -308,6 +311,11 @@ def _write_header(out: TextIO | None, setup: _Setup) -> None:
         f"{experiment.metric} ({experiment.direction}), {_budget_text(experiment)}, "
         f"seed {experiment.seed}\n"
     )
+    if dashboard:
+        out.write(
+            f"Ray dashboard: {dashboard} (token authentication: paste the token that "
+            "`ray get-auth-token` prints when the page asks)\n"
+        )
 
 
 def _driver() -> dict[str, Any]:
@@ -365,17 +373,26 @@ def _resumable(
         )
     from ray import tune
 
-    if not tune.Tuner.can_restore(_tune_dir(runs_dir, record.experiment, record.search_id)):
+    storage = (record.settings.get("cluster") or {}).get("storage")
+    tune_dir = _tune_dir(_storage_root(runs_dir, storage, record.experiment), record.search_id)
+    if not tune.Tuner.can_restore(tune_dir):
         raise UserError(
-            f"search {record.search_id} left no Ray Tune state under "
-            f"{_tune_dir(runs_dir, record.experiment, record.search_id)} to resume from; "
+            f"search {record.search_id} left no Ray Tune state under {tune_dir} to "
+            "resume from; "
             "start a new search (--warm-start reuses its results)"
         )
     return board, record
 
 
-def _tune_dir(runs_dir: Path, experiment: str, search_id: str) -> Path:
-    return runs_dir / experiment / "ray" / search_id
+def _storage_root(runs_dir: Path, storage: str | None, experiment: str) -> str:
+    """Where Ray Tune keeps an experiment's searches: under the runs directory, or
+    under ``--storage`` (a shared path or a cloud URI) on a multi-node cluster."""
+    root = storage.rstrip("/") if storage else str(runs_dir)
+    return f"{root}/{experiment}/ray"
+
+
+def _tune_dir(storage_root: str, search_id: str) -> str:
+    return f"{storage_root}/{search_id}"
 
 
 def _budget_text(experiment: Experiment) -> str:
@@ -448,11 +465,12 @@ def _tune(
     board: Leaderboard,
     search_id: str,
     runs_dir: Path,
-    address: str | None,
+    cluster: ClusterOptions,
     out: TextIO | None,
     *,
     plan: WarmStart | None,
     resume: bool,
+    dashboard: str | None,
 ) -> str:
     """Run Ray Tune (a new Tuner, or the search's restored one) and return the status."""
     import optuna
@@ -464,7 +482,6 @@ def _tune(
 
     experiment = setup.experiment
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    start_ray(address)
     budget, sched = experiment.budget, experiment.scheduler
     rungs: tuple[int, ...] = ()
     scheduler: Any
@@ -483,6 +500,8 @@ def _tune(
         scheduler = FIFOScheduler()
     settings = TrialSettings(
         space=_space_ref(setup.space),
+        space_source=Path(setup.space.name).read_text(encoding="utf-8")
+        if setup.space.name.endswith(".py") else None,
         space_config=setup.derived.to_config(),
         task=setup.task,
         metric=experiment.metric,
@@ -495,7 +514,7 @@ def _tune(
         checkpoint_every=CHECKPOINT_EVERY,
     )
     mode = "min" if experiment.direction == "min" else "max"
-    progress = Progress(out, mode=mode)
+    progress = Progress(out, mode=mode, dashboard=dashboard)
     done = board.trials(experiment.name, search_id=search_id)
     for trial in done:
         progress.finished(trial.status)
@@ -503,15 +522,16 @@ def _tune(
     trainable = tune.with_resources(
         tune.with_parameters(ray_trainable, data=setup.prepared.search_arrays(),
                              settings=settings),
-        {"cpu": 1},
+        trial_resources(cluster.gpus_per_trial),
     )
     # Snapshot Tune's experiment state (trials, sampler, scheduler) at least every
     # second, so a driver killed without warning loses at most a second of it.
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
-    tune_dir = _tune_dir(runs_dir, experiment.name, search_id)
+    storage_root = _storage_root(runs_dir, cluster.storage, experiment.name)
+    tune_dir = _tune_dir(storage_root, search_id)
     if resume:
         tuner = tune.Tuner.restore(
-            str(tune_dir), trainable, resume_unfinished=True, resume_errored=False
+            tune_dir, trainable, resume_unfinished=True, resume_errored=False
         )
     else:
         sampler = optuna.samplers.TPESampler(
@@ -534,7 +554,7 @@ def _tune(
             ),
             run_config=tune.RunConfig(
                 name=search_id,
-                storage_path=str(tune_dir.parent),
+                storage_path=storage_root,
                 verbose=0,
                 # Ray pickles these with the experiment; on resume they come back
                 # and find this process's leaderboard and progress by search id.

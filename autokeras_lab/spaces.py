@@ -30,7 +30,6 @@ Example:
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import inspect
 import pkgutil
 from dataclasses import dataclass
@@ -319,8 +318,13 @@ def _describe(name: str) -> str:
     return ""
 
 
-def load_space(name_or_path: str) -> SearchSpace:
+def load_space(name_or_path: str, *, source: str | None = None) -> SearchSpace:
     """Load a search space by name (``search_spaces/NAME.py``) or from a ``.py`` path.
+
+    Args:
+        source: The text of the ``.py`` file, read on the driver: a trial on another
+            node of a cluster runs the module from it, since the path need not exist
+            there.
 
     Raises:
         UserError: unknown name (lists the known ones) or a missing file.
@@ -328,13 +332,14 @@ def load_space(name_or_path: str) -> SearchSpace:
     """
     if name_or_path.endswith(".py"):
         path = Path(name_or_path)
-        if not path.is_file():
+        if source is None and not path.is_file():
             raise UserError(f"search-space file {path} does not exist")
-        spec = importlib.util.spec_from_file_location(f"_akl_space_{path.stem}", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
+        module = ModuleType(f"_akl_space_{path.stem}")
+        module.__file__ = str(path)
         try:
-            spec.loader.exec_module(module)
+            if source is None:
+                source = path.read_text(encoding="utf-8")
+            exec(compile(source, str(path), "exec"), module.__dict__)
         except Exception as exc:
             raise SpaceError(
                 f"search space {str(path)!r}: importing it raised {type(exc).__name__}: {exc}"

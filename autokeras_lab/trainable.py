@@ -17,6 +17,7 @@ import json
 import math
 import os
 import re
+import sys
 import tempfile
 import time
 import zlib
@@ -58,6 +59,8 @@ class TrialSettings:
         report_every: Most epochs between two results.
         checkpoint_every: Also checkpoint every this many epochs (0: only at the
             rungs and the end), so a trial whose worker dies loses little.
+        space_source: The text of a search-space module named by path, so that a
+            trial on another node runs the module the driver checked.
     """
 
     space: str
@@ -71,6 +74,7 @@ class TrialSettings:
     report_epochs: tuple[int, ...] = ()
     report_every: int = 1
     checkpoint_every: int = 0
+    space_source: str | None = None
 
 
 @dataclass(kw_only=True)
@@ -108,7 +112,7 @@ class EpochReport:
             "trial_seed": self.seed,
             "active_hyperparameters": self.active,
             "failure": self.failure,
-            "worker": {"pid": os.getpid(), "rss_mb": resident_mb()},
+            "worker": worker_info(),
         }
 
 
@@ -212,7 +216,7 @@ def train_trial(
     seed = derive_seed(settings.search_seed, values)
     hps = kt.HyperParameters.from_config(settings.space_config)
     derived = DerivedSpace(hps, tuple(hp.name for hp in hps.space))
-    space = load_space(settings.space)
+    space = load_space(settings.space, source=settings.space_source)
     # With cross-validation, one model per fold trains in lockstep and the reported
     # metric is their mean; fold 0's model is the one checkpointed and exported.
     folds = data.get("folds") or [data]
@@ -388,6 +392,15 @@ def configure_threads(num_threads: int) -> None:
         pass
 
 
+def worker_info() -> dict[str, Any]:
+    """The process training the trial: pid, resident memory and, under Ray, its node."""
+    info: dict[str, Any] = {"pid": os.getpid(), "rss_mb": resident_mb()}
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        info["node"] = ray.get_runtime_context().get_node_id()
+    return info
+
+
 def resident_mb() -> float:
     """This process's resident memory in MiB (Linux ``/proc``; peak RSS elsewhere)."""
     try:
@@ -409,8 +422,12 @@ def ray_trainable(config: dict[str, Any], *, data: dict[str, Any], settings: Tri
     memory) ends with a ``failure`` result instead of an exception, so Ray's retries
     are spent only on dead workers.
     """
+    import ray
     from ray import tune
 
+    from autokeras_lab.cluster import configure_devices
+
+    configure_devices(ray.get_gpu_ids())  # before TensorFlow sees the devices
     cpus = int(tune.get_context().get_trial_resources().required_resources.get("CPU", 1) or 1)
     configure_threads(max(1, cpus))
 

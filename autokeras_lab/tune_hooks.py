@@ -129,7 +129,7 @@ class Recorder(tune.Callback):
                 wall_seconds=last.get("trial_seconds"),
                 train_seconds=last.get("train_seconds"),
                 seed=last.get("trial_seed"),
-                checkpoint_path=checkpoint.path
+                checkpoint_path=_location(checkpoint)
                 if checkpoint is not None and not failed else None,
                 retries=int(getattr(trial.run_metadata, "num_failures", 0) or 0),
             )
@@ -182,3 +182,9 @@ def _failure_reason(trial: Any) -> str:
         return "unknown error (see the trial's error.txt under the runs directory)"
     text = str(cause).strip().splitlines()
     return f"{type(cause).__name__}: {text[-1] if text else ''}"[:500]
+
+
+def _location(checkpoint: Any) -> str:
+    """A checkpoint's local path, or its URI (``s3://...``) on cloud storage."""
+    kind = getattr(getattr(checkpoint, "filesystem", None), "type_name", "local")
+    return checkpoint.path if kind == "local" else f"{kind}://{checkpoint.path}"

@@ -61,6 +61,20 @@ def test_every_trial_is_on_the_leaderboard_with_its_status_and_curve(cli_search)
     assert best.test_metric is not None and 0 < best.test_metric < 60  # MPa
 
 
+def test_every_trial_writes_tensorboard_logs(cli_search) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    runs, _ = cli_search
+    board = Leaderboard(runs / "leaderboard.db")
+    [search] = board.searches("concrete")
+    trial_dirs = sorted((runs / "concrete" / "ray" / search.search_id).glob("trial_*"))
+    assert len(trial_dirs) == 4
+    for trial_dir in trial_dirs:
+        events = EventAccumulator(str(trial_dir))
+        events.Reload()
+        assert "ray/tune/best_val_metric" in events.Tags()["scalars"], events.Tags()
+
+
 def test_exported_model_predicts_plausible_strengths_and_reloads_the_same(
     cli_search, tmp_path: Path
 ) -> None:

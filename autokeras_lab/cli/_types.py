@@ -26,6 +26,7 @@ def _number(
 positive_int = _number(int, lambda v: v > 0, "a positive whole number")
 non_negative_int = _number(int, lambda v: v >= 0, "a whole number >= 0")
 positive_float = _number(float, lambda v: v > 0, "a positive number")
+non_negative_float = _number(float, lambda v: 0 <= v < float("inf"), "a number >= 0")
 
 
 def add_runs_dir(parser: Any) -> None:

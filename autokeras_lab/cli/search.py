@@ -7,7 +7,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from autokeras_lab.cli._types import add_runs_dir, non_negative_int, positive_float, positive_int
+from autokeras_lab.cli._types import (
+    add_runs_dir,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 
 TOP = 10
 
@@ -46,8 +52,25 @@ def add_parser(commands: Any) -> None:
         "finished trials are kept, running ones continue from their checkpoints",
     )
     add_runs_dir(parser)
-    parser.add_argument("--address", default=None,
-                        help="join this Ray cluster instead of starting a local runtime")
+    cluster = parser.add_argument_group("where trials run")
+    cluster.add_argument(
+        "--address", default=None, metavar="auto|HOST:PORT|ray://HOST:PORT",
+        help="run the trials on this existing Ray cluster instead of a local runtime",
+    )
+    cluster.add_argument(
+        "--storage", metavar="PATH|URI",
+        help="where trial checkpoints go (default: under --runs-dir); on a multi-node "
+        "cluster a shared filesystem path or a cloud URI such as s3://bucket/prefix",
+    )
+    cluster.add_argument(
+        "--dashboard", action="store_true",
+        help="start the local runtime with the Ray dashboard on 127.0.0.1 (token "
+        "authentication: `ray get-auth-token` prints the token)",
+    )
+    cluster.add_argument(
+        "--gpus-per-trial", type=non_negative_float, metavar="X",
+        help="GPUs each trial asks Ray for; fractions pack trials (0.25: four per GPU)",
+    )
     parser.add_argument("--warm-start", action="store_true",
                         help="seed the search with earlier searches of this experiment")
     parser.add_argument("--warm-start-from", metavar="SEARCH_ID",
@@ -59,10 +82,15 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from autokeras_lab.cluster import ClusterOptions
     from autokeras_lab.report import format_leaderboard
     from autokeras_lab.runner import resume_search, run_search
 
     out = None if args.quiet else sys.stderr
+    cluster = ClusterOptions(
+        address=args.address, storage=args.storage, dashboard=args.dashboard,
+        gpus_per_trial=args.gpus_per_trial or 0.0,
+    )
     if args.resume is not None:
         _check_resume_flags(args)
         from autokeras_lab.config import load_experiment
@@ -70,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         name = load_experiment(args.experiment).name if args.experiment else None
         result = resume_search(
             runs_dir=args.runs_dir, experiment=name,
-            search_id=args.resume or None, address=args.address, out=out,
+            search_id=args.resume or None, cluster=cluster, out=out,
         )
     else:
         experiment = _experiment(args).with_overrides(
@@ -83,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
             max_consecutive_failures=args.max_consecutive_failures,
         )
         result = run_search(
-            experiment, runs_dir=args.runs_dir, address=args.address, out=out,
+            experiment, runs_dir=args.runs_dir, cluster=cluster, out=out,
             warm_start=args.warm_start, warm_start_from=args.warm_start_from,
         )
     print(f"\nLeaderboard of search {result.search_id} (top {min(TOP, len(result.trials))} "
@@ -117,7 +145,8 @@ def _check_resume_flags(args: argparse.Namespace) -> None:
                         "search EXPERIMENT --resume, or search --resume SEARCH_ID")
     changed = [flag for flag in ("csv", "target", "task", "name", "trials", "max_epochs",
                                  "time_budget", "seed", "concurrency", "cv",
-                                 "max_consecutive_failures", "warm_start_from")
+                                 "max_consecutive_failures", "warm_start_from", "storage",
+                                 "gpus_per_trial")
                if getattr(args, flag) is not None] + (["warm_start"] if args.warm_start else [])
     if changed:
         flag = "--" + changed[0].replace("_", "-")
