@@ -109,7 +109,7 @@ def start_ray(
     else:
         _probe(address)
     try:
-        context = ray.init(
+        ray.init(
             address=address,
             num_cpus=num_cpus,
             include_dashboard=dashboard,
@@ -125,8 +125,7 @@ def start_ray(
             "if it uses token authentication, export RAY_AUTH_MODE=token with the "
             "cluster's token in ~/.ray/auth_token or RAY_AUTH_TOKEN"
         ) from None
-    url = getattr(context, "dashboard_url", None)
-    return f"http://{url}" if url and not url.startswith("http") else url or None
+    return _dashboard_url()
 
 
 def _dashboard_url() -> str | None:
@@ -177,12 +176,7 @@ def check_gpus(gpus_per_trial: float) -> None:
     the trials pending forever."""
     if not gpus_per_trial:
         return
-    import ray
-
-    per_node = [
-        float(node["Resources"].get("GPU", 0)) for node in ray.nodes() if node.get("Alive")
-    ]
-    most = max(per_node, default=0.0)
+    most = max((float(node["Resources"].get("GPU", 0)) for node in alive_nodes()), default=0.0)
     if most == 0:
         raise UserError(
             f"--gpus-per-trial {gpus_per_trial:g} asks for a GPU, but no node of the Ray "

@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -43,13 +44,13 @@ TEST_PREDICTIONS_FILE = "test_predictions.csv"
 def _restore(trial: TrialRecord, space: SearchSpace, derived: DerivedSpace, task: Task) -> Any:
     assert trial.checkpoint_path is not None
     model = space.build(trial.config, task, derived)
-    if "://" in trial.checkpoint_path:  # cloud storage (--storage s3://...)
+    location: Any = contextlib.nullcontext(trial.checkpoint_path)
+    if "://" in trial.checkpoint_path:  # cloud storage (--storage s3://...): download
         from ray import tune
 
-        with tune.Checkpoint(trial.checkpoint_path).as_directory() as directory:
-            model.set_weights(load_weights(Path(directory) / WEIGHTS_FILE))
-    else:
-        model.set_weights(load_weights(Path(trial.checkpoint_path) / WEIGHTS_FILE))
+        location = tune.Checkpoint(trial.checkpoint_path).as_directory()
+    with location as directory:
+        model.set_weights(load_weights(Path(directory) / WEIGHTS_FILE))
     return model
 
 

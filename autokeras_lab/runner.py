@@ -500,8 +500,7 @@ def _tune(
         scheduler = FIFOScheduler()
     settings = TrialSettings(
         space=_space_ref(setup.space),
-        space_source=Path(setup.space.name).read_text(encoding="utf-8")
-        if setup.space.name.endswith(".py") else None,
+        space_source=setup.space.source,
         space_config=setup.derived.to_config(),
         task=setup.task,
         metric=experiment.metric,

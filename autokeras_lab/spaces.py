@@ -29,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
 import pkgutil
@@ -125,6 +126,7 @@ class SearchSpace:
 
     name: str
     module: ModuleType
+    source: str | None = None  # a module named by path: the text it was loaded from
 
     @property
     def description(self) -> str:
@@ -344,7 +346,7 @@ def load_space(name_or_path: str, *, source: str | None = None) -> SearchSpace:
             raise SpaceError(
                 f"search space {str(path)!r}: importing it raised {type(exc).__name__}: {exc}"
             ) from exc
-        return _check_module(str(path), module)
+        return dataclasses.replace(_check_module(str(path), module), source=source)
     known = available_spaces()
     if name_or_path not in known:
         raise UserError(

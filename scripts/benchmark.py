@@ -226,7 +226,6 @@ def _user_mlp(config: dict[str, Any], n_features: int) -> Any:
 
 
 def _user_trainable(config: dict[str, Any], data: dict[str, Any]) -> None:
-    import keras
     from ray import tune
 
     model = _user_mlp(config, data["x_train"].shape[1])
@@ -244,7 +243,6 @@ def _user_trainable(config: dict[str, Any], data: dict[str, Any]) -> None:
                             checkpoint=tune.Checkpoint.from_directory(tmp))
         else:
             tune.report({"val_rmse": val, "epoch": epoch})
-    del keras
 
 
 def run_ray_tune(seed: int, trials: int, max_epochs: int) -> dict[str, Any]:

@@ -97,7 +97,8 @@ def cluster() -> Iterator[tuple[str, Path, dict[str, str]]]:
     temp = Path(tempfile.mkdtemp(prefix="akl-", dir="/tmp"))  # short: socket paths
     private = temp / "private"
     private.mkdir()
-    env = _env(secrets.token_hex(32))
+    # RAY_TMPDIR keeps the cluster's address file (what --address auto reads) in here.
+    env = _env(secrets.token_hex(32)) | {"RAY_TMPDIR": str(temp)}
     port = _free_port()
     address = f"127.0.0.1:{port}"
     try:
@@ -130,7 +131,7 @@ def test_search_on_a_two_node_cluster_runs_trials_on_both_nodes(cluster, tmp_pat
     )
     runs = private / "runs"
 
-    refused = _search(str(private / "exp.toml"), "--address", address, "--runs-dir",
+    refused = _search(str(private / "exp.toml"), "--address", "auto", "--runs-dir",
                       str(runs), env=env)
     assert refused.returncode == 2, refused.stderr[-3000:]
     line = refused.stderr.strip().splitlines()[-1]
