@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autokeras_lab._env import QUIET_ENV
+from autokeras_lab._env import QUIET_ENV, quiet
 from autokeras_lab.errors import UserError
 
 __all__ = [
@@ -103,6 +103,7 @@ def start_ray(
     if ray.is_initialized():
         return _dashboard_url()
     if address is None:
+        quiet()  # the local workers inherit the environment
         _local_mode_only()
         if dashboard:
             _require_token_auth()
@@ -117,7 +118,9 @@ def start_ray(
             log_to_driver=False,
             logging_level=logging.ERROR,
             configure_logging=True,
-            runtime_env={"env_vars": dict(QUIET_ENV)},
+            # A local runtime's workers inherit this process's environment (quiet()
+            # has set it); a runtime_env would cost each new worker about a second.
+            runtime_env={"env_vars": dict(QUIET_ENV)} if address else None,
         )
     except ConnectionError as exc:
         raise UserError(

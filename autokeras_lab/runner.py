@@ -523,9 +523,6 @@ def _tune(
                              settings=settings),
         trial_resources(cluster.gpus_per_trial),
     )
-    # Snapshot Tune's experiment state (trials, sampler, scheduler) at least every
-    # second, so a driver killed without warning loses at most a second of it.
-    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
     storage_root = _storage_root(runs_dir, cluster.storage, experiment.name)
     tune_dir = _tune_dir(storage_root, search_id)
     if resume:
@@ -563,8 +560,16 @@ def _tune(
                 failure_config=tune.FailureConfig(max_failures=budget.worker_retries),
             ),
         )
+    tune_env = {
+        # Snapshot Tune's experiment state (trials, sampler, scheduler) at least every
+        # second, so a driver killed without warning loses at most a second of it.
+        "TUNE_GLOBAL_CHECKPOINT_S": "1",
+        # With a searcher, Tune starts one trial's worker at a time, each waiting for
+        # the last to come up (about 1.5 s each); start as many as can run at once.
+        "TUNE_MAX_PENDING_TRIALS_PG": str(_parallel_trials(budget.concurrency, cluster)),
+    }
     try:
-        with _interruptible(out, resume_command(search_id, runs_dir)):
+        with _environ(tune_env), _interruptible(out, resume_command(search_id, runs_dir)):
             tuner.fit()
     finally:
         progress.close()
@@ -575,6 +580,30 @@ def _tune(
 
 
 CHECKPOINT_EVERY = 50
+
+
+def _parallel_trials(concurrency: int | None, cluster: ClusterOptions) -> int:
+    """How many trials the cluster can run at once: the concurrency limit, or as many
+    as its CPUs (and GPUs, for a GPU share) allow."""
+    import ray
+
+    resources = ray.cluster_resources()
+    fits = [int(resources.get("CPU", 1))]
+    if cluster.gpus_per_trial:
+        fits.append(int(resources.get("GPU", 0) / cluster.gpus_per_trial))
+    return max(1, min(fits + ([concurrency] if concurrency else [])))
+
+
+@contextmanager
+def _environ(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables the user has not set, for the block only."""
+    added = {key: value for key, value in values.items() if key not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
 
 
 def resume_command(search_id: str, runs_dir: Path) -> str:

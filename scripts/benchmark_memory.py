@@ -1,6 +1,7 @@
 """Does a reused worker's memory grow from trial to trial? One worker trains 50 short
-concrete trials in a row (Ray reuses its actor); each trial reports the worker's
-resident memory when it ends, and we print it after trial 5 and after trial 50.
+concrete trials in a row (Ray reuses its actor), then one more; each trial records the
+worker's resident memory as it starts, before it builds anything, which is what the
+trials before it left behind. We print it after trial 5 and after trial 50.
 
     python scripts/benchmark_memory.py            # 50 trials of up to 20 epochs
     python scripts/benchmark_memory.py --quick    # 20 trials of up to 10 epochs
@@ -26,23 +27,23 @@ def main() -> None:
     trials, epochs = (20, 10) if args.quick else (50, 20)
     start_ray(num_cpus=1)  # one worker, reused for every trial
     experiment = load_experiment("concrete").with_overrides(
-        trials=trials, max_epochs=epochs, concurrency=1, time_budget_s=3600, seed=0
+        trials=trials + 1, max_epochs=epochs, concurrency=1, time_budget_s=3600, seed=0
     )
     with tempfile.TemporaryDirectory() as runs:
         result = run_search(experiment, runs_dir=Path(runs))
     done = sorted(result.trials, key=lambda t: t.number)
-    rss = [t.metrics["worker"]["rss_mb"] for t in done]
+    # after[k - 1]: the worker's memory after trial k, read as trial k + 1 started.
+    after = [t.metrics["worker"]["rss_start_mb"] for t in done[1:]]
     pids = {t.metrics["worker"]["pid"] for t in done}
-    early = min(5, len(rss))
-    print(f"{len(done)} trials of up to {epochs} epochs on {len(pids)} worker process(es)")
-    print(f"worker resident memory after trial {early}: {rss[early - 1]:8.1f} MiB")
-    print(f"worker resident memory after trial {len(rss)}: {rss[-1]:8.1f} MiB")
-    growth = rss[-1] - rss[early - 1]
-    per_trial = growth / max(1, len(rss) - early)
+    early = min(5, len(after))
+    print(f"{len(after)} trials of up to {epochs} epochs on {len(pids)} worker process(es)")
+    print(f"worker resident memory after trial {early}: {after[early - 1]:8.1f} MiB")
+    print(f"worker resident memory after trial {len(after)}: {after[-1]:8.1f} MiB")
+    growth = after[-1] - after[early - 1]
+    per_trial = growth / max(1, len(after) - early)
     print(f"growth: {growth:+.1f} MiB ({per_trial:+.2f} MiB per trial, "
-          f"ratio {rss[-1] / rss[early - 1]:.3f})")
-    print("by trial: " + " ".join(f"{value:.0f}" for value in rss))
-
+          f"ratio {after[-1] / after[early - 1]:.3f})")
+    print("after each trial: " + " ".join(f"{value:.0f}" for value in after))
 
 if __name__ == "__main__":
     main()
