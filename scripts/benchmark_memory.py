@@ -45,5 +45,6 @@ def main() -> None:
           f"ratio {after[-1] / after[early - 1]:.3f})")
     print("after each trial: " + " ".join(f"{value:.0f}" for value in after))
 
+
 if __name__ == "__main__":
     main()
