@@ -22,8 +22,11 @@ TensorFlow's import is not timed, Ray's start-up is):
    trials and epochs (and no time budget), evaluation and export included.
 
 For each: wall time, trials, trial-epochs per second, best validation RMSE, held-out
-test RMSE of the model the tool chose, and when it first reached the grid search's
-final best validation RMSE (the grid's is a 3-fold CV RMSE on the same 90 %). Prints
+test RMSE of the model the tool chose, when it first reached the grid search's final
+best validation RMSE (the grid's is a 3-fold CV RMSE on the same 90 %), and the test
+RMSE at equal wall time: autokeras_lab runs first, and each other tool reports the
+test RMSE of the model it would have chosen when autokeras_lab's wall time had passed
+(its best trial finished by then; the grid has none before its refit). Prints
 a table and the ratios against autokeras_lab (median and spread over seeds), writes
 ``results.json`` and ``benchmark.png`` (best-so-far validation RMSE against wall time,
 one line per tool) to ``--out``.
@@ -72,13 +75,23 @@ def _outcome(tool: str, started: float, *, trials: int, epochs: int, best_val: f
     wall = time.perf_counter() - started
     return {"tool": tool, "wall_s": wall, "trials": trials, "epochs": epochs,
             "epochs_per_s": epochs / wall, "best_val": best_val, "test": test,
-            "history": sorted(history)}
+            "history": sorted(history), "test_at": None}
+
+
+def chosen_at(finished: list[tuple[float, float, Any]], at: float | None) -> Any:
+    """What the tool would have handed over at ``at`` seconds: of the trials finished by
+    then, ``(seconds, val RMSE, payload)``, the payload of the one with the best val
+    RMSE; None when nothing had finished (or no time was asked for)."""
+    done = [(val, payload) for seconds, val, payload in finished
+            if at is not None and seconds <= at and math.isfinite(val)]
+    return min(done, key=lambda entry: entry[0])[1] if done else None
 
 
 # --- 1. the seed notes' flow ------------------------------------------------------------
 
 
-def run_grid(seed: int, trials: int, max_epochs: int) -> dict[str, Any]:
+def run_grid(seed: int, trials: int, max_epochs: int, at: float | None) -> dict[str, Any]:
+    # ``at`` is unused: GridSearchCV hands over a model only after its refit, at its end.
     import keras
     import numpy as np
     from scikeras.wrappers import KerasRegressor
@@ -142,7 +155,10 @@ def run_grid(seed: int, trials: int, max_epochs: int) -> dict[str, Any]:
 # --- 2. keras-tuner on our module -------------------------------------------------------
 
 
-def run_keras_tuner(kind: str, seed: int, trials: int, max_epochs: int) -> dict[str, Any]:
+def run_keras_tuner(kind: str, seed: int, trials: int, max_epochs: int,
+                    at: float | None) -> dict[str, Any]:
+    import gc
+
     import keras
     import keras_tuner as kt
 
@@ -192,17 +208,23 @@ def run_keras_tuner(kind: str, seed: int, trials: int, max_epochs: int) -> dict[
     outcome = _outcome(f"kt-{kind}", started, trials=len(tuner.oracle.trials),
                        epochs=epochs[0], best_val=_rmse(best, data.x_val, data.y_val, scale),
                        test=test, history=[])
-    # The validation RMSE of every trial's best checkpoint, for the curve (measured
-    # after the clock stopped: the search did not pay for it).
+    # The validation and test RMSE of every trial's best checkpoint, for the curve and
+    # for the model it would have chosen at ``at`` (measured after the clock stopped:
+    # the search did not pay for it). Freezing what the search left alive keeps the
+    # collector from walking it again at every load (it made 254 loads take 19 min).
+    gc.freeze()
+    scored = []
     for trial_id, trial in tuner.oracle.trials.items():
         if trial_id in finished and trial.status == "COMPLETED":
             try:
                 model = tuner.load_model(trial)
             except Exception:  # a trial whose checkpoint did not survive
                 continue
-            outcome["history"].append((finished[trial_id] - wall0,
-                                       _rmse(model, data.x_val, data.y_val, scale)))
-    outcome["history"].sort()
+            scored.append((finished[trial_id] - wall0,
+                           _rmse(model, data.x_val, data.y_val, scale),
+                           _rmse(model, data.x_test, data.y_test, scale)))
+    outcome["history"] = sorted((seconds, val) for seconds, val, _ in scored)
+    outcome["test_at"] = chosen_at(scored, at)
     return outcome
 
 
@@ -245,7 +267,14 @@ def _user_trainable(config: dict[str, Any], data: dict[str, Any]) -> None:
             tune.report({"val_rmse": val, "epoch": epoch})
 
 
-def run_ray_tune(seed: int, trials: int, max_epochs: int) -> dict[str, Any]:
+def _user_model_from(result: Any, n_features: int) -> Any:
+    model = _user_mlp(result.config, n_features)
+    with result.checkpoint.as_directory() as directory:
+        model.load_weights(os.path.join(directory, "model.weights.h5"))
+    return model
+
+
+def run_ray_tune(seed: int, trials: int, max_epochs: int, at: float | None) -> dict[str, Any]:
     import ray
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
@@ -280,20 +309,23 @@ def run_ray_tune(seed: int, trials: int, max_epochs: int) -> dict[str, Any]:
     )
     results = tuner.fit()
     best = results.get_best_result(metric="val_rmse", mode="min", scope="all")
-    model = _user_mlp(best.config, data.x_train.shape[1])
-    with best.checkpoint.as_directory() as directory:
-        model.load_weights(os.path.join(directory, "model.weights.h5"))
-    test = _rmse(model, data.x_test, data.y_test, scale)
-    history, epochs = [], 0
+    n_features = data.x_train.shape[1]
+    test = _rmse(_user_model_from(best, n_features), data.x_test, data.y_test, scale)
+    finished, epochs = [], 0
     for result in results:
         frame = result.metrics_dataframe
         if frame is None or frame.empty:
             continue
         epochs += int(frame["epoch"].max())
-        history.append((float(frame["timestamp"].max()) - wall0, float(frame["val_rmse"].min())))
+        finished.append((float(frame["timestamp"].max()) - wall0,
+                         float(frame["val_rmse"].min()), result))
     outcome = _outcome("ray-tune", started, trials=len(results), epochs=epochs,
                        best_val=float(best.metrics_dataframe["val_rmse"].min()), test=test,
-                       history=history)
+                       history=[(seconds, val) for seconds, val, _ in finished])
+    then = chosen_at(finished, at)  # its last checkpoint is its best: saved on improvement
+    if then is not None:
+        outcome["test_at"] = _rmse(_user_model_from(then, n_features), data.x_test,
+                                   data.y_test, scale)
     ray.shutdown()
     return outcome
 
@@ -322,20 +354,23 @@ def run_ours(seed: int, trials: int, max_epochs: int) -> dict[str, Any]:
         test=float(best.test_metric),
         history=[(float(t.finished_at or 0) - wall0, float(t.best_val or math.nan))
                  for t in scored],
-    )
+    ) | {"test_at": float(best.test_metric)}  # at its own wall time: its final model
 
 
-def run_tool(tool: str, seed: int, trials: int, max_epochs: int) -> dict[str, Any]:
+def run_tool(tool: str, seed: int, trials: int, max_epochs: int,
+             at: float | None = None) -> dict[str, Any]:
+    """Run one tool; ``at``: the wall time (s) at which to take the model it would have
+    chosen by then (autokeras_lab's wall time, so that test RMSEs compare at equal time)."""
     from autokeras_lab._env import import_tensorflow_quietly, quiet
 
     quiet()
     import_tensorflow_quietly()  # not timed: every tool pays it alike
     if tool == "grid":
-        return run_grid(seed, trials, max_epochs)
+        return run_grid(seed, trials, max_epochs, at)
     if tool.startswith("kt-"):
-        return run_keras_tuner(tool.removeprefix("kt-"), seed, trials, max_epochs)
+        return run_keras_tuner(tool.removeprefix("kt-"), seed, trials, max_epochs, at)
     if tool == "ray-tune":
-        return run_ray_tune(seed, trials, max_epochs)
+        return run_ray_tune(seed, trials, max_epochs, at)
     return run_ours(seed, trials, max_epochs)
 
 
@@ -365,6 +400,14 @@ def _median(values: list[float]) -> str:
     return fmt.format(mid) + (f" ±{fmt.format(spread)}" if len(finite) > 1 else "")
 
 
+def _at_our_time(values: list[float]) -> str:
+    """The median ± half-range of the finite ones, and how many seeds had no model."""
+    missing = sum(not math.isfinite(v) for v in values)
+    if not values or missing == len(values):
+        return "none yet" if values else "-"
+    return _median(values) + (f" ({missing} none)" if missing else "")
+
+
 def summarise(runs: list[dict[str, Any]]) -> str:
     """The table (median ± half-range over seeds) and the ratios against ours."""
     seeds = sorted({r["seed"] for r in runs})
@@ -379,17 +422,24 @@ def summarise(runs: list[dict[str, Any]]) -> str:
     def column(tool: str, key: str) -> list[float]:
         return [r[key] for r in runs if r["tool"] == tool]
 
+    def at_our_time(tool: str) -> list[float]:
+        """Test RMSE of what the tool had chosen at our wall time (inf: nothing yet)."""
+        return [math.inf if r["test_at"] is None else r["test_at"]
+                for r in runs if r["tool"] == tool and "test_at" in r]
+
     head = (f"{'tool':<14} {'wall s':>12} {'trials':>10} {'trial-ep/s':>12} "
-            f"{'best val':>12} {'test RMSE':>12} {'to grid best s':>15}")
-    lines = [f"concrete, seeds {seeds}: median ± half-range (RMSE in MPa)", head,
-             "-" * len(head)]
+            f"{'best val':>12} {'test RMSE':>12} {'to grid best s':>15} {'test @ours':>12}")
+    lines = [f"concrete, seeds {seeds}: median ± half-range (RMSE in MPa); test @ours: test "
+             "RMSE of the model chosen by autokeras_lab's wall time", head, "-" * len(head)]
     for tool in tools:
         reached = column(tool, "time_to_grid_best")
+        then = at_our_time(tool)
         lines.append(
             f"{tool:<14} {_median(column(tool, 'wall_s')):>12} "
             f"{_median(column(tool, 'trials')):>10} {_median(column(tool, 'epochs_per_s')):>12} "
             f"{_median(column(tool, 'best_val')):>12} {_median(column(tool, 'test')):>12} "
-            f"{_median(reached) if all(v is not None for v in reached) else 'never':>15}"
+            f"{_median(reached) if all(v is not None for v in reached) else 'never':>15} "
+            f"{_at_our_time(then):>12}"
         )
     if "autokeras_lab" in tools:
         ours = {key: statistics.median(column("autokeras_lab", key))
@@ -401,11 +451,15 @@ def summarise(runs: list[dict[str, Any]]) -> str:
             peer = {key: statistics.median(column(tool, key))
                     for key in ("wall_s", "epochs_per_s", "test")}
             speed = ours["epochs_per_s"] / peer["epochs_per_s"]
-            lines.append(
-                f"  {tool:<13} trial-epochs/s: ours {speed:.1f}x"
-                f" | wall time: theirs / ours {peer['wall_s'] / ours['wall_s']:.2f}"
-                f" | test RMSE: theirs / ours {peer['test'] / ours['test']:.2f}"
-            )
+            line = (f"  {tool:<13} trial-epochs/s: ours {speed:.1f}x"
+                    f" | wall time: theirs / ours {peer['wall_s'] / ours['wall_s']:.2f}"
+                    f" | test RMSE: theirs / ours {peer['test'] / ours['test']:.2f}")
+            ours_then, then = at_our_time("autokeras_lab"), at_our_time(tool)
+            if ours_then and len(then) == len(ours_then):
+                ratio = statistics.median(then) / statistics.median(ours_then)
+                line += (" | at our wall time: " + (f"{ratio:.2f}" if math.isfinite(ratio)
+                                                    else "no model yet"))
+            lines.append(line)
         grid_wall = column("grid", "wall_s")
         reached = column("autokeras_lab", "time_to_grid_best")
         if grid_wall and all(v is not None for v in reached):
@@ -452,42 +506,63 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-epochs", type=int, help="most epochs per trial, every tool")
     parser.add_argument("--tools", nargs="+", choices=TOOLS, default=list(TOOLS))
     parser.add_argument("--out", type=Path, default=Path("benchmark-results"))
+    parser.add_argument("--report", type=Path, nargs="+", metavar="RESULTS_JSON",
+                        help="run nothing: summarise and plot results.json files of earlier "
+                             "runs together (e.g. seeds run on different days)")
     parser.add_argument("--tool", choices=TOOLS, help=argparse.SUPPRESS)  # child mode
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--at", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     trials = args.trials or (12 if args.quick else 40)
     max_epochs = args.max_epochs or (30 if args.quick else 100)
     if args.tool:  # one tool, in this child process
-        outcome = run_tool(args.tool, args.seed, trials, max_epochs)
+        outcome = run_tool(args.tool, args.seed, trials, max_epochs, args.at)
         args.out.write_text(json.dumps(outcome | {"seed": args.seed}))
         return 0
-    seeds = args.seeds or ([0] if args.quick else [0, 1, 2])
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.report:
+        return report([run for path in args.report for run in json.loads(path.read_text())],
+                      args.out)
+    seeds = args.seeds or ([0] if args.quick else [0, 1, 2])
     print(f"{len(seeds)} seed(s) x {len(args.tools)} tools, {trials} trials x {max_epochs} "
           f"epochs, {os.cpu_count()} CPUs", flush=True)
     runs = []
+    # autokeras_lab first, so that the others know its wall time (``--at``) and report
+    # the test RMSE of the model they had chosen by then.
+    order = sorted(args.tools, key=lambda tool: tool != "autokeras_lab")
     for seed in seeds:
-        for tool in args.tools:
+        ours: float | None = None
+        for tool in order:
             result = args.out / f"{tool}-seed{seed}.json"
             started = time.perf_counter()
+            at = [] if ours is None else ["--at", repr(ours)]
             done = subprocess.run(
                 [sys.executable, __file__, "--tool", tool, "--seed", str(seed), "--trials",
-                 str(trials), "--max-epochs", str(max_epochs), "--out", str(result)],
+                 str(trials), "--max-epochs", str(max_epochs), "--out", str(result), *at],
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             )
             if done.returncode != 0:
                 print(done.stderr[-3000:], file=sys.stderr)
                 raise SystemExit(f"{tool} (seed {seed}) failed")
             runs.append(json.loads(result.read_text()))
+            if tool == "autokeras_lab":
+                ours = runs[-1]["wall_s"]
+            test_at = runs[-1]["test_at"]
             print(f"  {tool:<14} seed {seed}: {runs[-1]['wall_s']:.0f} s "
                   f"({time.perf_counter() - started:.0f} s with start-up), best val "
-                  f"{runs[-1]['best_val']:.3f}, test {runs[-1]['test']:.3f}", flush=True)
+                  f"{runs[-1]['best_val']:.3f}, test {runs[-1]['test']:.3f}, at ours "
+                  f"{'-' if test_at is None else f'{test_at:.3f}'}", flush=True)
+    return report(runs, args.out)
+
+
+def report(runs: list[dict[str, Any]], out: Path) -> int:
+    """Print the table; write it, the runs and the plot to ``out``."""
     table = summarise(runs)
     print("\n" + table)
-    (args.out / "results.json").write_text(json.dumps(runs, indent=1))
-    (args.out / "table.txt").write_text(table + "\n")
-    plot(runs, args.out / "benchmark.png")
-    print(f"\nresults: {args.out / 'results.json'}, plot: {args.out / 'benchmark.png'}")
+    (out / "results.json").write_text(json.dumps(runs, indent=1))
+    (out / "table.txt").write_text(table + "\n")
+    plot(runs, out / "benchmark.png")
+    print(f"\nresults: {out / 'results.json'}, plot: {out / 'benchmark.png'}")
     return 0
 
 
