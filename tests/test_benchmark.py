@@ -63,6 +63,19 @@ def test_summary_gives_medians_spreads_and_ratios_against_ours():
     assert "after 0.086 ±0.014 of the grid's wall time" in table
 
 
+def test_report_combines_runs_saved_separately_into_one_table_and_plot(tmp_path):
+    for seed in (0, 1):
+        runs = [_run("ray-tune", seed, 60.0, 300, 5.5, [[30.0, 6.0]], test_at=7.0),
+                _run("autokeras_lab", seed, 20.0, 400, 5.0, [[10.0, 6.0]], test_at=5.0)]
+        (tmp_path / f"seed{seed}.json").write_text(json.dumps(runs))
+    out = tmp_path / "combined"
+    assert benchmark.main(["--report", str(tmp_path / "seed0.json"),
+                           str(tmp_path / "seed1.json"), "--out", str(out)]) == 0
+    assert "seeds [0, 1]" in (out / "table.txt").read_text()
+    assert len(json.loads((out / "results.json").read_text())) == 4
+    assert (out / "benchmark.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 @pytest.mark.slow
 def test_a_tiny_benchmark_runs_side_by_side_and_draws_its_plot(tmp_path):
     done = subprocess.run(
