@@ -478,7 +478,15 @@ def _tune(
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
     from autokeras_lab.trainable import TrialSettings, ray_trainable
-    from autokeras_lab.tune_hooks import LIVE, AbortStopper, Live, Recorder
+    from autokeras_lab.tune_hooks import (
+        LIVE,
+        AbortStopper,
+        Live,
+        Recorder,
+        flush,
+        prune_checkpoints,
+        recorded_results,
+    )
 
     experiment = setup.experiment
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -498,6 +506,7 @@ def _tune(
         )
     else:
         scheduler = FIFOScheduler()
+    done = board.trials(experiment.name, search_id=search_id)  # before a crash
     settings = TrialSettings(
         space=_space_ref(setup.space),
         space_source=setup.space.source,
@@ -511,20 +520,23 @@ def _tune(
         report_epochs=rungs,
         report_every=10,
         checkpoint_every=CHECKPOINT_EVERY,
+        recorded=recorded_results(done, experiment.direction),
     )
     mode = "min" if experiment.direction == "min" else "max"
     progress = Progress(out, mode=mode, dashboard=dashboard)
-    done = board.trials(experiment.name, search_id=search_id)
     for trial in done:
         progress.finished(trial.status)
-    LIVE[search_id] = Live(board, experiment.name, progress, budget.max_consecutive_failures)
+    storage_root = _storage_root(runs_dir, cluster.storage, experiment.name)
+    tune_dir = _tune_dir(storage_root, search_id)
+    LIVE[search_id] = Live(
+        board, experiment.name, progress, budget.max_consecutive_failures, tune_dir=tune_dir,
+        recorded=frozenset(trial.trial_id for trial in done),
+    )
     trainable = tune.with_resources(
         tune.with_parameters(ray_trainable, data=setup.prepared.search_arrays(),
                              settings=settings),
         trial_resources(cluster.gpus_per_trial),
     )
-    storage_root = _storage_root(runs_dir, cluster.storage, experiment.name)
-    tune_dir = _tune_dir(storage_root, search_id)
     if resume:
         tuner = tune.Tuner.restore(
             tune_dir, trainable, resume_unfinished=True, resume_errored=False
@@ -556,7 +568,11 @@ def _tune(
                 # and find this process's leaderboard and progress by search id.
                 callbacks=[Recorder(search_id)],
                 stop=AbortStopper(search_id),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                # Keep every checkpoint while the search runs: Tune would delete the
+                # one its saved state still names, for up to a second, and a search
+                # resumed from that state could not continue the trial.
+                # prune_checkpoints() removes the superseded ones afterwards.
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
                 failure_config=tune.FailureConfig(max_failures=budget.worker_retries),
             ),
         )
@@ -570,7 +586,13 @@ def _tune(
     }
     try:
         with _environ(tune_env), _interruptible(out, resume_command(search_id, runs_dir)):
-            tuner.fit()
+            results = tuner.fit()
+        # Tune has saved its final state: every trial it ran is in it.
+        flush(LIVE[search_id], final=True)
+        prune_checkpoints(results, {
+            t.checkpoint_path for t in board.trials(experiment.name, search_id=search_id)
+            if t.checkpoint_path
+        })
     finally:
         progress.close()
         live = LIVE.pop(search_id)
@@ -673,9 +695,9 @@ def make_searcher(
 
 
 def _trial_dirname(trial: Any) -> str:
-    from autokeras_lab.tune_hooks import trial_number
+    from autokeras_lab.tune_hooks import trial_dirname, trial_number
 
-    return f"trial_{trial_number(trial):04d}_{trial.trial_id}"
+    return trial_dirname(trial_number(trial), trial.trial_id)
 
 
 def _space_ref(space: SearchSpace) -> str:

@@ -64,6 +64,10 @@ class TrialSettings:
             rungs and the end), so a trial whose worker dies loses little.
         space_source: The text of a search-space module named by path, so that a
             trial on another node runs the module the driver checked.
+        recorded: On resume, the final results of the trials the leaderboard already
+            holds, by trial id. Ray Tune's saved state can lag the leaderboard by a
+            second, so a trial it still lists as running may have finished: such a
+            trial reports its recorded result again and trains nothing.
     """
 
     space: str
@@ -78,6 +82,7 @@ class TrialSettings:
     report_every: int = 1
     checkpoint_every: int = 0
     space_source: str | None = None
+    recorded: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(kw_only=True)
@@ -494,6 +499,10 @@ def ray_trainable(config: dict[str, Any], *, data: dict[str, Any], settings: Tri
 
     from autokeras_lab.cluster import configure_devices
 
+    recorded = settings.recorded.get(tune.get_context().get_trial_id())
+    if recorded is not None:  # finished before the driver died; its row stands
+        tune.report(recorded)
+        return
     configure_devices(ray.get_gpu_ids())  # before TensorFlow sees the devices
     cpus = int(tune.get_context().get_trial_resources().required_resources.get("CPU", 1) or 1)
     configure_threads(max(1, cpus))

@@ -1,5 +1,15 @@
 """The Ray Tune hooks of a search, run on the driver: the callback that records
-trials on the leaderboard and the stopper that ends a search gone wrong.
+trials on the leaderboard, the stopper that ends a search gone wrong, and the
+clean-up of checkpoints a finished run no longer needs.
+
+The leaderboard and Ray Tune's saved experiment state must agree after a crash.
+Tune saves its state every second, in the background; the leaderboard is written
+when a trial ends. So a trial is written only once Tune's saved state lists it
+(:func:`flush`), and a resumed search tells the trials Tune still lists as running
+but the leaderboard holds as finished to report their recorded result again
+(:func:`recorded_results`). Tune deletes no checkpoint while a search runs, since
+its saved state may still name an older one; :func:`prune_checkpoints` removes the
+superseded ones once the run has ended and its final state is saved.
 
 They are module-level classes so that Ray pickles them by reference: a search
 resumed after a crash unpickles them from its experiment directory, and they must
@@ -10,7 +20,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ray import tune
@@ -18,19 +28,33 @@ from ray import tune
 from autokeras_lab.leaderboard import Leaderboard, TrialRecord
 from autokeras_lab.progress import Progress
 
-__all__ = ["LIVE", "AbortStopper", "Live", "Recorder", "trial_number"]
+__all__ = [
+    "LIVE", "AbortStopper", "Live", "Recorder", "flush", "prune_checkpoints",
+    "recorded_results", "trial_dirname", "trial_number",
+]
 
 
 @dataclass
 class Live:
-    """What the Tune callbacks of a running search reach on the driver."""
+    """What the Tune callbacks of a running search reach on the driver.
+
+    Attributes:
+        tune_dir: Where Tune saves the search's experiment state (a path or URI).
+        recorded: Trials the leaderboard held when this run started (a resumed
+            search); their rows stand and are not written again.
+        pending: Finished trials waiting for Tune's saved state to list them.
+    """
 
     board: Leaderboard
     experiment: str
     progress: Progress
     max_consecutive_failures: int
+    tune_dir: str
+    recorded: frozenset[str] = frozenset()
     failures_in_a_row: int = 0
     abort_reason: str | None = None
+    pending: list[TrialRecord] = field(default_factory=list)
+    checked_at: float = 0.0
 
 
 LIVE: dict[str, Live] = {}
@@ -101,15 +125,20 @@ class Recorder(tune.Callback):
         self.live.progress.update(trials)
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
-        self.live.progress.update(trials)
+        live = self.live
+        if live.pending and time.monotonic() - live.checked_at >= FLUSH_CHECK_S:
+            flush(live)
+        live.progress.update(trials)
 
     def _record(self, trial: Any, status: str, reason: str | None) -> None:
         live = self.live
+        if trial.trial_id in live.recorded:
+            return  # finished before the driver died: its row stands
         last = self.last.get(trial.trial_id, {})
         checkpoint = trial.checkpoint
         best_val = last.get("best_val_metric")
         failed = status == "failed"
-        live.board.record_trial(
+        live.pending.append(
             TrialRecord(
                 search_id=self.search_id,
                 trial_id=trial.trial_id,
@@ -134,6 +163,7 @@ class Recorder(tune.Callback):
                 retries=int(getattr(trial.run_metadata, "num_failures", 0) or 0),
             )
         )
+        flush(live)
         live.progress.finished(status)
         live.failures_in_a_row = live.failures_in_a_row + 1 if failed else 0
         if live.failures_in_a_row >= live.max_consecutive_failures:
@@ -143,6 +173,100 @@ class Recorder(tune.Callback):
                 "lower learning rate), or raise --max-consecutive-failures"
             )
 
+
+
+FLUSH_CHECK_S = 0.5
+
+
+def flush(live: Live, *, final: bool = False) -> None:
+    """Write the pending trials that Tune's saved experiment state lists (``final``:
+    every one, once Tune has saved its final state).
+
+    A trial written before Tune's state lists it would be unknown to a search
+    resumed from that state, which would then run a trial more than asked and give
+    it the same number. One listed there, even as running, comes back on resume
+    and reports its recorded result (see :func:`recorded_results`).
+    """
+    live.checked_at = time.monotonic()
+    if not live.pending:
+        return
+    saved = "" if final else _saved_state(live.tune_dir)
+    waiting = []
+    for record in live.pending:
+        if final or trial_dirname(record.number, record.trial_id) in saved:
+            live.board.record_trial(record)
+        else:
+            waiting.append(record)
+    live.pending = waiting
+
+
+def _saved_state(tune_dir: str) -> str:
+    """The text of Tune's newest saved experiment state ("" if there is none yet)."""
+    import pyarrow.fs as pafs
+
+    try:
+        fs, path = pafs.FileSystem.from_uri(tune_dir)
+    except (pafs.ArrowInvalid, ValueError):
+        fs, path = pafs.LocalFileSystem(), tune_dir
+    try:
+        states = [
+            info.path
+            for info in fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+            if info.base_name.startswith("experiment_state-")
+            and info.base_name.endswith(".json")
+        ]
+        if not states:
+            return ""
+        with fs.open_input_stream(max(states)) as stream:
+            return stream.readall().decode("utf-8", "replace")
+    except OSError:
+        return ""  # mid-copy or unreadable: look again at the next step
+
+
+def recorded_results(trials: list[TrialRecord], direction: str) -> dict[str, dict[str, Any]]:
+    """The final result each recorded trial reports again when a resumed search
+    meets it (see ``TrialSettings.recorded``): enough for the searcher, which
+    learns its value, and for the scheduler, which sees it end."""
+    worst = math.inf if direction == "min" else -math.inf
+    return {
+        trial.trial_id: {
+            "epoch": trial.epochs,
+            "best_val_metric": worst if trial.best_val is None else trial.best_val,
+            "finished": True,
+            "new_curve": [],
+            "failure": trial.failure_reason,
+        }
+        for trial in trials
+    }
+
+
+def prune_checkpoints(results: Any, keep: set[str]) -> int:
+    """Delete each trial's superseded checkpoints: all but its newest and those the
+    leaderboard names (``keep``, as paths or URIs). Call it once a Tune run has
+    ended, when Tune's saved state names only the newest. A trial with neither (Tune
+    forgets the checkpoints of trials that ended before a resume) keeps them all.
+    Returns how many went."""
+    import pyarrow.fs as pafs
+
+    named = {location.split("://", 1)[-1] for location in keep}
+    removed = 0
+    for result in results:
+        fs = result.filesystem
+        found = [
+            info.path
+            for info in fs.get_file_info(pafs.FileSelector(result.path, allow_not_found=True))
+            if info.type == pafs.FileType.Directory and info.base_name.startswith("checkpoint_")
+        ]
+        kept = named.intersection(found)
+        if result.checkpoint is not None:
+            kept.add(result.checkpoint.path)
+        if not kept:
+            continue
+        for path in found:
+            if path not in kept:
+                fs.delete_dir(path)
+                removed += 1
+    return removed
 
 
 def _trial_metrics(last: dict[str, Any]) -> dict[str, Any]:
@@ -158,6 +282,11 @@ def trial_number(trial: Any) -> int:
     """The trial's creation number, which Ray keeps at the head of its experiment tag."""
     head = str(getattr(trial, "experiment_tag", "")).split("_", 1)[0]
     return int(head) if head.isdigit() else 0
+
+
+def trial_dirname(number: int, trial_id: str) -> str:
+    """The name of a trial's directory, which Tune's saved state also holds."""
+    return f"trial_{number:04d}_{trial_id}"
 
 
 def _active(config: dict[str, Any], active: list[str] | None) -> dict[str, Any]:
