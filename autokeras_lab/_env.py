@@ -15,6 +15,19 @@ QUIET_ENV = {
 }
 
 
+# The user's settings that change how a worker's TensorFlow runs; a local runtime's
+# workers inherit them, a cluster's get them with the job. TF_ENABLE_ONEDNN_OPTS=0
+# trades oneDNN's per-shape kernel cache for flatter memory on long searches (see the
+# README's "When things go wrong").
+FORWARDED_ENV = ("TF_ENABLE_ONEDNN_OPTS",)
+
+
+def worker_env() -> dict[str, str]:
+    """The environment variables a cluster's trial workers get from this driver."""
+    forwarded = {key: os.environ[key] for key in FORWARDED_ENV if key in os.environ}
+    return dict(QUIET_ENV) | forwarded
+
+
 def quiet() -> None:
     """Turn down the log levels of the libraries a search drives."""
     for key, value in QUIET_ENV.items():

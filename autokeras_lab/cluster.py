@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autokeras_lab._env import QUIET_ENV, quiet
+from autokeras_lab._env import quiet, worker_env
 from autokeras_lab.errors import UserError
 
 __all__ = [
@@ -120,7 +120,7 @@ def start_ray(
             configure_logging=True,
             # A local runtime's workers inherit this process's environment (quiet()
             # has set it); a runtime_env would cost each new worker about a second.
-            runtime_env={"env_vars": dict(QUIET_ENV)} if address else None,
+            runtime_env={"env_vars": worker_env()} if address else None,
         )
     except ConnectionError as exc:
         raise UserError(

@@ -224,6 +224,17 @@ def test_trials_ask_ray_for_their_gpu_share():
         trial_resources(1.5)  # Ray grants fractions below 1 or whole GPUs only
 
 
+def test_a_clusters_workers_get_the_drivers_tensorflow_settings(monkeypatch):
+    from autokeras_lab._env import worker_env
+
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
+    assert "TF_ENABLE_ONEDNN_OPTS" not in worker_env()  # TensorFlow's own default
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "0")
+    env = worker_env()
+    assert env["TF_ENABLE_ONEDNN_OPTS"] == "0"
+    assert env["TF_CPP_MIN_LOG_LEVEL"] == "3"  # and stay quiet
+
+
 def test_a_trial_sees_only_its_gpu_and_grows_its_memory(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3")
     monkeypatch.delenv("TF_FORCE_GPU_ALLOW_GROWTH", raising=False)
