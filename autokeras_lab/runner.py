@@ -373,8 +373,13 @@ def _resumable(
         )
     from ray import tune
 
+    from autokeras_lab.tune_state import restore_snapshot
+
     storage = (record.settings.get("cluster") or {}).get("storage")
     tune_dir = _tune_dir(_storage_root(runs_dir, storage, record.experiment), record.search_id)
+    # Tune's own copy may be half written (a kill during its background copy); ours
+    # is whole (see autokeras_lab.tune_state).
+    restore_snapshot(_snapshot_root(runs_dir, record.experiment, record.search_id), tune_dir)
     if not tune.Tuner.can_restore(tune_dir):
         raise UserError(
             f"search {record.search_id} left no Ray Tune state under {tune_dir} to "
@@ -393,6 +398,12 @@ def _storage_root(runs_dir: Path, storage: str | None, experiment: str) -> str:
 
 def _tune_dir(storage_root: str, search_id: str) -> str:
     return f"{storage_root}/{search_id}"
+
+
+def _snapshot_root(runs_dir: Path, experiment: str, search_id: str) -> Path:
+    """Where the driver keeps its copies of the search's Tune state (on its own disk,
+    whatever the checkpoint storage)."""
+    return runs_dir / experiment / "searches" / search_id / "tune-state"
 
 
 def _budget_text(experiment: Experiment) -> str:
@@ -486,6 +497,7 @@ def _tune(
         flush,
         prune_checkpoints,
         recorded_results,
+        snapshot,
     )
 
     experiment = setup.experiment
@@ -529,7 +541,8 @@ def _tune(
     storage_root = _storage_root(runs_dir, cluster.storage, experiment.name)
     tune_dir = _tune_dir(storage_root, search_id)
     LIVE[search_id] = Live(
-        board, experiment.name, progress, budget.max_consecutive_failures, tune_dir=tune_dir,
+        board, experiment.name, progress, budget.max_consecutive_failures,
+        snapshots=_snapshot_root(runs_dir, experiment.name, search_id),
         recorded=frozenset(trial.trial_id for trial in done),
     )
     trainable = tune.with_resources(
@@ -588,6 +601,7 @@ def _tune(
         with _environ(tune_env), _interruptible(out, resume_command(search_id, runs_dir)):
             results = tuner.fit()
         # Tune has saved its final state: every trial it ran is in it.
+        snapshot(LIVE[search_id], [])
         flush(LIVE[search_id], final=True)
         prune_checkpoints(results, {
             t.checkpoint_path for t in board.trials(experiment.name, search_id=search_id)

@@ -2,13 +2,13 @@
 trials on the leaderboard, the stopper that ends a search gone wrong, and the
 clean-up of checkpoints a finished run no longer needs.
 
-The leaderboard and Ray Tune's saved experiment state must agree after a crash.
-Tune saves its state every second, in the background; the leaderboard is written
-when a trial ends. So a trial is written only once Tune's saved state lists it
-(:func:`flush`), and a resumed search tells the trials Tune still lists as running
-but the leaderboard holds as finished to report their recorded result again
-(:func:`recorded_results`). Tune deletes no checkpoint while a search runs, since
-its saved state may still name an older one; :func:`prune_checkpoints` removes the
+The leaderboard and the Tune state a search resumes from must agree after a crash.
+The callback keeps consistent copies of Tune's state (:mod:`autokeras_lab.tune_state`)
+and writes a finished trial to the leaderboard only once the newest copy lists it
+(:func:`flush`); a resumed search tells the trials that copy lists as running but the
+leaderboard holds as finished to report their recorded result again
+(:func:`recorded_results`). Tune deletes no checkpoint while a search runs, since its
+saved state may still name an older one; :func:`prune_checkpoints` removes the
 superseded ones once the run has ended and its final state is saved.
 
 They are module-level classes so that Ray pickles them by reference: a search
@@ -21,16 +21,18 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ray import tune
 
 from autokeras_lab.leaderboard import Leaderboard, TrialRecord
 from autokeras_lab.progress import Progress
+from autokeras_lab.tune_state import take_snapshot
 
 __all__ = [
     "LIVE", "AbortStopper", "Live", "Recorder", "flush", "prune_checkpoints",
-    "recorded_results", "trial_dirname", "trial_number",
+    "recorded_results", "snapshot", "trial_dirname", "trial_number",
 ]
 
 
@@ -39,22 +41,26 @@ class Live:
     """What the Tune callbacks of a running search reach on the driver.
 
     Attributes:
-        tune_dir: Where Tune saves the search's experiment state (a path or URI).
+        snapshots: Where the copies of Tune's state go (see :mod:`tune_state`).
         recorded: Trials the leaderboard held when this run started (a resumed
             search); their rows stand and are not written again.
-        pending: Finished trials waiting for Tune's saved state to list them.
+        pending: Finished trials waiting for the newest copy to list them.
+        staging: Tune's staging directory on the driver, once a trial has shown it.
+        stamp: What the newest copy was taken from; ``saved``: its experiment state.
     """
 
     board: Leaderboard
     experiment: str
     progress: Progress
     max_consecutive_failures: int
-    tune_dir: str
+    snapshots: Path
     recorded: frozenset[str] = frozenset()
     failures_in_a_row: int = 0
     abort_reason: str | None = None
     pending: list[TrialRecord] = field(default_factory=list)
-    checked_at: float = 0.0
+    staging: Path | None = None
+    stamp: tuple[int, int] | None = None
+    saved: str = ""
 
 
 LIVE: dict[str, Live] = {}
@@ -126,8 +132,8 @@ class Recorder(tune.Callback):
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
         live = self.live
-        if live.pending and time.monotonic() - live.checked_at >= FLUSH_CHECK_S:
-            flush(live)
+        snapshot(live, trials)
+        flush(live)
         live.progress.update(trials)
 
     def _record(self, trial: Any, status: str, reason: str | None) -> None:
@@ -163,6 +169,7 @@ class Recorder(tune.Callback):
                 retries=int(getattr(trial.run_metadata, "num_failures", 0) or 0),
             )
         )
+        snapshot(live, [trial])
         flush(live)
         live.progress.finished(status)
         live.failures_in_a_row = live.failures_in_a_row + 1 if failed else 0
@@ -175,52 +182,38 @@ class Recorder(tune.Callback):
 
 
 
-FLUSH_CHECK_S = 0.5
+def snapshot(live: Live, trials: list) -> None:
+    """Copy Tune's staged state if it changed (from the controller's thread only)."""
+    if live.staging is None:
+        for trial in trials:
+            staging = getattr(getattr(trial, "storage", None),
+                              "experiment_driver_staging_path", None)
+            if staging:
+                live.staging = Path(staging)
+                break
+        else:
+            return
+    taken = take_snapshot(live.staging, live.snapshots, live.stamp)
+    if taken is not None:
+        live.stamp, live.saved = taken
 
 
 def flush(live: Live, *, final: bool = False) -> None:
-    """Write the pending trials that Tune's saved experiment state lists (``final``:
-    every one, once Tune has saved its final state).
+    """Write the pending trials that the newest copy of Tune's state lists
+    (``final``: every one, once Tune has saved its final state).
 
-    A trial written before Tune's state lists it would be unknown to a search
-    resumed from that state, which would then run a trial more than asked and give
-    it the same number. One listed there, even as running, comes back on resume
-    and reports its recorded result (see :func:`recorded_results`).
+    A trial written before that copy lists it would be unknown to a search resumed
+    from it, which would then run a trial more than asked and give it the same
+    number. One listed there, even as running, comes back on resume and reports its
+    recorded result (see :func:`recorded_results`).
     """
-    live.checked_at = time.monotonic()
-    if not live.pending:
-        return
-    saved = "" if final else _saved_state(live.tune_dir)
     waiting = []
     for record in live.pending:
-        if final or trial_dirname(record.number, record.trial_id) in saved:
+        if final or trial_dirname(record.number, record.trial_id) in live.saved:
             live.board.record_trial(record)
         else:
             waiting.append(record)
     live.pending = waiting
-
-
-def _saved_state(tune_dir: str) -> str:
-    """The text of Tune's newest saved experiment state ("" if there is none yet)."""
-    import pyarrow.fs as pafs
-
-    try:
-        fs, path = pafs.FileSystem.from_uri(tune_dir)
-    except (pafs.ArrowInvalid, ValueError):
-        fs, path = pafs.LocalFileSystem(), tune_dir
-    try:
-        states = [
-            info.path
-            for info in fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
-            if info.base_name.startswith("experiment_state-")
-            and info.base_name.endswith(".json")
-        ]
-        if not states:
-            return ""
-        with fs.open_input_stream(max(states)) as stream:
-            return stream.readall().decode("utf-8", "replace")
-    except OSError:
-        return ""  # mid-copy or unreadable: look again at the next step
 
 
 def recorded_results(trials: list[TrialRecord], direction: str) -> dict[str, dict[str, Any]]:

@@ -20,7 +20,9 @@ from autokeras_lab.tune_hooks import (
     flush,
     prune_checkpoints,
     recorded_results,
+    snapshot,
 )
+from autokeras_lab.tune_state import newest_snapshot, restore_snapshot, take_snapshot
 from tests.test_leaderboard import search
 from tests.test_leaderboard import trial as _trial
 
@@ -33,31 +35,39 @@ def _live(tmp_path: Path, recorded: frozenset[str] = frozenset()) -> Live:
     board = Leaderboard(tmp_path / "leaderboard.db")
     board.start_search(search())
     return Live(board, "concrete", Progress(None, mode="min"), 5,
-                tune_dir=str(tmp_path / "tune"), recorded=recorded)
+                snapshots=tmp_path / "snapshots", recorded=recorded)
 
 
-def _save_tune_state(tmp_path: Path, stamp: str, *dirnames: str) -> None:
-    """What Tune's saved experiment state holds of its trials: their directories."""
-    tune = tmp_path / "tune"
-    tune.mkdir(exist_ok=True)
+def _stage_tune_state(tmp_path: Path, stamp: str, *dirnames: str) -> Path:
+    """Tune's staged state as it lists its trials: by their directories."""
+    staging = tmp_path / "staging"
+    staging.mkdir(exist_ok=True)
     trials = ", ".join(f'"{{\\"relative_logdir\\": \\"{name}\\"}}"' for name in dirnames)
-    (tune / f"experiment_state-{stamp}.json").write_text(f'{{"trial_data": [{trials}]}}')
+    (staging / f"experiment_state-{stamp}.json").write_text(f'{{"trial_data": [{trials}]}}')
+    (staging / f"search_gen_state-{stamp}.json").write_text(f'{{"counter": {len(dirnames)}}}')
+    return staging
 
 
-def test_a_finished_trial_waits_for_tunes_saved_state_to_list_it(tmp_path: Path) -> None:
+def _a_trial_of(staging: Path) -> SimpleNamespace:
+    return SimpleNamespace(storage=SimpleNamespace(experiment_driver_staging_path=str(staging)))
+
+
+def test_a_finished_trial_waits_for_the_saved_tune_state_to_list_it(tmp_path: Path) -> None:
     live = _live(tmp_path)
     live.pending = [trial("aaaa1111", 5.0, number=1), trial("bbbb2222", 6.0, number=2)]
-    flush(live)  # Tune has saved nothing yet: a resume would not know either trial
+    flush(live)  # no copy of Tune's state yet: a resume would know neither trial
     assert live.board.trials("concrete") == []
 
-    _save_tune_state(tmp_path, "2026-11-21_10-00-00", "trial_0001_aaaa1111")
+    staging = _stage_tune_state(tmp_path, "2026-11-21_10-00-00", "trial_0001_aaaa1111")
+    snapshot(live, [_a_trial_of(staging)])
     flush(live)
     assert [t.trial_id for t in live.board.trials("concrete")] == ["aaaa1111"]
     assert [t.trial_id for t in live.pending] == ["bbbb2222"]
 
-    # A resumed run writes a newer state file; the newest one counts.
-    _save_tune_state(tmp_path, "2026-11-21_10-05-00", "trial_0001_aaaa1111",
-                     "trial_0002_bbbb2222")
+    # A resumed run stages a newer state file; the newest one counts.
+    _stage_tune_state(tmp_path, "2026-11-21_10-05-00", "trial_0001_aaaa1111",
+                      "trial_0002_bbbb2222")
+    snapshot(live, [])
     flush(live)
     assert sorted(t.trial_id for t in live.board.trials("concrete")) == ["aaaa1111", "bbbb2222"]
     assert live.pending == []
@@ -76,7 +86,7 @@ def test_a_trial_recorded_before_a_crash_keeps_its_row_when_it_ends_again(
     live = _live(tmp_path, recorded=frozenset({"dddd4444"}))
     before = trial("dddd4444", 4.5, number=4, finished_at=100.0)
     live.board.record_trial(before)
-    _save_tune_state(tmp_path, "2026-11-21_10-00-00", "trial_0004_dddd4444")
+    live.staging = _stage_tune_state(tmp_path, "2026-11-21_10-00-00", "trial_0004_dddd4444")
     LIVE[before.search_id] = live
     try:
         recorder = Recorder(before.search_id)
@@ -146,3 +156,42 @@ def test_a_finished_run_keeps_each_trials_newest_checkpoint_and_the_leaderboards
     assert [p.name for p in never.iterdir()] == ["result.json"]
     assert sorted(p.name for p in earlier.iterdir()) == ["checkpoint_000002", "result.json"]
     assert len(list(unknown.glob("checkpoint_*"))) == 2  # nothing says which is needed
+
+
+def test_tunes_state_is_copied_whole_and_only_when_it_changed(tmp_path: Path) -> None:
+    staging = _stage_tune_state(tmp_path, "2026-11-21_10-00-00", "trial_0001_a")
+    (staging / "trial_0001_a").mkdir()  # trial directories are not state
+    root = tmp_path / "snapshots"
+    stamp, text = take_snapshot(staging, root, None)
+    assert "trial_0001_a" in text
+    first = newest_snapshot(root)
+    assert sorted(p.name for p in first.iterdir()) == [
+        "experiment_state-2026-11-21_10-00-00.json", "search_gen_state-2026-11-21_10-00-00.json"]
+    assert take_snapshot(staging, root, stamp) is None  # unchanged: no new copy
+
+    _stage_tune_state(tmp_path, "2026-11-21_10-00-00", "trial_0001_a", "trial_0002_b")
+    _, text = take_snapshot(staging, root, stamp)
+    assert "trial_0002_b" in text
+    assert newest_snapshot(root) != first and not first.exists()  # one copy is kept
+    assert [p.name for p in root.iterdir()] == [newest_snapshot(root).name]
+
+
+def test_a_resume_puts_the_whole_copy_in_place_of_a_half_written_state(tmp_path: Path) -> None:
+    staging = _stage_tune_state(tmp_path, "2026-11-21_10-00-00", "trial_0001_a", "trial_0002_b")
+    root = tmp_path / "snapshots"
+    take_snapshot(staging, root, None)
+    tune_dir = tmp_path / "tune"
+    (tune_dir / "trial_0001_a").mkdir(parents=True)
+    whole = (staging / "experiment_state-2026-11-21_10-00-00.json").read_text()
+    # The driver died while Tune copied its state: a truncated file, and a newer
+    # session's file from a resume that died early.
+    (tune_dir / "experiment_state-2026-11-21_10-00-00.json").write_text(whole[:20])
+    (tune_dir / "experiment_state-2026-11-21_11-00-00.json").write_text("{")
+    (tune_dir / "tuner.pkl").write_bytes(b"the Tuner")
+    assert restore_snapshot(root, str(tune_dir))
+    assert sorted(p.name for p in tune_dir.iterdir()) == [
+        "experiment_state-2026-11-21_10-00-00.json", "search_gen_state-2026-11-21_10-00-00.json",
+        "trial_0001_a", "tuner.pkl"]
+    assert (tune_dir / "experiment_state-2026-11-21_10-00-00.json").read_text() == whole
+    assert (tune_dir / "tuner.pkl").read_bytes() == b"the Tuner"
+    assert not restore_snapshot(tmp_path / "none", str(tune_dir))  # no copy: Tune's stays
