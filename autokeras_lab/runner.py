@@ -488,17 +488,9 @@ def _tune(
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
+    from autokeras_lab import tune_hooks as hooks
     from autokeras_lab.trainable import TrialSettings, ray_trainable
-    from autokeras_lab.tune_hooks import (
-        LIVE,
-        AbortStopper,
-        Live,
-        Recorder,
-        flush,
-        prune_checkpoints,
-        recorded_results,
-        snapshot,
-    )
+    from autokeras_lab.tune_hooks import LIVE, AbortStopper, Live, Recorder
 
     experiment = setup.experiment
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -532,7 +524,7 @@ def _tune(
         report_epochs=rungs,
         report_every=10,
         checkpoint_every=CHECKPOINT_EVERY,
-        recorded=recorded_results(done, experiment.direction),
+        recorded=hooks.recorded_results(done, experiment.direction),
     )
     mode = "min" if experiment.direction == "min" else "max"
     progress = Progress(out, mode=mode, dashboard=dashboard)
@@ -601,9 +593,9 @@ def _tune(
         with _environ(tune_env), _interruptible(out, resume_command(search_id, runs_dir)):
             results = tuner.fit()
         # Tune has saved its final state: every trial it ran is in it.
-        snapshot(LIVE[search_id], [])
-        flush(LIVE[search_id], final=True)
-        prune_checkpoints(results, {
+        hooks.snapshot(LIVE[search_id], [])
+        hooks.flush(LIVE[search_id], final=True)
+        hooks.prune_checkpoints(results, {
             t.checkpoint_path for t in board.trials(experiment.name, search_id=search_id)
             if t.checkpoint_path
         })

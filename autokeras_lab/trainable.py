@@ -65,9 +65,10 @@ class TrialSettings:
         space_source: The text of a search-space module named by path, so that a
             trial on another node runs the module the driver checked.
         recorded: On resume, the final results of the trials the leaderboard already
-            holds, by trial id. Ray Tune's saved state can lag the leaderboard by a
-            second, so a trial it still lists as running may have finished: such a
-            trial reports its recorded result again and trains nothing.
+            holds, by trial id. The Tune state a search resumes from is taken at most
+            a step before a trial's row is written, so it may still list a finished
+            trial as running: such a trial reports its recorded result again and
+            trains nothing (see :mod:`autokeras_lab.tune_hooks`).
     """
 
     space: str

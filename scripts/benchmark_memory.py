@@ -8,9 +8,9 @@ trials before it left behind. We print it after trial 5 and after trial 50.
     python scripts/benchmark_memory.py --trials 150  # does the growth level off?
     python scripts/benchmark_memory.py --onednn off  # without oneDNN's kernel cache
 
-A leak shows as growth that keeps going with the trial count; growth that levels
-off (TensorFlow's and oneDNN's per-shape caches filling up, both bounded) is not
-one. The means per block of 25 trials show which it is.
+A leak shows as growth that keeps going at the same pace with the trial count;
+growth that slows as trials meet layer shapes already seen (oneDNN's per-shape
+kernel cache) is not one. The means per block of 25 trials show which it is.
 """
 
 from __future__ import annotations
