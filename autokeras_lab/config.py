@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from autokeras_lab.errors import UserError
+from autokeras_lab.metrics import METRICS
+from autokeras_lab.types import Direction
 
 __all__ = [
     "Budget",
@@ -33,10 +35,8 @@ __all__ = [
 ]
 
 SCHEDULERS = ("asha", "fifo")
-DIRECTIONS = ("min", "max")
 TASKS = ("auto", "regression", "classification")
 CLASS_WEIGHTS = ("none", "balanced")
-METRICS = ("rmse", "mae", "log_loss", "accuracy")  # see autokeras_lab.metrics
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -114,7 +114,8 @@ class Experiment:
         metric: The validation metric to optimise: ``rmse`` or ``mae`` (regression),
             ``log_loss`` or ``accuracy`` (classification); "" picks ``rmse`` or
             ``log_loss``.
-        direction: ``"min"`` or ``"max"``; "" follows the metric.
+        direction: ``"min"`` or ``"max"`` (a :class:`Direction`); ``None`` follows the
+            metric (changing the metric with :meth:`with_overrides` resets it).
         class_weight: ``balanced`` weighs rows inversely to their class frequency.
         cv: 1 for one validation split; K >= 2 for K-fold cross-validation inside each
             trial (for small tables), reported as mean and std.
@@ -135,7 +136,7 @@ class Experiment:
     task: str = "auto"
     space: str = "mlp"
     metric: str = ""
-    direction: str = ""
+    direction: Direction | None = None
     class_weight: str = "none"
     cv: int = 1
     seed: int = 0
@@ -151,9 +152,14 @@ class Experiment:
             raise ValueError("give either dataset (a built-in name) or csv (a file), not both")
         if self.csv and not self.target:
             raise ValueError("a csv experiment needs target (the column to predict)")
+        if self.direction is not None:  # a TOML file or stored settings give a string
+            if self.direction not in (*Direction, ""):
+                raise ValueError(f"direction must be one of min, max, got {self.direction!r}")
+            object.__setattr__(
+                self, "direction", Direction(self.direction) if self.direction else None
+            )
         for key, allowed in (
             ("metric", ("", *METRICS)),
-            ("direction", ("", *DIRECTIONS)),
             ("task", TASKS),
             ("class_weight", CLASS_WEIGHTS),
         ):
@@ -173,7 +179,8 @@ class Experiment:
         """Return a copy with top-level or ``budget``/``scheduler`` fields replaced.
 
         Keys that are fields of :class:`Budget` go to the budget, and so on; values of
-        ``None`` are ignored (a flag the user did not give).
+        ``None`` are ignored (a flag the user did not give). A new ``metric`` without
+        a ``direction`` takes the metric's own direction.
         """
         budget_fields = {f.name for f in dataclasses.fields(Budget)}
         top: dict[str, Any] = {}
@@ -182,6 +189,8 @@ class Experiment:
             if value is None:
                 continue
             (budget if key in budget_fields else top)[key] = value
+        if top.get("metric", self.metric) != self.metric and "direction" not in top:
+            top["direction"] = None
         try:
             new_budget = dataclasses.replace(self.budget, **budget)
             return dataclasses.replace(self, budget=new_budget, **top)

@@ -32,6 +32,7 @@ from autokeras_lab.leaderboard import TrialRecord
 from autokeras_lab.metrics import evaluate
 from autokeras_lab.spaces import DerivedSpace, SearchSpace, Task
 from autokeras_lab.trainable import WEIGHTS_FILE, load_weights
+from autokeras_lab.types import Direction
 
 __all__ = ["ExportedModel", "evaluate_on_test", "export_best", "load_model_dir"]
 
@@ -74,10 +75,12 @@ def export_best(
     derived: DerivedSpace,
     task: Task,
     experiment: Experiment,
+    direction: Direction,
     runs_dir: Path,
 ) -> Path:
     """Export a trial's model under ``runs/EXP/searches/SEARCH/best`` and, when it beats
-    the experiment's current best on the same data, copy it to ``runs/EXP/best``.
+    the experiment's current best on the same data (its validation metric better in
+    ``direction``), copy it to ``runs/EXP/best``.
 
     Returns:
         The experiment-level ``best`` directory if it was updated, else the search's.
@@ -98,7 +101,7 @@ def export_best(
         "space": experiment.space,
         "config": trial.config,
         "metric": experiment.metric,
-        "direction": experiment.direction,
+        "direction": direction,
         "metrics": {
             **{f"val_{k}": v for k, v in trial.metrics.get("val", {}).items()},
             **{f"test_{k}": v for k, v in trial.metrics.get("test", {}).items()},
@@ -111,7 +114,7 @@ def export_best(
     search_dir = search_export_dir(runs_dir, experiment.name, trial.search_id)
     write_model_dir(search_dir, model, prepared, card)
     top = Path(runs_dir) / experiment.name / "best"
-    if _beats(card, top / CARD_FILE, experiment.direction):
+    if _beats(card, top / CARD_FILE, direction):
         staging = Path(tempfile.mkdtemp(prefix=".best-", dir=top.parent))
         shutil.copytree(search_dir, staging, dirs_exist_ok=True)
         _replace_dir(staging, top)
@@ -119,7 +122,7 @@ def export_best(
     return search_dir
 
 
-def _beats(card: dict[str, Any], current_card: Path, direction: str) -> bool:
+def _beats(card: dict[str, Any], current_card: Path, direction: Direction) -> bool:
     if not current_card.is_file():
         return True
     try:
@@ -132,7 +135,7 @@ def _beats(card: dict[str, Any], current_card: Path, direction: str) -> bool:
     old, new = current.get("metrics", {}).get(key), card["metrics"].get(key)
     if old is None or new is None:
         return True
-    return bool(new < old if direction == "min" else new > old)
+    return direction.better(new, old)
 
 
 def search_export_dir(runs_dir: Path, experiment: str, search_id: str) -> Path:

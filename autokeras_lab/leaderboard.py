@@ -11,8 +11,9 @@ Only plain dataclasses go in and out; no Ray or Optuna objects reach the store.
 Example:
     >>> import tempfile, pathlib
     >>> from autokeras_lab.leaderboard import Leaderboard
+    >>> from autokeras_lab.types import Direction
     >>> board = Leaderboard(pathlib.Path(tempfile.mkdtemp()) / "leaderboard.db")
-    >>> board.trials("concrete")
+    >>> board.trials("concrete", direction=Direction.MIN)
     []
 """
 
@@ -21,13 +22,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from autokeras_lab.errors import UserError
+from autokeras_lab.types import Direction, TrialStatus
 
 __all__ = [
     "STATUSES",
@@ -37,9 +39,10 @@ __all__ = [
     "TrialRecord",
     "leaderboard_path",
     "open_searched",
+    "rank_trials",
 ]
 
-STATUSES = ("completed", "stopped_early", "failed")
+STATUSES = tuple(status.value for status in TrialStatus)
 SCHEMA_VERSION = 1
 
 _SCHEMA = """
@@ -153,7 +156,7 @@ class SearchRecord:
     data_fingerprint: str
     space: str
     metric: str
-    direction: str
+    direction: Direction
     seed: int
     status: str
     started_at: float
@@ -165,6 +168,9 @@ class SearchRecord:
     wall_seconds: float | None = None
     best_trial_id: str | None = None
     export_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "direction", Direction(self.direction))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -191,7 +197,7 @@ class TrialRecord:
     experiment: str
     number: int
     config: dict[str, Any]
-    status: str
+    status: TrialStatus
     epochs: int
     curve: list[float] = field(default_factory=list)
     failure_reason: str | None = None
@@ -210,6 +216,15 @@ class TrialRecord:
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
+        object.__setattr__(self, "status", TrialStatus(self.status))
+
+
+def rank_trials(trials: Iterable[TrialRecord], direction: Direction) -> list[TrialRecord]:
+    """Trials best first by their validation metric in ``direction`` (ties: the one
+    that finished first); trials without a metric (failed ones) last."""
+    return sorted(
+        trials, key=lambda t: (Direction(direction).key(t.best_val), t.finished_at or 0.0)
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -344,9 +359,10 @@ class Leaderboard:
         *,
         search_id: str | None = None,
         statuses: tuple[str, ...] | None = None,
-        direction: str = "min",
+        direction: Direction,
     ) -> list[TrialRecord]:
-        """Trials of an experiment, best first (failed ones last)."""
+        """Trials of an experiment, best first in ``direction`` (failed ones last; see
+        :func:`rank_trials`)."""
         query = "SELECT * FROM trials WHERE experiment = ?"
         args: list[Any] = [experiment]
         if search_id is not None:
@@ -355,11 +371,9 @@ class Leaderboard:
         if statuses:
             query += f" AND status IN ({', '.join('?' * len(statuses))})"
             args.extend(statuses)
-        order = "ASC" if direction == "min" else "DESC"
-        query += f" ORDER BY best_val IS NULL, best_val {order}, finished_at"
         with self._connect() as db:
             rows = db.execute(query, args).fetchall()
-        return [_decode(TrialRecord, row) for row in rows]
+        return rank_trials((_decode(TrialRecord, row) for row in rows), direction)
 
     def _insert(self, table: str, record: Any, *, replace: bool) -> None:
         values = asdict(record)

@@ -17,24 +17,26 @@ from typing import Any
 
 import numpy as np
 
+from autokeras_lab.types import Direction, TaskKind
+
 __all__ = ["METRICS", "default_metric", "direction_of", "evaluate"]
 
 #: metric name -> (task it applies to, direction)
-METRICS: dict[str, tuple[str, str]] = {
-    "rmse": ("regression", "min"),
-    "mae": ("regression", "min"),
-    "log_loss": ("classification", "min"),
-    "accuracy": ("classification", "max"),
+METRICS: dict[str, tuple[TaskKind, Direction]] = {
+    "rmse": (TaskKind.REGRESSION, Direction.MIN),
+    "mae": (TaskKind.REGRESSION, Direction.MIN),
+    "log_loss": (TaskKind.CLASSIFICATION, Direction.MIN),
+    "accuracy": (TaskKind.CLASSIFICATION, Direction.MAX),
 }
 
 _EPS = 1e-7
 
 
 def default_metric(task: str) -> str:
-    return "rmse" if task == "regression" else "log_loss"
+    return "rmse" if task == TaskKind.REGRESSION else "log_loss"
 
 
-def direction_of(metric: str) -> str:
+def direction_of(metric: str) -> Direction:
     return METRICS[metric][1]
 
 

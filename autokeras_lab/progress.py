@@ -10,6 +10,8 @@ import math
 import time
 from typing import Any, TextIO
 
+from autokeras_lab.types import Direction, TrialStatus
+
 __all__ = ["Progress"]
 
 
@@ -18,7 +20,7 @@ class Progress:
 
     Args:
         out: The stream to write to, or ``None`` for no output at all.
-        mode: ``"min"`` or ``"max"``: which way "best" goes.
+        direction: Which way "best" goes.
         interval: Seconds between two redraws.
         dashboard: The Ray dashboard's URL, shown on every line.
     """
@@ -27,32 +29,31 @@ class Progress:
         self,
         out: TextIO | None,
         *,
-        mode: str = "min",
+        direction: Direction,
         interval: float | None = None,
         dashboard: str | None = None,
     ):
         self.out = out
         self.dashboard = dashboard
-        self.mode = mode
+        self.direction = direction
         self.tty = bool(out is not None and getattr(out, "isatty", lambda: False)())
         self.interval = interval if interval is not None else (0.5 if self.tty else 10.0)
         self.started = time.perf_counter()
-        self.counts = {"completed": 0, "stopped_early": 0, "failed": 0}
+        self.counts = dict.fromkeys(TrialStatus, 0)
         self.running = 0
         self.pending = 0
-        self.best = math.inf if mode == "min" else -math.inf
+        self.best = direction.worst
         self._last_draw = 0.0
         self._last_line = ""
 
     def result(self, value: float | None) -> None:
         if value is None or not math.isfinite(value):
             return
-        better = value < self.best if self.mode == "min" else value > self.best
-        if better:
+        if self.direction.better(value, self.best):
             self.best = value
 
-    def finished(self, status: str) -> None:
-        self.counts[status] = self.counts.get(status, 0) + 1
+    def finished(self, status: TrialStatus) -> None:
+        self.counts[status] += 1
 
     def update(self, trials: list[Any], *, force: bool = False) -> None:
         self.running = sum(1 for t in trials if getattr(t, "status", "") == "RUNNING")
@@ -75,8 +76,9 @@ class Progress:
         best = f"{self.best:.3f}" if math.isfinite(self.best) else "-"
         elapsed = time.perf_counter() - self.started
         return (
-            f"trials: {done} done ({self.counts['completed']} completed, "
-            f"{self.counts['stopped_early']} stopped early, {self.counts['failed']} failed), "
+            f"trials: {done} done ({self.counts[TrialStatus.COMPLETED]} completed, "
+            f"{self.counts[TrialStatus.STOPPED_EARLY]} stopped early, "
+            f"{self.counts[TrialStatus.FAILED]} failed), "
             f"{self.running} running | best val: {best} | {_clock(elapsed)}"
             + (f" | dashboard {self.dashboard}" if self.dashboard else "")
         )

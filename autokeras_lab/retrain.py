@@ -41,6 +41,7 @@ from autokeras_lab.leaderboard import (
 from autokeras_lab.metrics import evaluate
 from autokeras_lab.spaces import DerivedSpace, Task, batch_size, load_space
 from autokeras_lab.trainable import derive_seed, fit_epochs
+from autokeras_lab.types import Direction
 
 __all__ = ["FinetuneResult", "RetrainResult", "RetrainedConfig", "finetune", "retrain_top"]
 
@@ -66,7 +67,7 @@ class RetrainedConfig:
 class RetrainResult:
     retrain_id: str
     metric: str
-    direction: str
+    direction: Direction
     ranked: list[RetrainedConfig]
     single_dir: Path
     ensemble_dir: Path
@@ -94,8 +95,9 @@ def retrain_top(
                         "search again before retraining")
     prepared = prepare(dataset, test_fraction=exp.test_fraction, val_fraction=exp.val_fraction,
                        split_seed=exp.split_seed, class_weight=exp.class_weight)
-    same = {s.search_id for s in searches
-            if s.data_fingerprint == latest.data_fingerprint and s.space == latest.space}
+    same = {s.search_id for s in searches  # comparable values: same data, space and metric
+            if s.data_fingerprint == latest.data_fingerprint and s.space == latest.space
+            and s.metric == latest.metric}
     candidates = _distinct_best(
         [t for t in board.trials(experiment, direction=latest.direction)
          if t.search_id in same and t.best_val is not None], top)
@@ -133,8 +135,7 @@ def retrain_top(
                           f"test {metric} {test[metric]:.4g} after {n_epochs} epochs\n")
                 out.flush()
         results.append(RetrainedConfig(trial, n_epochs, runs))
-    sign = 1 if direction == "min" else -1
-    results.sort(key=lambda r: sign * r.mean(metric))
+    results.sort(key=lambda r: direction.key(r.mean(metric)))
     best = results[0]
     base = Path(runs_dir) / experiment / "retrained" / retrain_id
     from autokeras_lab.export import write_model_dir
@@ -220,7 +221,7 @@ def _average(models: list[Any], task: Task) -> Any:
 
 
 def _card(experiment: str, dataset: Any, prepared: Prepared, task: Task, metric: str,
-          direction: str, retrain_id: str) -> dict[str, Any]:
+          direction: Direction, retrain_id: str) -> dict[str, Any]:
     from autokeras_lab.export import versions
 
     return {

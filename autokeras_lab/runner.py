@@ -40,6 +40,7 @@ from autokeras_lab.leaderboard import Leaderboard, SearchRecord, TrialRecord, le
 from autokeras_lab.metrics import METRICS, default_metric, direction_of
 from autokeras_lab.progress import Progress
 from autokeras_lab.spaces import DerivedSpace, SearchSpace, Task, load_space
+from autokeras_lab.types import Direction
 from autokeras_lab.warmstart import WarmStart, build_study, plan_warm_start
 
 __all__ = [
@@ -56,7 +57,7 @@ class SearchResult:
     search_id: str
     experiment: str
     metric: str
-    direction: str
+    direction: Direction
     status: str
     wall_seconds: float
     trials: list[TrialRecord]
@@ -83,6 +84,12 @@ class _Setup:
     task: Task
     space: SearchSpace
     derived: DerivedSpace
+
+    @property
+    def direction(self) -> Direction:
+        """The metric's direction (:func:`resolve_metric` has filled it in)."""
+        assert self.experiment.direction is not None
+        return self.experiment.direction
 
 
 def _set_up(experiment: Experiment) -> _Setup:
@@ -147,8 +154,9 @@ def run_search(
     if warm_start or warm_start_from:
         plan = plan_warm_start(
             board, experiment.name, fingerprint=dataset.fingerprint, space=experiment.space,
-            distributions=setup.derived.to_optuna(), defaults=setup.derived.defaults(),
-            direction=experiment.direction, search_id=warm_start_from,
+            metric=experiment.metric, distributions=setup.derived.to_optuna(),
+            defaults=setup.derived.defaults(), direction=setup.direction,
+            search_id=warm_start_from,
         )
         if out is not None:
             out.write("".join(f"{note}\n" for note in plan.notes))
@@ -160,7 +168,7 @@ def run_search(
             data_fingerprint=dataset.fingerprint,
             space=experiment.space,
             metric=experiment.metric,
-            direction=experiment.direction,
+            direction=setup.direction,
             seed=experiment.seed,
             status="running",
             started_at=time.time(),
@@ -199,7 +207,8 @@ def resume_search(
     """
     quiet()
     runs_dir = _check_runs_dir(Path(runs_dir).absolute())
-    board, record = _resumable(runs_dir, experiment, search_id)
+    board, record = find_resumable(runs_dir, experiment, search_id)
+    _restore_tune_state(runs_dir, record)
     recorded = record.settings.get("cluster") or {}
     cluster = dataclasses.replace(
         cluster or ClusterOptions(), storage=recorded.get("storage"),
@@ -212,7 +221,8 @@ def resume_search(
             f"{record.search_id} started, so it cannot be resumed; start a new search"
         )
     if out is not None:
-        done = len(board.trials(record.experiment, search_id=record.search_id))
+        done = len(board.trials(record.experiment, search_id=record.search_id,
+                                direction=record.direction))
         out.write(f"resuming search {record.search_id} ({done} trials already done)\n")
     dashboard = _connect(cluster, _storage_root(runs_dir, cluster.storage, record.experiment))
     _write_header(out, setup, dashboard)
@@ -246,7 +256,7 @@ def _execute(
     finally:
         if status not in ("completed", "interrupted"):
             board.finish_search(search_id, status=status)
-    trials = board.trials(experiment.name, search_id=search_id)
+    trials = board.trials(experiment.name, search_id=search_id, direction=setup.direction)
     ranked = [t for t in trials if t.checkpoint_path and t.best_val is not None]
     if not ranked:
         board.finish_search(search_id, status="failed")
@@ -263,7 +273,7 @@ def _execute(
             test = evaluate_on_test(trial, setup.prepared, setup.space, setup.derived,
                                     setup.task)
             board.set_test_metrics(search_id, trial.trial_id, test, main=experiment.metric)
-    trials = board.trials(experiment.name, search_id=search_id)
+    trials = board.trials(experiment.name, search_id=search_id, direction=setup.direction)
     best = next(t for t in trials if t.trial_id == ranked[0].trial_id)
     export_dir = export_best(
         best,
@@ -272,6 +282,7 @@ def _execute(
         derived=setup.derived,
         task=setup.task,
         experiment=experiment,
+        direction=setup.direction,
         runs_dir=runs_dir,
     )
     board.finish_search(
@@ -281,7 +292,7 @@ def _execute(
         search_id=search_id,
         experiment=experiment.name,
         metric=experiment.metric,
-        direction=experiment.direction,
+        direction=setup.direction,
         status=status,
         wall_seconds=time.perf_counter() - started,
         trials=trials,
@@ -335,10 +346,14 @@ def _driver_alive(driver: dict[str, Any] | None) -> bool:
 RESUMABLE = ("running", "interrupted")
 
 
-def _resumable(
+def find_resumable(
     runs_dir: Path, experiment: str | None, search_id: str | None
 ) -> tuple[Leaderboard, SearchRecord]:
-    """The search to resume: the one named, or the experiment's latest unfinished one."""
+    """The search to resume: the one named, or the experiment's latest unfinished one.
+
+    Raises:
+        UserError: no such search, it finished, or its driver still runs.
+    """
     path = leaderboard_path(runs_dir)
     if not path.is_file():
         raise UserError(f"no leaderboard at {path}, so nothing to resume; check --runs-dir")
@@ -371,6 +386,11 @@ def _resumable(
             f"search {record.search_id} is still running (process "
             f"{record.settings['driver']['pid']}); stop it first or wait for it"
         )
+    return board, record
+
+
+def _restore_tune_state(runs_dir: Path, record: SearchRecord) -> None:
+    """Put the driver's whole copy of the search's Ray Tune state in place."""
     from ray import tune
 
     from autokeras_lab.tune_state import restore_snapshot
@@ -386,7 +406,6 @@ def _resumable(
             "resume from; "
             "start a new search (--warm-start reuses its results)"
         )
-    return board, record
 
 
 def _storage_root(runs_dir: Path, storage: str | None, experiment: str) -> str:
@@ -441,7 +460,7 @@ def resolve_metric(experiment: Experiment, task: str) -> Experiment:
             f"experiment {experiment.name!r}: metric {metric!r} is for {suits}, but the data "
             f"is a {task} task; expected one of: {fitting}"
         )
-    direction = experiment.direction or direction_of(metric)
+    direction = Direction(experiment.direction or direction_of(metric))
     return dataclasses.replace(experiment, metric=metric, direction=direction)
 
 
@@ -510,24 +529,25 @@ def _tune(
         )
     else:
         scheduler = FIFOScheduler()
-    done = board.trials(experiment.name, search_id=search_id)  # before a crash
+    direction = setup.direction
+    done = board.trials(experiment.name, search_id=search_id,  # before a crash
+                        direction=direction)
     settings = TrialSettings(
         space=_space_ref(setup.space),
         space_source=setup.space.source,
         space_config=setup.derived.to_config(),
         task=setup.task,
         metric=experiment.metric,
-        direction=experiment.direction,
+        direction=direction,
         max_epochs=budget.max_epochs,
         patience=budget.patience,
         search_seed=experiment.seed,
         report_epochs=rungs,
         report_every=10,
         checkpoint_every=CHECKPOINT_EVERY,
-        recorded=hooks.recorded_results(done, experiment.direction),
+        recorded=hooks.recorded_results(done, direction),
     )
-    mode = "min" if experiment.direction == "min" else "max"
-    progress = Progress(out, mode=mode, dashboard=dashboard)
+    progress = Progress(out, direction=direction, dashboard=dashboard)
     for trial in done:
         progress.finished(trial.status)
     storage_root = _storage_root(runs_dir, cluster.storage, experiment.name)
@@ -550,13 +570,13 @@ def _tune(
         sampler = optuna.samplers.TPESampler(
             seed=experiment.seed, multivariate=True, constant_liar=True
         )
-        searcher = make_searcher(setup.derived.to_optuna(), mode=mode, sampler=sampler,
-                                 plan=plan, name=search_id)
+        searcher = make_searcher(setup.derived.to_optuna(), direction=direction,
+                                 sampler=sampler, plan=plan, name=search_id)
         tuner = tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(
                 metric="best_val_metric",
-                mode=mode,
+                mode=direction.value,
                 search_alg=searcher,
                 scheduler=scheduler,
                 num_samples=budget.trials if budget.trials is not None else -1,
@@ -596,7 +616,8 @@ def _tune(
         hooks.snapshot(LIVE[search_id], [])
         hooks.flush(LIVE[search_id], final=True)
         hooks.prune_checkpoints(results, {
-            t.checkpoint_path for t in board.trials(experiment.name, search_id=search_id)
+            t.checkpoint_path
+            for t in board.trials(experiment.name, search_id=search_id, direction=direction)
             if t.checkpoint_path
         })
     finally:
@@ -681,7 +702,8 @@ def _interruptible(out: TextIO | None, resume_command: str) -> Iterator[None]:
 
 
 def make_searcher(
-    distributions: dict[str, Any], *, mode: str, sampler: Any, plan: WarmStart | None, name: str
+    distributions: dict[str, Any], *, direction: Direction, sampler: Any,
+    plan: WarmStart | None, name: str,
 ) -> Any:
     """Ray Tune's ``OptunaSearch`` over our space; with a warm-start plan, on a study that
     already holds the earlier results and has their best configurations enqueued."""
@@ -689,13 +711,14 @@ def make_searcher(
 
     if plan is None or not plan.told:
         return OptunaSearch(
-            space=distributions, metric="best_val_metric", mode=mode, sampler=sampler
+            space=distributions, metric="best_val_metric", mode=direction.value,
+            sampler=sampler,
         )
     storage = build_study(
-        plan, name=name, distributions=distributions, direction=mode, sampler=sampler
+        plan, name=name, distributions=distributions, direction=direction, sampler=sampler
     )
     return OptunaSearch(
-        space=distributions, metric="best_val_metric", mode=mode, sampler=sampler,
+        space=distributions, metric="best_val_metric", mode=direction.value, sampler=sampler,
         storage=storage, study_name=name,
     )
 

@@ -34,6 +34,7 @@ import numpy as np
 from autokeras_lab.errors import TrialFailedError
 from autokeras_lab.metrics import evaluate
 from autokeras_lab.spaces import Task, batch_size
+from autokeras_lab.types import Direction
 
 __all__ = [
     "EpochReport", "TrialSettings", "TrialState", "derive_seed", "ray_trainable", "train_trial",
@@ -50,7 +51,7 @@ class TrialSettings:
 
     Attributes:
         metric: The validation metric to optimise (see :mod:`autokeras_lab.metrics`).
-        direction: ``"min"`` or ``"max"``.
+        direction: Which way the metric improves.
         space: Search-space name or absolute path of its module.
         space_config: The derived space (``DerivedSpace.to_config()``).
         task: The task the model must fit.
@@ -75,7 +76,7 @@ class TrialSettings:
     space_config: dict[str, Any]
     task: Task
     metric: str
-    direction: str
+    direction: Direction
     max_epochs: int
     patience: int
     search_seed: int
@@ -256,7 +257,7 @@ def _train(
     model = models[0]
     target_scale = float(data["target_scale"])
     checkpoint_at = set(settings.report_epochs) | {settings.max_epochs}
-    sign = 1.0 if settings.direction == "min" else -1.0
+    direction = settings.direction
 
     state = dataclasses.replace(resume, curve=list(resume.curve)) if resume else TrialState(
         epoch=0, best=math.inf, best_epoch=0, best_metrics={}, best_std={}, curve=[],
@@ -276,7 +277,7 @@ def _train(
         return EpochReport(
             epoch=state.epoch,
             val_metric=value,
-            best_val_metric=sign * state.best,
+            best_val_metric=state.best_metrics.get(settings.metric, direction.worst),
             best_metrics=state.best_metrics,
             best_metrics_std=state.best_std,
             best_epoch=state.best_epoch,
@@ -317,8 +318,8 @@ def _train(
             )
         pending.append(value)
         state.curve.append(value)
-        if sign * value < state.best:
-            state.best, state.best_epoch, state.best_metrics = sign * value, epoch, metrics
+        if direction.key(value) < state.best:
+            state.best, state.best_epoch, state.best_metrics = direction.key(value), epoch, metrics
             if len(folds) > 1:
                 state.best_std = {
                     k: float(np.std([m[k] for m in per_fold])) for k in per_fold[0]
@@ -539,7 +540,7 @@ def failure_result(settings: TrialSettings, exc: BaseException, state: TrialStat
     if oom:
         reason = (f"out of memory: the model needs a tensor of shape [{oom.group(1)}]; "
                   "narrow the width and depth ranges of the search space")
-    worst = math.inf if settings.direction == "min" else -math.inf
+    worst = settings.direction.worst
     return {
         "epoch": state.epoch if state else 0,
         "best_val_metric": worst,

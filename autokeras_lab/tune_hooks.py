@@ -29,6 +29,7 @@ from ray import tune
 from autokeras_lab.leaderboard import Leaderboard, TrialRecord
 from autokeras_lab.progress import Progress
 from autokeras_lab.tune_state import take_snapshot
+from autokeras_lab.types import Direction, TrialStatus
 
 __all__ = [
     "LIVE", "AbortStopper", "Live", "Recorder", "flush", "prune_checkpoints",
@@ -120,14 +121,14 @@ class Recorder(tune.Callback):
     ) -> None:
         last = self.last.get(trial.trial_id, {})
         if last.get("failure"):
-            self._record(trial, "failed", last["failure"])
+            self._record(trial, TrialStatus.FAILED, last["failure"])
         else:
-            self._record(trial, "completed" if last.get("finished") else "stopped_early",
-                         None)
+            self._record(trial, TrialStatus.COMPLETED if last.get("finished")
+                         else TrialStatus.STOPPED_EARLY, None)
         self.live.progress.update(trials)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._record(trial, "failed", _failure_reason(trial))
+        self._record(trial, TrialStatus.FAILED, _failure_reason(trial))
         self.live.progress.update(trials)
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
@@ -136,14 +137,14 @@ class Recorder(tune.Callback):
         flush(live)
         live.progress.update(trials)
 
-    def _record(self, trial: Any, status: str, reason: str | None) -> None:
+    def _record(self, trial: Any, status: TrialStatus, reason: str | None) -> None:
         live = self.live
         if trial.trial_id in live.recorded:
             return  # finished before the driver died: its row stands
         last = self.last.get(trial.trial_id, {})
         checkpoint = trial.checkpoint
         best_val = last.get("best_val_metric")
-        failed = status == "failed"
+        failed = status is TrialStatus.FAILED
         live.pending.append(
             TrialRecord(
                 search_id=self.search_id,
@@ -216,15 +217,16 @@ def flush(live: Live, *, final: bool = False) -> None:
     live.pending = waiting
 
 
-def recorded_results(trials: list[TrialRecord], direction: str) -> dict[str, dict[str, Any]]:
+def recorded_results(
+    trials: list[TrialRecord], direction: Direction
+) -> dict[str, dict[str, Any]]:
     """The final result each recorded trial reports again when a resumed search
     meets it (see ``TrialSettings.recorded``): enough for the searcher, which
     learns its value, and for the scheduler, which sees it end."""
-    worst = math.inf if direction == "min" else -math.inf
     return {
         trial.trial_id: {
             "epoch": trial.epochs,
-            "best_val_metric": worst if trial.best_val is None else trial.best_val,
+            "best_val_metric": direction.worst if trial.best_val is None else trial.best_val,
             "finished": True,
             "new_curve": [],
             "failure": trial.failure_reason,

@@ -9,7 +9,7 @@ trial whose value falls outside a narrowed range is dropped, with a note saying 
 Example:
     >>> from autokeras_lab.warmstart import plan_warm_start  # doctest: +SKIP
     >>> plan = plan_warm_start(board, "concrete", fingerprint=..., space="mlp",
-    ...                        distributions=..., defaults=..., direction="min")
+    ...                        distributions=..., defaults=..., direction=Direction.MIN)
     >>> plan.first[0]  # the best earlier configuration  # doctest: +SKIP
 """
 
@@ -21,6 +21,7 @@ from typing import Any
 
 from autokeras_lab.errors import UserError
 from autokeras_lab.leaderboard import Leaderboard
+from autokeras_lab.types import Direction
 
 __all__ = ["WarmStart", "build_study", "plan_warm_start"]
 
@@ -54,20 +55,26 @@ def plan_warm_start(
     *,
     fingerprint: str,
     space: str,
+    metric: str,
     distributions: dict[str, Any],
     defaults: dict[str, Any],
-    direction: str,
+    direction: Direction,
     search_id: str | None = None,
     first: int = FIRST_PROPOSALS,
 ) -> WarmStart:
     """Collect earlier results that fit the current space.
 
     Args:
+        metric: The metric the new search optimises; only searches that optimised the
+            same one have comparable values.
+        direction: Which way ``metric`` improves: the best earlier results, proposed
+            first, are the lowest or the highest.
         search_id: Use only this earlier search (``--warm-start-from``); otherwise every
-            earlier search of the experiment on the same data and space.
+            earlier search of the experiment on the same data, space and metric.
 
     Raises:
-        UserError: ``search_id`` is unknown, or was run on other data or another space.
+        UserError: ``search_id`` is unknown, or was run on other data, another space or
+            another metric.
     """
     searches = board.searches(experiment)
     if search_id is not None:
@@ -82,12 +89,19 @@ def plan_warm_start(
                 f"search {search_id} ran on other data or another search space "
                 f"({chosen[0].space}); warm starts need the same data and space"
             )
+        if chosen[0].metric != metric:
+            raise UserError(
+                f"search {search_id} optimised {chosen[0].metric}, this one optimises "
+                f"{metric}; warm starts need the same metric (pass --metric "
+                f"{chosen[0].metric})"
+            )
     else:
-        chosen = [s for s in searches if s.data_fingerprint == fingerprint and s.space == space]
+        chosen = [s for s in searches if s.data_fingerprint == fingerprint and s.space == space
+                  and s.metric == metric]
     if not chosen:
         return WarmStart([], notes=[
-            f"warm start: no earlier search of {experiment} on this data and space {space}; "
-            "starting cold"
+            f"warm start: no earlier search of {experiment} on this data and space {space} "
+            f"optimising {metric}; starting cold"
         ])
     ids = [s.search_id for s in chosen]
     told: list[tuple[dict[str, Any], float]] = []
@@ -106,7 +120,7 @@ def plan_warm_start(
             if key not in seen:
                 seen.add(key)
                 told.append((config, trial.best_val))
-    told.sort(key=lambda item: item[1], reverse=direction == "max")
+    told.sort(key=lambda item: direction.key(item[1]))  # stable: ties keep their order
     notes = [f"warm start from {len(ids)} earlier search(es): {len(told)} trial(s) told to the "
              f"sampler, the best {min(first, len(told))} proposed first"]
     if ignored:
@@ -140,7 +154,8 @@ def _fit(
 
 
 def build_study(
-    plan: WarmStart, *, name: str, distributions: dict[str, Any], direction: str, sampler: Any
+    plan: WarmStart, *, name: str, distributions: dict[str, Any], direction: Direction,
+    sampler: Any,
 ) -> Any:
     """An in-memory Optuna study holding the earlier results (as finished trials, so the
     sampler models them) and the best configurations enqueued as first proposals. Ray
@@ -150,7 +165,7 @@ def build_study(
     storage = optuna.storages.InMemoryStorage()
     study = optuna.create_study(
         storage=storage, study_name=name, sampler=sampler,
-        direction="minimize" if direction == "min" else "maximize",
+        direction=direction.optuna,
     )
     study.add_trials([
         optuna.trial.create_trial(params=config, distributions=distributions, value=value)

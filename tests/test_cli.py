@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
+from autokeras_lab import load_experiment
 from autokeras_lab.cli import main
 
 
@@ -110,6 +112,14 @@ def stored(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("stored")
     runs = root / "runs"
     board = Leaderboard(runs / "leaderboard.db")
+    # An earlier search that was interrupted (its Ray Tune state is gone), for --resume.
+    board.start_search(SearchRecord(
+        search_id="s0", experiment="concrete", dataset="concrete", data_fingerprint="fp",
+        space="mlp", metric="rmse", direction="min", seed=0, status="interrupted",
+        started_at=0.5, command="search concrete", space_config={}, split_sizes={},
+        settings=asdict(load_experiment("concrete"))
+        | {"cluster": {"storage": None, "gpus_per_trial": 0.0}},
+    ))
     board.start_search(SearchRecord(
         search_id="s1", experiment="concrete", dataset="concrete", data_fingerprint="fp",
         space="mlp", metric="rmse", direction="min", seed=0, status="completed",
@@ -134,6 +144,7 @@ def stored(tmp_path_factory: pytest.TempPathFactory) -> Path:
     frame.rename(columns=lambda c: c.upper()).to_csv(root / "wrong_columns.csv", index=False)
     (root / "broken.toml").write_text('dataset = "concrete"\n[budget\ntrials = 3\n')
     (root / "cnn.toml").write_text('dataset = "concrete"\nspace = "cnn"\n')
+    (root / "constant.csv").write_text("x,y\n" + "".join(f"{i},1.0\n" for i in range(40)))
     return root
 
 
@@ -148,10 +159,17 @@ BAD_INPUT = {
     "negative-epochs": (["search", "concrete", "--max-epochs", "-3"], "--max-epochs: expected"),
     "malformed-config": (["search", "{root}/broken.toml"], "broken.toml"),
     "unknown-space": (["search", "{root}/cnn.toml"], "unknown search space 'cnn'"),
-    "nothing-to-resume": (["search", "concrete", "--resume"], "no interrupted search"),
+    "nothing-to-resume": (["search", "iris", "--resume"], "no interrupted search"),
     "unknown-search-to-resume": (["search", "--resume", "nope"], "no search 'nope'"),
-    "resume-with-new-budget": (["search", "concrete", "--resume", "--trials", "9"],
-                               "--trials cannot change a search being resumed"),
+    "resume-with-new-budget": (["search", "concrete", "--seed", "0", "--trials", "9", "--resume"],
+                               "--trials 9 cannot change search s0 being resumed: it continues "
+                               "with its own setting (60)"),
+    # The search's own command with --resume added gets past the flags (and then finds
+    # that this search's Ray Tune state is gone).
+    "resume-with-its-own-flags": (["search", "concrete", "--trials", "60", "--max-epochs", "300",
+                                   "--seed", "0", "--resume"], "left no Ray Tune state"),
+    "constant-target": (["search", "--csv", "{root}/constant.csv", "--target", "y",
+                         "--task", "regression"], "a constant target cannot be learned"),
     "not-an-address": (["search", "concrete", "--address", "head-node"],
                        "--address 'head-node' is not a Ray address"),
     "gpu-share": (["search", "concrete", "--gpus-per-trial", "1.5"], "not a GPU share"),
@@ -160,7 +178,7 @@ BAD_INPUT = {
     "dashboard-on-a-cluster": (["search", "concrete", "--dashboard", "--address", "auto"],
                                "a cluster joined with --address has its own"),
     "resume-with-new-storage": (["search", "concrete", "--resume", "--storage", "/mnt/x"],
-                                "--storage cannot change a search being resumed"),
+                                "--storage /mnt/x cannot change search s0"),
     "unknown-experiment-board": (["leaderboard", "granite"], "no searches of experiment"),
     "unknown-search-report": (["report", "concrete", "--search", "nope"], "no search 'nope'"),
     "zero-top": (["retrain", "concrete", "--top", "0"], "--top: expected a positive"),

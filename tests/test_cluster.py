@@ -28,6 +28,7 @@ import pytest
 from autokeras_lab.cluster import configure_devices, trial_resources
 from autokeras_lab.errors import UserError
 from autokeras_lab.leaderboard import Leaderboard
+from autokeras_lab.types import Direction
 
 pytestmark = pytest.mark.slow
 MLP = Path(__file__).resolve().parents[1] / "search_spaces" / "mlp.py"
@@ -143,7 +144,7 @@ def test_search_on_a_two_node_cluster_runs_trials_on_both_nodes(cluster, tmp_pat
                    "--storage", str(shared), "--concurrency", "2", env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     board = Leaderboard(runs / "leaderboard.db")
-    trials = board.trials("exp")
+    trials = board.trials("exp", direction=Direction.MIN)
     assert len(trials) == 4 and all(t.status != "failed" for t in trials)
     nodes = {t.metrics["worker"]["node"] for t in trials}
     assert len(nodes) == 2, nodes
@@ -212,7 +213,7 @@ def test_dashboard_shows_running_trials_to_token_holders_only(tmp_path):
             proc.kill()
             proc.wait()
     workers = {t.metrics["worker"]["pid"] for t in Leaderboard(tmp_path / "leaderboard.db")
-               .trials("concrete")}
+               .trials("concrete", direction=Direction.MIN)}
     assert alive <= workers  # the actors the dashboard showed are the trials' workers
 
 

@@ -94,6 +94,8 @@ BAD = {
     "target-absent": (b"a,b\n1,2\n", {"target": "price"}, r"has no column 'price'; columns: a, b \(pass one"),
     "target-all-missing": (b"a,price\n1,\n2,\n", {}, r"the target column 'price' is missing in every row"),
     "single-class": (b"a,price\n" + b"".join(b"%d,x\n" % i for i in range(40)), {"task": "classification"}, r"has a single class \('x'\)"),
+    "constant-target": (b"a,price\n" + b"".join(b"%d,1.5\n" % i for i in range(40)), {}, r"the target 'price' is 1.5 in every row: a constant target cannot be learned"),
+    "constant-target-as-regression": (b"a,price\n" + b"".join(b"%d,1.0\n" % i for i in range(40)), {"task": "regression"}, r"the target 'price' is 1.0 in every row"),
     "too-few-rows": (b"a,price\n1,2.5\n2,3.5\n", {}, r"has 2 rows with a target; expected at least 30"),
     "text-regression-target": (b"a,price\n" + b"".join(b"%d,cheap\n" % i for i in range(40)), {"task": "regression"}, r"regression needs a numeric target, but 'price' holds text"),
     "duplicated-columns": (b"a,a,price\n1,2,3\n", {}, r"duplicated column names: a; rename them"),

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from autokeras_lab.export import _beats
+from autokeras_lab.types import Direction
 
 
 def card(val: float, fingerprint: str = "fp") -> dict:
@@ -18,17 +19,17 @@ def card(val: float, fingerprint: str = "fp") -> dict:
 @pytest.mark.parametrize(
     ("current", "new", "direction", "replaces"),
     [
-        (None, card(5.0), "min", True),
-        (card(5.0), card(4.0), "min", True),
-        (card(5.0), card(6.0), "min", False),
-        (card(5.0), card(6.0, fingerprint="other"), "min", True),
-        (card(0.8), card(0.9), "max", True),
-        (card(0.8), card(0.7), "max", False),
+        (None, card(5.0), Direction.MIN, True),
+        (card(5.0), card(4.0), Direction.MIN, True),
+        (card(5.0), card(6.0), Direction.MIN, False),
+        (card(5.0), card(6.0, fingerprint="other"), Direction.MIN, True),
+        (card(0.8), card(0.9), Direction.MAX, True),
+        (card(0.8), card(0.7), Direction.MAX, False),
     ],
     ids=["first", "better", "worse", "data-changed", "higher-is-better", "lower-accuracy"],
 )
 def test_experiment_best_is_replaced_only_by_a_better_model(
-    tmp_path: Path, current: dict | None, new: dict, direction: str, replaces: bool
+    tmp_path: Path, current: dict | None, new: dict, direction: Direction, replaces: bool
 ) -> None:
     path = tmp_path / "card.json"
     if current is not None:

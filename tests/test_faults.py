@@ -19,6 +19,7 @@ import pytest
 from autokeras_lab import load_experiment, run_search
 from autokeras_lab.errors import FatalSearchError, UserError
 from autokeras_lab.leaderboard import Leaderboard
+from autokeras_lab.types import Direction
 
 pytestmark = pytest.mark.slow
 SPACES = Path(__file__).parent / "spaces"
@@ -57,7 +58,7 @@ def _assert_complete_and_unique(runs: Path, trials: int, log: str = "") -> list:
     board = Leaderboard(runs / "leaderboard.db")
     [search] = board.searches("concrete")
     assert search.status == "completed", log[-3000:]
-    records = board.trials("concrete")
+    records = board.trials("concrete", direction=Direction.MIN)
     numbers = sorted(t.number for t in records)
     assert numbers == list(range(1, trials + 1)), log[-3000:]  # no gaps, no twins
     for trial in records:
@@ -76,13 +77,14 @@ def _assert_complete_and_unique(runs: Path, trials: int, log: str = "") -> list:
 def test_an_interrupted_search_resumes_without_rerunning_or_losing_trials(
     how: str, tmp_path: Path
 ) -> None:
-    proc = _search(tmp_path, "concrete", "--trials", "6", "--max-epochs", "120", "--seed", "3",
-                   "--concurrency", "2")
+    command = ["concrete", "--trials", "6", "--max-epochs", "120", "--seed", "3",
+               "--concurrency", "2"]
+    proc = _search(tmp_path, *command)
     _wait_for_trials(tmp_path, 2, proc)
     if how.startswith("sigkill"):
         proc.kill()  # SIGKILL: the driver gets no chance to save anything
         proc.communicate(timeout=60)
-        resume = ["concrete", "--resume"]
+        resume = [*command, "--resume"]  # the same command again, up-arrow style
         if how == "sigkill-mid-copy":
             # Killed while Ray Tune copied its state to the runs directory: Tune,
             # left to itself, would find the file unreadable and start over.
@@ -184,7 +186,7 @@ def test_failures_in_a_row_stop_the_search_with_what_to_change(
     board = Leaderboard(tmp_path / "leaderboard.db")
     [search] = board.searches("concrete")
     assert search.status == "failed"
-    trials = board.trials("concrete")
+    trials = board.trials("concrete", direction=Direction.MIN)
     assert len(trials) == 3 and all(t.status == "failed" for t in trials)
 
 
@@ -201,7 +203,7 @@ def test_two_searches_write_one_leaderboard_at_once(tmp_path: Path) -> None:
     searches = board.searches("concrete")
     assert [s.status for s in searches] == ["completed", "completed"]
     for search in searches:
-        assert len(board.trials("concrete", search_id=search.search_id)) == 4
+        assert len(board.trials("concrete", search_id=search.search_id, direction=Direction.MIN)) == 4
     with sqlite3.connect(tmp_path / "leaderboard.db") as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 

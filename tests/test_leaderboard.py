@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from autokeras_lab.leaderboard import Leaderboard, SearchRecord, TrialRecord
+from autokeras_lab.types import Direction
 
 
 def search(search_id: str = "s1", experiment: str = "concrete") -> SearchRecord:
@@ -36,7 +37,7 @@ def test_trials_survive_the_process_and_rank_best_first(tmp_path: Path) -> None:
     board.finish_search("s1", status="completed", best_trial_id="b")
 
     reopened = Leaderboard(path)  # a new process would see the same
-    ranked = reopened.trials("concrete")
+    ranked = reopened.trials("concrete", direction=Direction.MIN)
     assert [t.trial_id for t in ranked] == ["b", "a", "c"]
     assert ranked[0].test_metric == 5.5 and ranked[0].curve == [9.0, 7.5, 5.0]
     assert ranked[0].metrics["test"] == {"rmse": 5.5, "mae": 4.0}
@@ -45,7 +46,7 @@ def test_trials_survive_the_process_and_rank_best_first(tmp_path: Path) -> None:
     [stored] = reopened.searches("concrete")
     assert stored.status == "completed" and stored.best_trial_id == "b"
     assert stored.wall_seconds is not None and stored.settings == {"a": 1}
-    assert [t.trial_id for t in reopened.trials("concrete", statuses=("failed",))] == ["c"]
+    assert [t.trial_id for t in reopened.trials("concrete", statuses=("failed",), direction=Direction.MIN)] == ["c"]
 
 
 def test_searches_of_an_experiment_are_kept_apart(tmp_path: Path) -> None:
@@ -54,8 +55,8 @@ def test_searches_of_an_experiment_are_kept_apart(tmp_path: Path) -> None:
     board.start_search(search("s2"))
     board.record_trial(trial("a", 6.0, search_id="s1"))
     board.record_trial(trial("a", 4.0, search_id="s2"))  # same Ray id, other search
-    assert len(board.trials("concrete")) == 2
-    assert [t.best_val for t in board.trials("concrete", search_id="s1")] == [6.0]
+    assert len(board.trials("concrete", direction=Direction.MIN)) == 2
+    assert [t.best_val for t in board.trials("concrete", search_id="s1", direction=Direction.MIN)] == [6.0]
     assert board.experiments() == ["concrete"]
 
 

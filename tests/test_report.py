@@ -50,3 +50,20 @@ def test_markdown_is_a_pipe_table() -> None:
 
 def test_empty_leaderboard_says_so() -> None:
     assert format_leaderboard([], fmt="table", metric="rmse") == "(no trials yet)"
+
+
+def test_trial_timeline_legend_shows_each_status_in_its_own_colour() -> None:
+    from matplotlib.colors import to_hex
+
+    from autokeras_lab.report._plots import STATUS_COLOURS, timeline
+
+    timed = [TrialRecord(search_id="s", trial_id=f"t{i}", experiment="e", number=i,
+                         status=status, config={}, epochs=1, started_at=float(i),
+                         finished_at=i + 2.0)
+             for i, status in enumerate(("completed", "stopped_early", "failed"))]
+    legend = timeline(timed).axes[0].get_legend()
+    shown = {text.get_text(): to_hex(handle.get_facecolor())
+             for text, handle in zip(legend.get_texts(), legend.legend_handles, strict=True)}
+    assert shown == {status.replace("_", " "): colour
+                     for status, colour in STATUS_COLOURS.items()}
+    assert len(set(shown.values())) == 3

@@ -14,6 +14,7 @@ import pytest
 
 from autokeras_lab import load_experiment, load_model_dir, run_search
 from autokeras_lab.leaderboard import Leaderboard
+from autokeras_lab.types import Direction
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +48,7 @@ def test_every_trial_is_on_the_leaderboard_with_its_status_and_curve(cli_search)
     board = Leaderboard(runs / "leaderboard.db")
     [search] = board.searches("concrete")
     assert search.status == "completed" and search.seed == 0
-    trials = board.trials("concrete")
+    trials = board.trials("concrete", direction=Direction.MIN)
     assert len(trials) == 4
     assert sorted(t.number for t in trials) == [1, 2, 3, 4]
     for trial in trials:

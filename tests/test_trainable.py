@@ -9,6 +9,7 @@ import pytest
 from autokeras_lab.errors import TrialFailedError
 from autokeras_lab.spaces import Task, load_space
 from autokeras_lab.trainable import TrialSettings, derive_seed, train_trial
+from autokeras_lab.types import Direction
 
 TASK = Task(n_features=8)
 
@@ -21,7 +22,7 @@ def derived():
 def settings(derived, **changes) -> TrialSettings:
     base = dict(
         space="mlp", space_config=derived.to_config(), task=TASK, metric="rmse",
-        direction="min", max_epochs=6,
+        direction=Direction.MIN, max_epochs=6,
         patience=50, search_seed=0, report_epochs=(2,), report_every=10,
     )
     return TrialSettings(**(base | changes))
@@ -119,7 +120,7 @@ def test_classification_trial_maximises_accuracy_with_row_weights(derived) -> No
         space.defaults() | {"num_layers": 1, "units_0": 16, "learning_rate": 0.01},
         data.search_arrays(),
         settings(derived, task=task, space_config=space.to_config(), metric="accuracy",
-                 direction="max", max_epochs=20),
+                 direction=Direction.MAX, max_epochs=20),
         lambda r, w: calls.append(r),
     )
     curve = [v for r in calls for v in r.new_curve]

@@ -23,6 +23,7 @@ from autokeras_lab.tune_hooks import (
     snapshot,
 )
 from autokeras_lab.tune_state import newest_snapshot, restore_snapshot, take_snapshot
+from autokeras_lab.types import Direction
 from tests.test_leaderboard import search
 from tests.test_leaderboard import trial as _trial
 
@@ -34,7 +35,7 @@ def trial(trial_id: str, best: float | None, *, number: int = 1, epochs: int = 3
 def _live(tmp_path: Path, recorded: frozenset[str] = frozenset()) -> Live:
     board = Leaderboard(tmp_path / "leaderboard.db")
     board.start_search(search())
-    return Live(board, "concrete", Progress(None, mode="min"), 5,
+    return Live(board, "concrete", Progress(None, direction=Direction.MIN), 5,
                 snapshots=tmp_path / "snapshots", recorded=recorded)
 
 
@@ -56,12 +57,12 @@ def test_a_finished_trial_waits_for_the_saved_tune_state_to_list_it(tmp_path: Pa
     live = _live(tmp_path)
     live.pending = [trial("aaaa1111", 5.0, number=1), trial("bbbb2222", 6.0, number=2)]
     flush(live)  # no copy of Tune's state yet: a resume would know neither trial
-    assert live.board.trials("concrete") == []
+    assert live.board.trials("concrete", direction=Direction.MIN) == []
 
     staging = _stage_tune_state(tmp_path, "2026-11-21_10-00-00", "trial_0001_aaaa1111")
     snapshot(live, [_a_trial_of(staging)])
     flush(live)
-    assert [t.trial_id for t in live.board.trials("concrete")] == ["aaaa1111"]
+    assert [t.trial_id for t in live.board.trials("concrete", direction=Direction.MIN)] == ["aaaa1111"]
     assert [t.trial_id for t in live.pending] == ["bbbb2222"]
 
     # A resumed run stages a newer state file; the newest one counts.
@@ -69,7 +70,7 @@ def test_a_finished_trial_waits_for_the_saved_tune_state_to_list_it(tmp_path: Pa
                       "trial_0002_bbbb2222")
     snapshot(live, [])
     flush(live)
-    assert sorted(t.trial_id for t in live.board.trials("concrete")) == ["aaaa1111", "bbbb2222"]
+    assert sorted(t.trial_id for t in live.board.trials("concrete", direction=Direction.MIN)) == ["aaaa1111", "bbbb2222"]
     assert live.pending == []
 
 
@@ -77,7 +78,7 @@ def test_the_end_of_a_run_writes_every_trial_still_waiting(tmp_path: Path) -> No
     live = _live(tmp_path)
     live.pending = [trial("cccc3333", 4.0, number=3)]
     flush(live, final=True)  # Tune has saved its final state by then
-    assert [t.trial_id for t in live.board.trials("concrete")] == ["cccc3333"]
+    assert [t.trial_id for t in live.board.trials("concrete", direction=Direction.MIN)] == ["cccc3333"]
 
 
 def test_a_trial_recorded_before_a_crash_keeps_its_row_when_it_ends_again(
@@ -100,19 +101,19 @@ def test_a_trial_recorded_before_a_crash_keeps_its_row_when_it_ends_again(
     finally:
         del LIVE[before.search_id]
     assert live.pending == []
-    [row] = live.board.trials("concrete")
+    [row] = live.board.trials("concrete", direction=Direction.MIN)
     assert (row.best_val, row.finished_at, row.curve) == (4.5, 100.0, before.curve)
 
 
 def test_recorded_results_give_the_searcher_each_trials_value_and_failures_the_worst() -> None:
     done = [trial("a", 5.0, epochs=30), trial("b", None, status="failed",
                                               failure_reason="NaN loss")]
-    results = recorded_results(done, "min")
+    results = recorded_results(done, Direction.MIN)
     assert results["a"]["best_val_metric"] == 5.0 and results["a"]["epoch"] == 30
     assert results["b"]["best_val_metric"] == math.inf
     assert results["b"]["failure"] == "NaN loss"
     assert all(r["finished"] for r in results.values())
-    assert recorded_results(done, "max")["b"]["best_val_metric"] == -math.inf
+    assert recorded_results(done, Direction.MAX)["b"]["best_val_metric"] == -math.inf
 
 
 def _trial_dir(root: Path, name: str, checkpoints: int) -> Path:

@@ -10,6 +10,7 @@ import pytest
 from autokeras_lab import load_experiment, run_search
 from autokeras_lab.errors import UserError
 from autokeras_lab.leaderboard import Leaderboard, SearchRecord, TrialRecord
+from autokeras_lab.types import Direction
 from autokeras_lab.warmstart import plan_warm_start
 
 SPACE = {
@@ -42,8 +43,8 @@ def board_with_history(tmp_path: Path) -> Leaderboard:
 
 
 def plan(board: Leaderboard, **kw):
-    return plan_warm_start(board, "concrete", fingerprint="fp", space="mlp",
-                           distributions=SPACE, defaults=DEFAULTS, direction="min", **kw)
+    return plan_warm_start(board, "concrete", fingerprint="fp", space="mlp", metric="rmse",
+                           distributions=SPACE, defaults=DEFAULTS, direction=Direction.MIN, **kw)
 
 
 def test_a_changed_space_keeps_what_fits_and_says_what_was_dropped(tmp_path: Path) -> None:
@@ -63,12 +64,12 @@ def test_other_data_or_unknown_search_is_refused_or_starts_cold(tmp_path: Path) 
     board = board_with_history(tmp_path)
     with pytest.raises(UserError, match="no search 'nope' of experiment 'concrete'"):
         plan(board, search_id="nope")
-    cold = plan_warm_start(board, "concrete", fingerprint="other", space="mlp",
-                           distributions=SPACE, defaults=DEFAULTS, direction="min")
+    cold = plan_warm_start(board, "concrete", fingerprint="other", space="mlp", metric="rmse",
+                           distributions=SPACE, defaults=DEFAULTS, direction=Direction.MIN)
     assert cold.told == [] and "starting cold" in cold.notes[0]
     with pytest.raises(UserError, match="ran on other data or another search space"):
-        plan_warm_start(board, "concrete", fingerprint="other", space="mlp", distributions=SPACE,
-                        defaults=DEFAULTS, direction="min", search_id="old")
+        plan_warm_start(board, "concrete", fingerprint="other", space="mlp", metric="rmse", distributions=SPACE,
+                        defaults=DEFAULTS, direction=Direction.MIN, search_id="old")
 
 
 def test_earlier_results_reach_the_sampler_and_the_best_are_asked_first(tmp_path: Path) -> None:
@@ -77,7 +78,7 @@ def test_earlier_results_reach_the_sampler_and_the_best_are_asked_first(tmp_path
     from autokeras_lab.runner import make_searcher
 
     warm = plan(board_with_history(tmp_path), first=2)
-    searcher = make_searcher(SPACE, mode="min", sampler=optuna.samplers.TPESampler(seed=0),
+    searcher = make_searcher(SPACE, direction=Direction.MIN, sampler=optuna.samplers.TPESampler(seed=0),
                              plan=warm, name="new")
     study = searcher._ot_study  # the study Ray Tune's OptunaSearch samples from
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
@@ -99,3 +100,28 @@ def test_warm_started_search_runs_the_earlier_best_first(ray_session, tmp_path: 
     [_, stored] = Leaderboard(tmp_path / "leaderboard.db").searches("concrete")
     assert stored.settings["warm_start"]["told"] == 3
     assert stored.settings["warm_start"]["searches"] == [cold.search_id]
+
+
+def test_a_maximised_metric_proposes_its_highest_results_first(tmp_path: Path) -> None:
+    board = board_with_history(tmp_path)  # optimised rmse
+    board.start_search(SearchRecord(
+        search_id="acc", experiment="concrete", dataset="concrete", data_fingerprint="fp",
+        space="mlp", metric="accuracy", direction="max", seed=0, status="completed",
+        started_at=2.0, command="", settings={}, space_config={}, split_sizes={},
+    ))
+    for i, (units, value) in enumerate([(16, 0.70), (64, 0.95), (32, 0.80)]):
+        board.record_trial(TrialRecord(
+            search_id="acc", trial_id=f"a{i}", experiment="concrete", number=i + 1,
+            config={"learning_rate": 1e-3, "units_0": units}, status="completed", epochs=5,
+            curve=[value], best_val=value,
+        ))
+    warm = plan_warm_start(board, "concrete", fingerprint="fp", space="mlp", metric="accuracy",
+                           distributions=SPACE, defaults=DEFAULTS, direction=Direction.MAX,
+                           first=2)
+    assert warm.searches == ["acc"]  # the rmse search's values are not comparable
+    assert [value for _, value in warm.told] == [0.95, 0.80, 0.70]
+    assert [c["units_0"] for c in warm.first] == [64, 32]
+    with pytest.raises(UserError, match="optimised rmse, this one optimises accuracy"):
+        plan_warm_start(board, "concrete", fingerprint="fp", space="mlp", metric="accuracy",
+                        distributions=SPACE, defaults=DEFAULTS, direction=Direction.MAX,
+                        search_id="old")

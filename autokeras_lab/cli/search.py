@@ -14,6 +14,7 @@ from autokeras_lab.cli._types import (
     positive_float,
     positive_int,
 )
+from autokeras_lab.metrics import METRICS
 
 TOP = 10
 
@@ -41,6 +42,9 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--time-budget", type=positive_float, metavar="SECONDS",
                         help="wall-clock limit of the whole search")
     parser.add_argument("--seed", type=non_negative_int, help="seed of proposals and trials")
+    parser.add_argument("--metric", choices=tuple(METRICS),
+                        help="the validation metric to optimise and rank on (default: the "
+                        "experiment's); its direction follows it")
     parser.add_argument("--concurrency", type=positive_int, help="most trials at once")
     parser.add_argument("--cv", type=positive_int, metavar="K",
                         help="K-fold cross-validation inside each trial (small tables)")
@@ -92,10 +96,7 @@ def run(args: argparse.Namespace) -> int:
         gpus_per_trial=args.gpus_per_trial or 0.0,
     )
     if args.resume is not None:
-        _check_resume_flags(args)
-        from autokeras_lab.config import load_experiment
-
-        name = load_experiment(args.experiment).name if args.experiment else None
+        name = _check_resume_flags(args)
         result = resume_search(
             runs_dir=args.runs_dir, experiment=name,
             search_id=args.resume or None, cluster=cluster, out=out,
@@ -106,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
             max_epochs=args.max_epochs,
             time_budget_s=args.time_budget,
             seed=args.seed,
+            metric=args.metric,
             concurrency=args.concurrency,
             cv=args.cv,
             max_consecutive_failures=args.max_consecutive_failures,
@@ -137,21 +139,51 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_resume_flags(args: argparse.Namespace) -> None:
+def _check_resume_flags(args: argparse.Namespace) -> str | None:
+    """Accept the search's own command with ``--resume`` added: a flag may repeat the
+    search's stored setting, but not change it. Returns the experiment's name."""
+    from autokeras_lab.config import experiment_from_settings
     from autokeras_lab.errors import UserError
+    from autokeras_lab.runner import find_resumable
 
-    if args.experiment is None and not args.resume:
+    if args.experiment is None and args.csv is None and not args.resume:
         raise UserError("--resume needs an experiment name or a search id: "
                         "search EXPERIMENT --resume, or search --resume SEARCH_ID")
-    changed = [flag for flag in ("csv", "target", "task", "name", "trials", "max_epochs",
-                                 "time_budget", "seed", "concurrency", "cv",
-                                 "max_consecutive_failures", "warm_start_from", "storage",
-                                 "gpus_per_trial")
-               if getattr(args, flag) is not None] + (["warm_start"] if args.warm_start else [])
-    if changed:
-        flag = "--" + changed[0].replace("_", "-")
-        raise UserError(f"{flag} cannot change a search being resumed; "
-                        "it continues with its own settings (drop the flag)")
+    name = None
+    if args.experiment is not None or args.csv is not None:
+        name = _experiment(args).name
+    _, record = find_resumable(args.runs_dir, name, args.resume or None)
+    stored = experiment_from_settings(record.settings)
+    cluster = record.settings.get("cluster") or {}
+    warm = record.settings.get("warm_start") or {}
+    settings = {
+        "csv": (str(args.csv.absolute()) if args.csv else None, stored.csv),
+        "target": (args.target, stored.target),
+        "task": (args.task, stored.task),
+        "trials": (args.trials, stored.budget.trials),
+        "max_epochs": (args.max_epochs, stored.budget.max_epochs),
+        "time_budget": (args.time_budget, stored.budget.time_budget_s),
+        "seed": (args.seed, stored.seed),
+        "metric": (args.metric, stored.metric),
+        "concurrency": (args.concurrency, stored.budget.concurrency),
+        "cv": (args.cv, stored.cv),
+        "max_consecutive_failures": (args.max_consecutive_failures,
+                                     stored.budget.max_consecutive_failures),
+        "storage": (args.storage, cluster.get("storage")),
+        "gpus_per_trial": (args.gpus_per_trial, cluster.get("gpus_per_trial") or 0.0),
+        "warm_start": (args.warm_start or None, bool(warm) or None),
+        "warm_start_from": (args.warm_start_from,
+                            (warm.get("searches") or [None])[0] if warm else None),
+    }
+    for flag, (given, kept) in settings.items():
+        if given is not None and given != kept:
+            shown = "not set" if kept is None else repr(kept)
+            raise UserError(
+                f"--{flag.replace('_', '-')} {given} cannot change search "
+                f"{record.search_id} being resumed: it continues with its own setting "
+                f"({shown}); drop the flag or give the stored value"
+            )
+    return record.experiment
 
 
 def _experiment(args: argparse.Namespace) -> Any:

@@ -148,8 +148,8 @@ def load_csv(
 
     Raises:
         UserError: a missing, empty, undecodable or header-less file, duplicated column
-            names, an absent or all-missing target, a single class, too few rows, or a
-            non-numeric regression target.
+            names, an absent or all-missing target, a single class, a constant or
+            non-numeric regression target, or too few rows.
     """
     path = Path(path)
     if not path.is_file():
@@ -217,6 +217,11 @@ def _check_rows(path: Path, frame: pd.DataFrame, target: str, task: str) -> None
         raise UserError(
             f"{path} has {len(frame)} rows with a target; expected at least {MIN_ROWS} "
             "to split into train, validation and test"
+        )
+    if task == "regression" and frame[target].nunique() == 1:
+        raise UserError(
+            f"{path}: the target {target!r} is {frame[target].iloc[0]} in every row: a "
+            "constant target cannot be learned; pass another --target"
         )
     if task == "classification":
         counts = frame[target].astype(str).value_counts()

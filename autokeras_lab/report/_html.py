@@ -20,6 +20,7 @@ from typing import Any
 from autokeras_lab.leaderboard import Leaderboard, SearchRecord, TrialRecord, open_searched
 from autokeras_lab.report import _plots as plots
 from autokeras_lab.report._table import compact_config, leaderboard_rows
+from autokeras_lab.types import TrialStatus
 
 TABLE_ROWS = 20
 
@@ -78,7 +79,7 @@ def _importances(
     scored = [t for t in trials if t.best_val is not None]
     if len(scored) < 4:
         return None, f"{len(scored)} scored trial(s): importance needs at least 4"
-    study = optuna.create_study(direction="minimize" if search.direction == "min" else "maximize")
+    study = optuna.create_study(direction=search.direction.optuna)
     for trial in scored:
         params = {k: v for k, v in trial.config.items() if k in dists}
         study.add_trial(
@@ -191,9 +192,9 @@ def build_report(board: Leaderboard, search: SearchRecord, *, runs_dir: Path) ->
             card_html(val_value, f"best validation {metric}"),
             card_html(test_value, f"its held-out test {metric}"),
             card_html(len(trials), "trials"),
-            card_html(counts.get("completed", 0), "completed"),
-            card_html(counts.get("stopped_early", 0), "stopped early"),
-            card_html(counts.get("failed", 0), "failed"),
+            card_html(counts[TrialStatus.COMPLETED], "completed"),
+            card_html(counts[TrialStatus.STOPPED_EARLY], "stopped early"),
+            card_html(counts[TrialStatus.FAILED], "failed"),
             card_html(wall, "wall time"),
         ]
     )
@@ -213,7 +214,7 @@ def build_report(board: Leaderboard, search: SearchRecord, *, runs_dir: Path) ->
             f"{sizes.get('test')} held-out test rows",
         ),
         ("search space", search.space),
-        ("metric", f"{metric} ({'lower' if search.direction == 'min' else 'higher'} is better)"),
+        ("metric", f"{metric} ({search.direction.words})"),
         (
             "budget",
             f"{budget.get('trials')} trials, {budget.get('max_epochs')} epochs max, "
@@ -265,7 +266,7 @@ def build_report(board: Leaderboard, search: SearchRecord, *, runs_dir: Path) ->
         if card
         else "<p>No exported model for this search.</p>"
     )
-    failures = [t for t in trials if t.status == "failed"]
+    failures = [t for t in trials if t.status is TrialStatus.FAILED]
     failure_html = ""
     if failures:
         items = "".join(

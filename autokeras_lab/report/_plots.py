@@ -13,8 +13,13 @@ from typing import Any
 import numpy as np
 
 from autokeras_lab.leaderboard import SearchRecord, TrialRecord
+from autokeras_lab.types import Direction, TrialStatus
 
-STATUS_COLOURS = {"completed": "#2b6cb0", "stopped_early": "#a0aec0", "failed": "#e53e3e"}
+STATUS_COLOURS = {
+    TrialStatus.COMPLETED: "#2b6cb0",
+    TrialStatus.STOPPED_EARLY: "#a0aec0",
+    TrialStatus.FAILED: "#e53e3e",
+}
 TOP_HIGHLIGHT = 5
 
 
@@ -29,9 +34,7 @@ def _figure(width: float = 7.5, height: float = 4.2) -> tuple[Any, Any]:
 
 
 def _metric_label(search: SearchRecord) -> str:
-    return f"validation {search.metric}" + (
-        " (lower is better)" if search.direction == "min" else " (higher is better)"
-    )
+    return f"validation {search.metric} ({search.direction.words})"
 
 
 def optimisation_history(trials: Sequence[TrialRecord], search: SearchRecord) -> Any:
@@ -43,11 +46,7 @@ def optimisation_history(trials: Sequence[TrialRecord], search: SearchRecord) ->
         return fig
     order = np.arange(1, len(done) + 1)
     values = np.array([t.best_val for t in done], dtype=float)
-    best = (
-        np.minimum.accumulate(values)
-        if search.direction == "min"
-        else np.maximum.accumulate(values)
-    )
+    best = np.array([min(values[: i + 1], key=search.direction.key) for i in range(len(values))])
     for status, colour in STATUS_COLOURS.items():
         mask = np.array([t.status == status for t in done])
         if mask.any():
@@ -138,12 +137,15 @@ def parallel_coordinates(trials: Sequence[TrialRecord], search: SearchRecord) ->
         ax.text(0.5, 0.5, "no scored trials", ha="center", transform=ax.transAxes)
         return fig
     values = np.array([t.best_val for t in scored])
-    low, high = (
-        np.nanpercentile(values, [0, 90]) if len(values) > 3 else (values.min(), values.max())
+    low, high = (  # the worst tenth shares one colour, so the good range stays readable
+        np.nanpercentile(values, [0, 90] if search.direction is Direction.MIN else [10, 100])
+        if len(values) > 3 else (values.min(), values.max())
     )
     norm = mpl.colors.Normalize(vmin=low, vmax=high if high > low else low + 1)
-    cmap = mpl.colormaps["viridis_r" if search.direction == "min" else "viridis"]
-    order = np.argsort(values)[:: -1 if search.direction == "min" else 1]  # best on top
+    cmap = mpl.colormaps["viridis_r" if search.direction is Direction.MIN else "viridis"]
+    # drawn worst first, so the best lines lie on top
+    order = sorted(range(len(values)), key=lambda i: search.direction.key(float(values[i])),
+                   reverse=True)
     x = np.arange(len(names))
     for i in order:
         row = table[i]
@@ -179,6 +181,7 @@ def importance(importances: dict[str, float] | None, note: str = "") -> Any:
 def timeline(trials: Sequence[TrialRecord]) -> Any:
     """A Gantt chart of the trials and, below it, how many ran at once."""
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     timed = sorted(
         (t for t in trials if t.started_at and t.finished_at), key=lambda t: t.started_at or 0
@@ -201,9 +204,13 @@ def timeline(trials: Sequence[TrialRecord]) -> Any:
         )
     gantt.set_ylabel("trial (by start)")
     gantt.invert_yaxis()
-    for status, colour in STATUS_COLOURS.items():
-        gantt.barh([], [], color=colour, label=status.replace("_", " "))
-    gantt.legend(loc="lower right", fontsize=8)
+    # Legend entries drawn from patches of their own: an empty bar container has no
+    # patch to take a colour from, and every entry came out in the default one.
+    gantt.legend(
+        handles=[Patch(color=colour, label=status.replace("_", " "))
+                 for status, colour in STATUS_COLOURS.items()],
+        loc="lower right", fontsize=8,
+    )
     gantt.set_title("Trial timeline")
     edges = sorted(
         {(t.started_at or 0) - origin for t in timed}
@@ -268,13 +275,13 @@ def confusion(actual: Sequence[str], predicted: Sequence[str], classes: Sequence
     return fig
 
 
-def _clip_outliers(ax: Any, values: np.ndarray, direction: str) -> None:
+def _clip_outliers(ax: Any, values: np.ndarray, direction: Direction) -> None:
     """Keep a few diverged trials from squashing the interesting range."""
     finite = values[np.isfinite(values)]
     if len(finite) < 5:
         return
     low, high = (
-        np.percentile(finite, [0, 95]) if direction == "min" else np.percentile(finite, [5, 100])
+        np.percentile(finite, [0, 95] if direction is Direction.MIN else [5, 100])
     )
     pad = (high - low) * 0.05 or 1.0
     ax.set_ylim(low - pad, high + pad)
