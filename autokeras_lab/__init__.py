@@ -33,7 +33,7 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str) -> Any:
     if name == "run_search":
-        from autokeras_lab.runner import run_search
+        from autokeras_lab.search import run_search
 
         return run_search
     if name == "load_model_dir":

@@ -6,6 +6,8 @@ import logging
 import os
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 QUIET_ENV = {
     "TF_CPP_MIN_LOG_LEVEL": "3",
@@ -28,8 +30,22 @@ def worker_env() -> dict[str, str]:
     return dict(QUIET_ENV) | forwarded
 
 
+@contextmanager
+def environ(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables the user has not set, for the block only."""
+    added = {key: value for key, value in values.items() if key not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
+
+
 def quiet() -> None:
-    """Turn down the log levels of the libraries a search drives."""
+    """Turn down the log levels of the libraries a search drives, and silence Python
+    warnings: for the command line only (a library call leaves the process's
+    settings alone)."""
     for key, value in QUIET_ENV.items():
         os.environ.setdefault(key, value)
     for name in ("ray", "ray.tune", "ray.train", "tensorflow", "absl", "optuna"):
@@ -42,11 +58,10 @@ def import_tensorflow_quietly() -> None:
     the terminal: TF 2.21 prints them before any log level applies."""
     if "tensorflow" in sys.modules:
         return
-    quiet()
     sys.stderr.flush()
     saved = os.dup(2)
     try:
-        with open(os.devnull, "w") as devnull:
+        with open(os.devnull, "w") as devnull, environ({"TF_CPP_MIN_LOG_LEVEL": "3"}):
             os.dup2(devnull.fileno(), 2)
             import tensorflow  # noqa: F401
     finally:

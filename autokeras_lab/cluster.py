@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autokeras_lab._env import quiet, worker_env
+from autokeras_lab._env import environ, worker_env
 from autokeras_lab.errors import UserError
 
 __all__ = [
@@ -103,25 +103,26 @@ def start_ray(
     if ray.is_initialized():
         return _dashboard_url()
     if address is None:
-        quiet()  # the local workers inherit the environment
         _local_mode_only()
         if dashboard:
             _require_token_auth()
     else:
         _probe(address)
+    # A local runtime's processes, and so its workers, inherit the environment of
+    # this moment; a runtime_env would cost each new worker about a second.
+    local_env = environ(worker_env()) if address is None else contextlib.nullcontext()
     try:
-        ray.init(
-            address=address,
-            num_cpus=num_cpus,
-            include_dashboard=dashboard,
-            dashboard_host="127.0.0.1",
-            log_to_driver=False,
-            logging_level=logging.ERROR,
-            configure_logging=True,
-            # A local runtime's workers inherit this process's environment (quiet()
-            # has set it); a runtime_env would cost each new worker about a second.
-            runtime_env={"env_vars": worker_env()} if address else None,
-        )
+        with local_env:
+            ray.init(
+                address=address,
+                num_cpus=num_cpus,
+                include_dashboard=dashboard,
+                dashboard_host="127.0.0.1",
+                log_to_driver=False,
+                logging_level=logging.ERROR,
+                configure_logging=True,
+                runtime_env={"env_vars": worker_env()} if address else None,
+            )
     except ConnectionError as exc:
         raise UserError(
             f"could not join the Ray cluster at {address} ({str(exc).splitlines()[0]}); "

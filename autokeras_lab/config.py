@@ -17,24 +17,29 @@ import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autokeras_lab.errors import UserError
 from autokeras_lab.metrics import METRICS
+from autokeras_lab.tuners import SAMPLERS, SCHEDULERS
 from autokeras_lab.types import Direction
+
+if TYPE_CHECKING:
+    from autokeras_lab.data import Dataset
 
 __all__ = [
     "Budget",
     "Experiment",
+    "SamplerSettings",
     "SchedulerSettings",
     "available_experiments",
     "csv_experiment",
     "experiment_dirs",
     "experiment_from_settings",
     "load_experiment",
+    "load_experiment_data",
 ]
 
-SCHEDULERS = ("asha", "fifo")
 TASKS = ("auto", "regression", "classification")
 CLASS_WEIGHTS = ("none", "balanced")
 
@@ -79,12 +84,14 @@ class Budget:
 
 @dataclass(frozen=True, kw_only=True)
 class SchedulerSettings:
-    """The early-stopping scheduler: ``asha`` (default) or ``fifo`` (never stops early).
+    """The early-stopping scheduler (see :mod:`autokeras_lab.tuners`).
 
     Attributes:
-        name: ``"asha"`` or ``"fifo"``.
-        grace_period: Epochs every trial trains before ASHA may stop it.
-        reduction_factor: ASHA keeps the best ``1/reduction_factor`` at each rung.
+        name: ``"asha"`` (default), ``"hyperband"``, ``"median"`` or ``"fifo"`` (never
+            stops early).
+        grace_period: Epochs every trial trains before it may be stopped.
+        reduction_factor: ASHA and Hyperband keep the best ``1/reduction_factor`` at
+            each rung.
     """
 
     name: str = "asha"
@@ -93,10 +100,25 @@ class SchedulerSettings:
 
     def __post_init__(self) -> None:
         if self.name not in SCHEDULERS:
-            raise ValueError(f"name must be one of {', '.join(SCHEDULERS)}")
+            raise ValueError(f"name must be one of {', '.join(SCHEDULERS)}, got {self.name!r}")
         _positive("grace_period", self.grace_period)
         if self.reduction_factor < 2:
             raise ValueError("reduction_factor must be 2 or more")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SamplerSettings:
+    """The Optuna sampler that proposes configurations (see :mod:`autokeras_lab.tuners`).
+
+    Attributes:
+        name: ``"tpe"`` (default), ``"random"``, ``"cmaes"`` or ``"gp"``.
+    """
+
+    name: str = "tpe"
+
+    def __post_init__(self) -> None:
+        if self.name not in SAMPLERS:
+            raise ValueError(f"name must be one of {', '.join(SAMPLERS)}, got {self.name!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,6 +148,7 @@ class Experiment:
             with different seeds compete on the same rows).
         budget: See :class:`Budget`.
         scheduler: See :class:`SchedulerSettings`.
+        sampler: See :class:`SamplerSettings`.
         description: One line for listings.
     """
 
@@ -145,6 +168,7 @@ class Experiment:
     split_seed: int = 42
     budget: Budget = field(default_factory=Budget)
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
+    sampler: SamplerSettings = field(default_factory=SamplerSettings)
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -178,7 +202,8 @@ class Experiment:
     def with_overrides(self, **changes: Any) -> Experiment:
         """Return a copy with top-level or ``budget``/``scheduler`` fields replaced.
 
-        Keys that are fields of :class:`Budget` go to the budget, and so on; values of
+        Keys that are fields of :class:`Budget` go to the budget, ``sampler`` names the
+        sampler, and the rest are the experiment's own; values of
         ``None`` are ignored (a flag the user did not give). A new ``metric`` without
         a ``direction`` takes the metric's own direction.
         """
@@ -188,6 +213,8 @@ class Experiment:
         for key, value in changes.items():
             if value is None:
                 continue
+            if key == "sampler":
+                value = _settings(SamplerSettings, name=value)
             (budget if key in budget_fields else top)[key] = value
         if top.get("metric", self.metric) != self.metric and "direction" not in top:
             top["direction"] = None
@@ -196,6 +223,13 @@ class Experiment:
             return dataclasses.replace(self, budget=new_budget, **top)
         except ValueError as exc:
             raise UserError(f"bad setting: {exc}") from None
+
+
+def _settings(cls: type, **values: Any) -> Any:
+    try:
+        return cls(**values)
+    except ValueError as exc:
+        raise UserError(f"bad setting: {exc}") from None
 
 
 def _positive(name: str, value: float | None) -> None:
@@ -255,7 +289,25 @@ def experiment_from_settings(settings: dict[str, Any]) -> Experiment:
     values = {k: v for k, v in settings.items() if k in names}
     values["budget"] = Budget(**settings.get("budget", {}))
     values["scheduler"] = SchedulerSettings(**settings.get("scheduler", {}))
+    values["sampler"] = SamplerSettings(**settings.get("sampler", {}))  # older: tpe
     return Experiment(**values)
+
+
+def load_experiment_data(experiment: Experiment) -> Dataset:
+    """The experiment's table: a built-in data set or its CSV, checked."""
+    from autokeras_lab.data import load_csv, load_dataset
+
+    if experiment.csv:
+        return load_csv(
+            experiment.csv, target=experiment.target, task=experiment.task, name=experiment.name
+        )
+    dataset = load_dataset(experiment.dataset)
+    if experiment.task not in ("auto", dataset.task):
+        raise UserError(
+            f"experiment {experiment.name!r} says task {experiment.task!r}, but data set "
+            f"{dataset.name!r} is a {dataset.task} data set; remove the task key"
+        )
+    return dataset
 
 
 def csv_experiment(
@@ -270,7 +322,7 @@ def csv_experiment(
 
 
 def _from_dict(raw: dict[str, Any], *, source: str) -> Experiment:
-    sections = {"budget": Budget, "scheduler": SchedulerSettings}
+    sections = {"budget": Budget, "scheduler": SchedulerSettings, "sampler": SamplerSettings}
     kwargs: dict[str, Any] = {}
     for key, value in raw.items():
         if key in sections:

@@ -25,12 +25,12 @@ import numpy as np
 import pandas as pd
 
 from autokeras_lab._env import import_tensorflow_quietly
-from autokeras_lab.config import Experiment
 from autokeras_lab.data import Prepared, Preprocessor
 from autokeras_lab.errors import UserError
-from autokeras_lab.leaderboard import TrialRecord
+from autokeras_lab.layout import RunsLayout
+from autokeras_lab.leaderboard import SearchRecord, TrialRecord
 from autokeras_lab.metrics import evaluate
-from autokeras_lab.spaces import DerivedSpace, SearchSpace, Task
+from autokeras_lab.spaces import ModelBuilder
 from autokeras_lab.trainable import WEIGHTS_FILE, load_weights
 from autokeras_lab.types import Direction
 
@@ -42,9 +42,9 @@ CARD_FILE = "card.json"
 TEST_PREDICTIONS_FILE = "test_predictions.csv"
 
 
-def _restore(trial: TrialRecord, space: SearchSpace, derived: DerivedSpace, task: Task) -> Any:
+def _restore(trial: TrialRecord, builder: ModelBuilder) -> Any:
     assert trial.checkpoint_path is not None
-    model = space.build(trial.config, task, derived)
+    model = builder.build(trial.config)
     location: Any = contextlib.nullcontext(trial.checkpoint_path)
     if "://" in trial.checkpoint_path:  # cloud storage (--storage s3://...): download
         from ray import tune
@@ -56,52 +56,49 @@ def _restore(trial: TrialRecord, space: SearchSpace, derived: DerivedSpace, task
 
 
 def evaluate_on_test(
-    trial: TrialRecord, prepared: Prepared, space: SearchSpace, derived: DerivedSpace, task: Task
+    trial: TrialRecord, prepared: Prepared, builder: ModelBuilder
 ) -> dict[str, float]:
     """Every held-out test metric of a trial's best checkpoint (regression errors in
     the target's units)."""
-    model = _restore(trial, space, derived, task)
+    model = _restore(trial, builder)
     output = model.predict_on_batch(prepared.x_test)
     return evaluate(
-        task.kind, prepared.y_test, output, target_scale=prepared.preprocessor.target_scale
+        builder.task.kind, prepared.y_test, output, target_scale=prepared.preprocessor.target_scale
     )
 
 
 def export_best(
     trial: TrialRecord,
+    search: SearchRecord,
     *,
     prepared: Prepared,
-    space: SearchSpace,
-    derived: DerivedSpace,
-    task: Task,
-    experiment: Experiment,
-    direction: Direction,
+    builder: ModelBuilder,
     runs_dir: Path,
 ) -> Path:
-    """Export a trial's model under ``runs/EXP/searches/SEARCH/best`` and, when it beats
-    the experiment's current best on the same data (its validation metric better in
-    ``direction``), copy it to ``runs/EXP/best``.
+    """Export a trial of ``search`` under ``runs/EXP/searches/SEARCH/best`` and, when it
+    beats the experiment's current best on the same data (its validation metric
+    better in the search's direction), copy it to ``runs/EXP/best``.
 
     Returns:
         The experiment-level ``best`` directory if it was updated, else the search's.
     """
-    model = _restore(trial, space, derived, task)
+    model = _restore(trial, builder)
     dataset = prepared.dataset
     card = {
-        "experiment": experiment.name,
+        "experiment": search.experiment,
         "search_id": trial.search_id,
         "trial_id": trial.trial_id,
         "dataset": dataset.name,
         "data_fingerprint": dataset.fingerprint,
-        "task": task.kind,
+        "task": builder.task.kind,
         "target": dataset.target,
         "unit": dataset.unit,
         "classes": list(prepared.preprocessor.classes),
         "features": list(prepared.preprocessor.features),
-        "space": experiment.space,
+        "space": search.space,
         "config": trial.config,
-        "metric": experiment.metric,
-        "direction": direction,
+        "metric": search.metric,
+        "direction": search.direction,
         "metrics": {
             **{f"val_{k}": v for k, v in trial.metrics.get("val", {}).items()},
             **{f"test_{k}": v for k, v in trial.metrics.get("test", {}).items()},
@@ -111,10 +108,11 @@ def export_best(
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "versions": versions(),
     }
-    search_dir = search_export_dir(runs_dir, experiment.name, trial.search_id)
+    layout = RunsLayout(Path(runs_dir))
+    search_dir = layout.search_best(search.experiment, search.search_id)
     write_model_dir(search_dir, model, prepared, card)
-    top = Path(runs_dir) / experiment.name / "best"
-    if _beats(card, top / CARD_FILE, direction):
+    top = layout.experiment_best(search.experiment)
+    if _beats(card, top / CARD_FILE, search.direction):
         staging = Path(tempfile.mkdtemp(prefix=".best-", dir=top.parent))
         shutil.copytree(search_dir, staging, dirs_exist_ok=True)
         _replace_dir(staging, top)
@@ -136,11 +134,6 @@ def _beats(card: dict[str, Any], current_card: Path, direction: Direction) -> bo
     if old is None or new is None:
         return True
     return direction.better(new, old)
-
-
-def search_export_dir(runs_dir: Path, experiment: str, search_id: str) -> Path:
-    """Where a search's own best model lives (never replaced by a later search)."""
-    return Path(runs_dir) / experiment / "searches" / search_id / "best"
 
 
 def _test_predictions(model: Any, prepared: Prepared) -> pd.DataFrame:

@@ -29,16 +29,18 @@ from pathlib import Path
 from typing import Any
 
 from autokeras_lab.errors import UserError
+from autokeras_lab.layout import RunsLayout
 from autokeras_lab.types import Direction, TrialStatus
 
 __all__ = [
+    "RESUMABLE",
     "STATUSES",
     "Leaderboard",
     "RetrainRecord",
+    "SearchKey",
     "SearchRecord",
     "TrialRecord",
-    "leaderboard_path",
-    "open_searched",
+    "find_search",
     "rank_trials",
 ]
 
@@ -107,43 +109,29 @@ CREATE TABLE IF NOT EXISTS retrains (
 """
 
 
-def leaderboard_path(runs_dir: Path) -> Path:
-    """The leaderboard file every search under ``runs_dir`` shares."""
-    return Path(runs_dir) / "leaderboard.db"
+RESUMABLE = ("running", "interrupted")
 
 
-def open_searched(
-    runs_dir: Path, experiment: str, search_id: str | None = None
+def find_search(
+    runs_dir: Path, experiment: str | None, search_id: str | None = None, *,
+    unfinished: bool = False,
 ) -> tuple[Leaderboard, SearchRecord]:
-    """The leaderboard under ``runs_dir`` and one search of ``experiment`` on it (the
-    latest unless ``search_id``), for the commands that read what a search left.
+    """The one way to find a search on the leaderboard under ``runs_dir``: the one
+    named by ``search_id``, else the experiment's latest (``unfinished``: its latest
+    that is still running or was interrupted). Returns the leaderboard and the search.
 
     Raises:
-        UserError: no leaderboard file, no search of the experiment, or no such search;
+        UserError: no leaderboard file, no such search, or none of the experiment;
             the message says what exists and what to run.
     """
-    path = leaderboard_path(runs_dir)
+    path = RunsLayout(Path(runs_dir)).leaderboard
     if not path.is_file():
         raise UserError(
-            f"no leaderboard at {path}; run `python -m autokeras_lab search {experiment}` "
-            "first or pass --runs-dir"
+            f"no leaderboard at {path}; run `python -m autokeras_lab search "
+            f"{experiment or 'EXPERIMENT'}` first or pass --runs-dir"
         )
     board = Leaderboard(path)
-    searches = board.searches(experiment)
-    if not searches:
-        raise UserError(
-            f"no searches of experiment {experiment!r} in {path}; experiments there: "
-            f"{', '.join(board.experiments()) or '(none)'}"
-        )
-    if search_id is None:
-        return board, searches[-1]
-    for search in searches:
-        if search.search_id == search_id:
-            return board, search
-    raise UserError(
-        f"no search {search_id!r} in experiment {experiment!r}; searches: "
-        + ", ".join(s.search_id for s in searches)
-    )
+    return board, board.find(experiment, search_id, unfinished=unfinished)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -171,6 +159,22 @@ class SearchRecord:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "direction", Direction(self.direction))
+
+    @property
+    def key(self) -> SearchKey:
+        return SearchKey(experiment=self.experiment, fingerprint=self.data_fingerprint,
+                         space=self.space, metric=self.metric)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchKey:
+    """What makes the trial values of two searches comparable: the same experiment,
+    data (its fingerprint), search space and metric."""
+
+    experiment: str
+    fingerprint: str
+    space: str
+    metric: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -340,13 +344,49 @@ class Leaderboard:
             ).fetchall()
         return [_decode(RetrainRecord, row) for row in rows]
 
-    def searches(self, experiment: str | None = None) -> list[SearchRecord]:
-        query, args = "SELECT * FROM searches", tuple[str, ...]()
-        if experiment is not None:
-            query, args = query + " WHERE experiment = ?", (experiment,)
+    def searches(
+        self, experiment: str | None = None, *, like: SearchKey | None = None
+    ) -> list[SearchRecord]:
+        """Searches, oldest first: all, an experiment's, or those whose values are
+        comparable with ``like``'s (same experiment, data, space and metric)."""
+        wanted = {"experiment": experiment}
+        if like is not None:
+            wanted = {"experiment": like.experiment, "data_fingerprint": like.fingerprint,
+                      "space": like.space, "metric": like.metric}
+        given = {column: value for column, value in wanted.items() if value is not None}
+        where = " AND ".join(f"{column} = ?" for column in given)
+        query = "SELECT * FROM searches" + (f" WHERE {where}" if where else "")
         with self._connect() as db:
-            rows = db.execute(query + " ORDER BY started_at", args).fetchall()
+            rows = db.execute(query + " ORDER BY started_at", tuple(given.values())).fetchall()
         return [_decode(SearchRecord, row) for row in rows]
+
+    def find(
+        self, experiment: str | None, search_id: str | None = None, *, unfinished: bool = False
+    ) -> SearchRecord:
+        """See :func:`find_search`."""
+        searches = self.searches(experiment)
+        if search_id is not None:
+            for search in searches:
+                if search.search_id == search_id:
+                    return search
+            raise UserError(
+                f"no search {search_id!r} "
+                + (f"in experiment {experiment!r}" if experiment else f"in {self.path}")
+                + f"; searches: {', '.join(s.search_id for s in searches) or '(none)'}"
+            )
+        if unfinished:
+            searches = [s for s in searches if s.status in RESUMABLE]
+            if not searches:
+                raise UserError(
+                    f"no interrupted search of experiment {experiment!r} in {self.path} to "
+                    "resume; start a new search without --resume"
+                )
+        if not searches:
+            raise UserError(
+                f"no searches of experiment {experiment!r} in {self.path}; experiments "
+                f"there: {', '.join(self.experiments()) or '(none)'}"
+            )
+        return searches[-1]
 
     def experiments(self) -> list[str]:
         with self._connect() as db:

@@ -28,15 +28,16 @@ import numpy as np
 import pandas as pd
 
 from autokeras_lab._env import import_tensorflow_quietly
-from autokeras_lab.config import experiment_from_settings
-from autokeras_lab.data import Prepared, Preprocessor, prepare
+from autokeras_lab.config import experiment_from_settings, load_experiment_data
+from autokeras_lab.data import Arrays, Prepared, Preprocessor, prepare
 from autokeras_lab.errors import UserError
+from autokeras_lab.layout import RunsLayout
 from autokeras_lab.leaderboard import (
     Leaderboard,
     RetrainRecord,
+    SearchRecord,
     TrialRecord,
-    leaderboard_path,
-    open_searched,
+    find_search,
 )
 from autokeras_lab.metrics import evaluate
 from autokeras_lab.spaces import DerivedSpace, Task, batch_size, load_space
@@ -84,20 +85,15 @@ def retrain_top(
     Raises:
         UserError: no searches of the experiment, or its data changed since.
     """
-    board, latest = open_searched(runs_dir, experiment)
-    searches = board.searches(experiment)
+    board, latest = find_search(runs_dir, experiment)
     exp = experiment_from_settings(latest.settings)
-    from autokeras_lab.runner import load_experiment_data
-
     dataset = load_experiment_data(exp)
     if dataset.fingerprint != latest.data_fingerprint:
         raise UserError(f"the data of {experiment!r} changed since its last search; "
                         "search again before retraining")
     prepared = prepare(dataset, test_fraction=exp.test_fraction, val_fraction=exp.val_fraction,
                        split_seed=exp.split_seed, class_weight=exp.class_weight)
-    same = {s.search_id for s in searches  # comparable values: same data, space and metric
-            if s.data_fingerprint == latest.data_fingerprint and s.space == latest.space
-            and s.metric == latest.metric}
+    same = {s.search_id for s in board.searches(like=latest.key)}  # comparable values
     candidates = _distinct_best(
         [t for t in board.trials(experiment, direction=latest.direction)
          if t.search_id in same and t.best_val is not None], top)
@@ -137,12 +133,12 @@ def retrain_top(
         results.append(RetrainedConfig(trial, n_epochs, runs))
     results.sort(key=lambda r: direction.key(r.mean(metric)))
     best = results[0]
-    base = Path(runs_dir) / experiment / "retrained" / retrain_id
+    base = RunsLayout(Path(runs_dir)).retrained(experiment, retrain_id)
     from autokeras_lab.export import write_model_dir
 
     single = first_models[best.trial.trial_id]
     single_metrics = _test_metrics(single, prepared, task)
-    card = _card(experiment, dataset, prepared, task, metric, direction, retrain_id)
+    card = _card(latest, dataset, prepared, task, retrain_id)
     write_model_dir(base / "single", single, prepared, card | {
         "kind": "single", "config": best.trial.config, "epochs": best.epochs,
         "source_trial": best.trial.trial_id,
@@ -187,7 +183,7 @@ def _distinct_best(trials: list[TrialRecord], top: int) -> list[TrialRecord]:
     return chosen
 
 
-def _train_plus_val(prepared: Prepared) -> dict[str, Any]:
+def _train_plus_val(prepared: Prepared) -> Arrays:
     weights = prepared.w_train
     if weights is not None:  # the validation rows get their class's weight too
         per_class = {int(c): float(w) for c, w in zip(prepared.y_train, weights, strict=True)}
@@ -220,16 +216,16 @@ def _average(models: list[Any], task: Task) -> Any:
     return ensemble
 
 
-def _card(experiment: str, dataset: Any, prepared: Prepared, task: Task, metric: str,
-          direction: Direction, retrain_id: str) -> dict[str, Any]:
+def _card(search: SearchRecord, dataset: Any, prepared: Prepared, task: Task,
+          retrain_id: str) -> dict[str, Any]:
     from autokeras_lab.export import versions
 
     return {
-        "experiment": experiment, "retrain_id": retrain_id, "dataset": dataset.name,
+        "experiment": search.experiment, "retrain_id": retrain_id, "dataset": dataset.name,
         "data_fingerprint": dataset.fingerprint, "task": task.kind, "target": dataset.target,
         "unit": dataset.unit, "classes": list(prepared.preprocessor.classes),
-        "features": list(prepared.preprocessor.features), "metric": metric,
-        "direction": direction, "trained_on": "train + validation",
+        "features": list(prepared.preprocessor.features), "metric": search.metric,
+        "direction": search.direction, "trained_on": "train + validation",
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": versions(),
     }
 
@@ -305,8 +301,9 @@ def finetune(
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     write_model_dir(target, model, None, card, preprocessor=pre)
-    if runs_dir is not None and leaderboard_path(runs_dir).is_file():
-        Leaderboard(leaderboard_path(runs_dir)).record_retrain(RetrainRecord(
+    board_file = RunsLayout(Path(runs_dir)).leaderboard if runs_dir is not None else None
+    if board_file is not None and board_file.is_file():
+        Leaderboard(board_file).record_retrain(RetrainRecord(
             retrain_id=target.name, experiment=str(card.get("experiment", "")), kind="finetune",
             config=config, metrics={"train_loss": loss}, created_at=time.time(),
             epochs=epochs, model_dir=str(target),

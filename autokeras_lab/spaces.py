@@ -97,6 +97,19 @@ class Task:
 
 
 @dataclass(frozen=True)
+class ModelBuilder:
+    """A search space's models for one task: what export, evaluation and retraining
+    rebuild a trial's model with."""
+
+    space: SearchSpace
+    derived: DerivedSpace
+    task: Task
+
+    def build(self, values: dict[str, Any]) -> keras.Model:
+        return self.space.build(values, self.task, self.derived)
+
+
+@dataclass(frozen=True)
 class DerivedSpace:
     """The hyperparameters a module declares, found by building it.
 

@@ -1,8 +1,8 @@
 """One trial: seed, build the model from the search-space module, train, report.
 
 The engine is :func:`train_trial`, which knows nothing of Ray: it takes a ``report``
-callback, so tests and benchmarks can run it in-process. :func:`ray_trainable` wraps
-it for Ray Tune (data from the object store, checkpoints through ``tune.report``).
+callback, so tests and benchmarks can run it in-process. The search's
+``ray_trainable`` (in :mod:`autokeras_lab.search._worker`) wraps it for Ray Tune.
 
 Tiny tabular trials are overhead-bound, so an epoch is one compiled TensorFlow call
 (shuffle, every batch through the model's own ``train_step``, validation RMSE) instead
@@ -14,14 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
-import gc
 import json
 import math
 import os
-import re
 import sys
-import tempfile
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -31,13 +27,14 @@ from typing import Any
 
 import numpy as np
 
+from autokeras_lab.data import Arrays
 from autokeras_lab.errors import TrialFailedError
 from autokeras_lab.metrics import evaluate
 from autokeras_lab.spaces import Task, batch_size
-from autokeras_lab.types import Direction
+from autokeras_lab.types import Direction, TrialReport
 
 __all__ = [
-    "EpochReport", "TrialSettings", "TrialState", "derive_seed", "ray_trainable", "train_trial",
+    "TrialSettings", "TrialState", "derive_seed", "train_trial",
 ]
 
 WEIGHTS_FILE = "best_weights.npz"
@@ -84,47 +81,7 @@ class TrialSettings:
     report_every: int = 1
     checkpoint_every: int = 0
     space_source: str | None = None
-    recorded: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-@dataclass(kw_only=True)
-class EpochReport:
-    """What a trial reports: the newest epoch and the epochs since the last report."""
-
-    epoch: int
-    val_metric: float
-    best_val_metric: float
-    best_metrics: dict[str, float]
-    best_epoch: int
-    best_metrics_std: dict[str, float] = field(default_factory=dict)
-    train_loss: float
-    new_curve: list[float] = field(default_factory=list)
-    train_seconds: float = 0.0
-    trial_seconds: float = 0.0
-    finished: bool = False
-    seed: int = 0
-    active: list[str] = field(default_factory=list)
-    failure: str | None = None
-    rss_start_mb: float | None = None
-
-    def metrics(self) -> dict[str, Any]:
-        return {
-            "epoch": self.epoch,
-            "val_metric": self.val_metric,
-            "best_val_metric": self.best_val_metric,
-            "best_metrics": self.best_metrics,
-            "best_metrics_std": self.best_metrics_std,
-            "best_epoch": self.best_epoch,
-            "train_loss": self.train_loss,
-            "new_curve": self.new_curve,
-            "train_seconds": self.train_seconds,
-            "trial_seconds": self.trial_seconds,
-            "finished": self.finished,
-            "trial_seed": self.seed,
-            "active_hyperparameters": self.active,
-            "failure": self.failure,
-            "worker": worker_info() | {"rss_start_mb": self.rss_start_mb},
-        }
+    recorded: dict[str, TrialReport] = field(default_factory=dict)
 
 
 @dataclass(kw_only=True)
@@ -187,16 +144,16 @@ def derive_seed(search_seed: int, values: dict[str, Any]) -> int:
     return (zlib.crc32(key) ^ (search_seed * 2654435761)) % (2**31 - 1)
 
 
-ReportFn = Callable[[EpochReport, "TrialState | None"], None]
+ReportFn = Callable[[TrialReport, "TrialState | None"], None]
 
 
 def train_trial(
     values: dict[str, Any],
-    data: dict[str, Any],
+    data: Arrays,
     settings: TrialSettings,
     report: ReportFn,
     resume: TrialState | None = None,
-) -> EpochReport:
+) -> TrialReport:
     """Train one configuration and report as it goes.
 
     Args:
@@ -227,11 +184,11 @@ def train_trial(
 
 def _train(
     values: dict[str, Any],
-    data: dict[str, Any],
+    data: Arrays,
     settings: TrialSettings,
     report: ReportFn,
     resume: TrialState | None,
-) -> EpochReport:
+) -> TrialReport:
     started = time.perf_counter()
     rss_start = resident_mb()  # what earlier trials on this worker left behind
     import keras
@@ -273,8 +230,8 @@ def _train(
     pending: list[float] = list(state.curve)
     time_before = state.trial_seconds
 
-    def make_report(value: float, loss: float) -> EpochReport:
-        return EpochReport(
+    def make_report(value: float, loss: float) -> TrialReport:
+        return TrialReport(
             epoch=state.epoch,
             val_metric=value,
             best_val_metric=state.best_metrics.get(settings.metric, direction.worst),
@@ -288,7 +245,7 @@ def _train(
             finished=state.finished,
             seed=seed,
             active=active,
-            rss_start_mb=rss_start,
+            worker=worker_info() | {"rss_start_mb": rss_start},
         )
 
     if state.finished:  # it ended before the crash: say so again, train nothing
@@ -296,7 +253,7 @@ def _train(
         report(again, None)
         return again
 
-    last: EpochReport | None = None
+    last: TrialReport | None = None
     for epoch in range(state.epoch + 1, settings.max_epochs + 1):
         t0 = time.perf_counter()
         per_fold = []
@@ -350,7 +307,7 @@ def _train(
     return last
 
 
-def _compiled_epoch(model: Any, data: dict[str, Any], bs: int, tf: Any) -> Callable[[], Any]:
+def _compiled_epoch(model: Any, data: Arrays, bs: int, tf: Any) -> Callable[[], Any]:
     """One epoch as one graph call: shuffle, all batches through the model's own
     ``train_step`` (its loss, regularisers and optimizer), then the validation output
     (or the loss again when ``data`` has no ``x_val``)."""
@@ -382,7 +339,7 @@ def _compiled_epoch(model: Any, data: dict[str, Any], bs: int, tf: Any) -> Calla
     return epoch
 
 
-def fit_epochs(model: Any, data: dict[str, Any], *, batch: int, epochs: int) -> float:
+def fit_epochs(model: Any, data: Arrays, *, batch: int, epochs: int) -> float:
     """Train a compiled model for a fixed number of compiled epochs (no validation);
     returns the last epoch's training loss. Used to retrain and fine-tune."""
     import tensorflow as tf
@@ -431,18 +388,6 @@ def _gradient_registry() -> dict[str, Any]:
     return registry if isinstance(registry, dict) else {}
 
 
-@functools.cache
-def freeze_start_up() -> None:
-    """Once per worker, after the imports: move what exists into the collector's
-    permanent generation, so the collection at each trial's start scans only the
-    trials' own objects (5 ms instead of 170 ms with TensorFlow and Keras loaded)."""
-    import keras  # noqa: F401
-    import keras_tuner  # noqa: F401
-
-    gc.collect()
-    gc.freeze()
-
-
 def save_weights(weights: list[np.ndarray], directory: Path) -> Path:
     path = directory / WEIGHTS_FILE
     np.savez(path, *weights)
@@ -484,67 +429,3 @@ def resident_mb() -> float:
         import resource
 
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def ray_trainable(config: dict[str, Any], *, data: dict[str, Any], settings: TrialSettings) -> None:
-    """The Ray Tune function trainable.
-
-    Used as ``tune.with_parameters(ray_trainable, data=..., settings=...)`` so the
-    arrays travel once through the object store. A trial restarted by Ray (its worker
-    died, or the search resumes after a crash) continues from its last checkpoint. A
-    trial that fails by itself (NaN loss, an error in the search-space module, out of
-    memory) ends with a ``failure`` result instead of an exception, so Ray's retries
-    are spent only on dead workers.
-    """
-    import ray
-    from ray import tune
-
-    from autokeras_lab.cluster import configure_devices
-
-    recorded = settings.recorded.get(tune.get_context().get_trial_id())
-    if recorded is not None:  # finished before the driver died; its row stands
-        tune.report(recorded)
-        return
-    configure_devices(ray.get_gpu_ids())  # before TensorFlow sees the devices
-    cpus = int(tune.get_context().get_trial_resources().required_resources.get("CPU", 1) or 1)
-    configure_threads(max(1, cpus))
-    freeze_start_up()
-
-    def report(result: EpochReport, state: TrialState | None) -> None:
-        if state is None:
-            tune.report(result.metrics())
-            return
-        with tempfile.TemporaryDirectory(prefix="akl-ckpt-") as tmp:
-            state.save(Path(tmp))
-            tune.report(result.metrics(), checkpoint=tune.Checkpoint.from_directory(tmp))
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    checkpoint = tune.get_checkpoint()
-    resume = None
-    if checkpoint is not None:
-        with checkpoint.as_directory() as directory:
-            if (Path(directory) / STATE_FILE).is_file():
-                resume = TrialState.load(Path(directory))
-    try:
-        train_trial(config, data, settings, report, resume=resume)
-    except Exception as exc:  # any error of the trial is the trial's own failure
-        tune.report(failure_result(settings, exc, resume))
-
-
-def failure_result(settings: TrialSettings, exc: BaseException, state: TrialState | None) -> dict:
-    """The last result of a trial that failed by itself: the reason, and the worst
-    value of the metric so the searcher learns to avoid the region."""
-    text = str(exc).strip().splitlines()
-    reason = f"{type(exc).__name__}: {text[-1] if text else ''}"[:500]
-    oom = re.search(r"OOM when allocating tensor with shape ?\[([\d,]*)\]", str(exc))
-    if oom:
-        reason = (f"out of memory: the model needs a tensor of shape [{oom.group(1)}]; "
-                  "narrow the width and depth ranges of the search space")
-    worst = settings.direction.worst
-    return {
-        "epoch": state.epoch if state else 0,
-        "best_val_metric": worst,
-        "failure": reason,
-        "finished": True,
-        "new_curve": [],
-    }

@@ -19,10 +19,12 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
-__all__ = ["Direction", "TaskKind", "TrialStatus"]
+__all__ = ["Direction", "TaskKind", "TrialReport", "TrialStatus"]
 
 
 class Direction(StrEnum):
@@ -75,3 +77,61 @@ class TrialStatus(StrEnum):
     COMPLETED = "completed"
     STOPPED_EARLY = "stopped_early"
     FAILED = "failed"
+
+
+@dataclass(kw_only=True)
+class TrialReport:
+    """What a trial reports to the driver: the one schema that the trainable, the
+    failure paths and the driver's recorder share. It travels through Ray Tune as the
+    plain dict of :meth:`to_result` (Tune adds keys of its own, which
+    :meth:`from_result` leaves out).
+
+    Attributes:
+        epoch: The newest epoch trained.
+        best_val_metric: The best validation value so far (the metric the search
+            optimises; the worst possible value for a failed trial, so the sampler
+            learns to avoid its region).
+        finished: The trial ended by itself (epoch limit, patience, failure).
+        val_metric: The newest epoch's validation value.
+        best_metrics: Every metric of the task at the best epoch (with
+            cross-validation: the means over folds; ``best_metrics_std``: the spreads).
+        new_curve: The validation values of the epochs since the last report.
+        active: The hyperparameters the model really used.
+        failure: Why the trial failed by itself (it is recorded as failed).
+        internal_error: The traceback of an error of this package inside the trial:
+            the search stops and keeps it (the trial is not blamed).
+        worker: The process that trained it: pid, node, resident memory.
+    """
+
+    epoch: int
+    best_val_metric: float
+    finished: bool = False
+    val_metric: float | None = None
+    best_metrics: dict[str, float] = field(default_factory=dict)
+    best_metrics_std: dict[str, float] = field(default_factory=dict)
+    best_epoch: int | None = None
+    train_loss: float | None = None
+    new_curve: list[float] = field(default_factory=list)
+    train_seconds: float = 0.0
+    trial_seconds: float = 0.0
+    seed: int | None = None
+    active: list[str] | None = None
+    failure: str | None = None
+    internal_error: str | None = None
+    worker: dict[str, Any] = field(default_factory=dict)
+
+    def to_result(self) -> dict[str, Any]:
+        """The dict handed to ``ray.tune.report``."""
+        return asdict(self)
+
+    @classmethod
+    def from_result(cls, result: Mapping[str, Any]) -> TrialReport:
+        """A report back from a Ray Tune result (Tune's own keys left out)."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in result.items() if key in names})
+
+    @classmethod
+    def failed(cls, *, epoch: int, reason: str, direction: Direction) -> TrialReport:
+        """The last report of a trial that failed by itself."""
+        return cls(epoch=epoch, best_val_metric=direction.worst, finished=True,
+                   failure=reason)

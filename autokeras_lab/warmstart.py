@@ -8,8 +8,7 @@ trial whose value falls outside a narrowed range is dropped, with a note saying 
 
 Example:
     >>> from autokeras_lab.warmstart import plan_warm_start  # doctest: +SKIP
-    >>> plan = plan_warm_start(board, "concrete", fingerprint=..., space="mlp",
-    ...                        distributions=..., defaults=..., direction=Direction.MIN)
+    >>> plan = plan_warm_start(board, search.key, derived, direction=Direction.MIN)
     >>> plan.first[0]  # the best earlier configuration  # doctest: +SKIP
 """
 
@@ -20,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from autokeras_lab.errors import UserError
-from autokeras_lab.leaderboard import Leaderboard
+from autokeras_lab.leaderboard import Leaderboard, SearchKey
+from autokeras_lab.spaces import DerivedSpace
 from autokeras_lab.types import Direction
 
 __all__ = ["WarmStart", "build_study", "plan_warm_start"]
@@ -51,13 +51,9 @@ class WarmStart:
 
 def plan_warm_start(
     board: Leaderboard,
-    experiment: str,
+    key: SearchKey,
+    space: DerivedSpace,
     *,
-    fingerprint: str,
-    space: str,
-    metric: str,
-    distributions: dict[str, Any],
-    defaults: dict[str, Any],
     direction: Direction,
     search_id: str | None = None,
     first: int = FIRST_PROPOSALS,
@@ -65,43 +61,40 @@ def plan_warm_start(
     """Collect earlier results that fit the current space.
 
     Args:
-        metric: The metric the new search optimises; only searches that optimised the
-            same one have comparable values.
-        direction: Which way ``metric`` improves: the best earlier results, proposed
+        key: The new search's experiment, data, space and metric: only searches with
+            the same have comparable values.
+        space: The space the new search samples from (earlier configurations are
+            fitted to it).
+        direction: Which way the metric improves: the best earlier results, proposed
             first, are the lowest or the highest.
         search_id: Use only this earlier search (``--warm-start-from``); otherwise every
-            earlier search of the experiment on the same data, space and metric.
+            earlier search with the same key.
 
     Raises:
         UserError: ``search_id`` is unknown, or was run on other data, another space or
             another metric.
     """
-    searches = board.searches(experiment)
+    distributions, defaults = space.to_optuna(), space.defaults()
     if search_id is not None:
-        chosen = [s for s in searches if s.search_id == search_id]
-        if not chosen:
-            raise UserError(
-                f"no search {search_id!r} of experiment {experiment!r} to warm-start from; "
-                f"searches: {', '.join(s.search_id for s in searches) or '(none)'}"
-            )
-        if chosen[0].data_fingerprint != fingerprint or chosen[0].space != space:
+        earlier = board.find(key.experiment, search_id)
+        if earlier.data_fingerprint != key.fingerprint or earlier.space != key.space:
             raise UserError(
                 f"search {search_id} ran on other data or another search space "
-                f"({chosen[0].space}); warm starts need the same data and space"
+                f"({earlier.space}); warm starts need the same data and space"
             )
-        if chosen[0].metric != metric:
+        if earlier.metric != key.metric:
             raise UserError(
-                f"search {search_id} optimised {chosen[0].metric}, this one optimises "
-                f"{metric}; warm starts need the same metric (pass --metric "
-                f"{chosen[0].metric})"
+                f"search {search_id} optimised {earlier.metric}, this one optimises "
+                f"{key.metric}; warm starts need the same metric (pass --metric "
+                f"{earlier.metric})"
             )
+        chosen = [earlier]
     else:
-        chosen = [s for s in searches if s.data_fingerprint == fingerprint and s.space == space
-                  and s.metric == metric]
+        chosen = board.searches(like=key)
     if not chosen:
         return WarmStart([], notes=[
-            f"warm start: no earlier search of {experiment} on this data and space {space} "
-            f"optimising {metric}; starting cold"
+            f"warm start: no earlier search of {key.experiment} on this data and space "
+            f"{key.space} optimising {key.metric}; starting cold"
         ])
     ids = [s.search_id for s in chosen]
     told: list[tuple[dict[str, Any], float]] = []
@@ -109,16 +102,17 @@ def plan_warm_start(
     dropped: Counter[str] = Counter()
     seen: set[str] = set()
     for search in chosen:
-        for trial in board.trials(experiment, search_id=search.search_id, direction=direction):
+        for trial in board.trials(key.experiment, search_id=search.search_id,
+                                  direction=direction):
             if trial.best_val is None:
                 continue
             config, reason = _fit(trial.config, distributions, defaults, ignored)
             if reason is not None:
                 dropped[reason] += 1
                 continue
-            key = repr(sorted(config.items()))
-            if key not in seen:
-                seen.add(key)
+            same = repr(sorted(config.items()))
+            if same not in seen:
+                seen.add(same)
                 told.append((config, trial.best_val))
     told.sort(key=lambda item: direction.key(item[1]))  # stable: ties keep their order
     notes = [f"warm start from {len(ids)} earlier search(es): {len(told)} trial(s) told to the "

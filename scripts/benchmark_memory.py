@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 from autokeras_lab import load_experiment, run_search
-from autokeras_lab.runner import start_ray
+from autokeras_lab.cluster import start_ray
 
 
 def main() -> None:

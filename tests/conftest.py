@@ -19,7 +19,7 @@ def ray_session() -> Iterator[None]:
     import ray
 
     from autokeras_lab._env import quiet
-    from autokeras_lab.runner import start_ray
+    from autokeras_lab.cluster import start_ray
 
     quiet()
     start_ray(num_cpus=2)

@@ -28,12 +28,13 @@ def test_unknown_experiment_lists_the_known_ones() -> None:
         ('dataset = "concrete"\n[budget]\ntrails = 3\n', r"unknown key 'budget\.trails'"),
         ('dataset = "concrete"\n[budget]\ntrials = "ten"\n', r"'budget\.trials' expected"),
         ('dataset = "concrete"\n[budget]\nmax_epochs = -5\n', r"max_epochs must be a positive"),
-        ('dataset = "concrete"\n[scheduler]\nname = "pbt"\n', r"name must be one of asha, fifo"),
+        ('dataset = "concrete"\n[scheduler]\nname = "pbt"\n', r"name must be one of asha, hyperband, median, fifo, got 'pbt'"),
+        ('dataset = "concrete"\n[sampler]\nname = "grid"\n', r"\[sampler\]: name must be one of tpe, random, cmaes, gp, got 'grid'"),
         ('dataset = "concrete"\ndirection = "up"\n', r"direction must be one of min, max"),
         ("dataset = \n", r"not valid TOML"),
     ],
-    ids=["unknown-key", "unknown-nested-key", "wrong-type", "negative", "bad-choice",
-         "bad-direction", "syntax"],
+    ids=["unknown-key", "unknown-nested-key", "wrong-type", "negative", "bad-scheduler",
+         "bad-sampler", "bad-direction", "syntax"],
 )
 def test_bad_experiment_files_are_rejected_naming_file_and_key(
     tmp_path: Path, text: str, match: str

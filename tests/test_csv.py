@@ -10,19 +10,7 @@ import pytest
 
 from autokeras_lab.data import infer_task, load_csv, load_dataset, prepare
 from autokeras_lab.errors import UserError
-
-
-def mixed_frame(rows: int = 120, seed: int = 0) -> pd.DataFrame:
-    """Numbers, categories, booleans and gaps, with a target that depends on them."""
-    rng = np.random.default_rng(seed)
-    size = rng.normal(100, 20, rows)
-    colour = rng.choice(["red", "green", "blue"], rows)
-    organic = rng.choice(["yes", "no"], rows)
-    price = size * 2 + (colour == "red") * 30 + (organic == "yes") * 10 + rng.normal(0, 5, rows)
-    frame = pd.DataFrame({"size": size, "colour": colour, "organic": organic, "price": price})
-    frame.loc[::7, "size"] = np.nan
-    frame.loc[::11, "colour"] = None
-    return frame
+from tests.helpers import mixed_frame
 
 
 def write(tmp_path: Path, frame: pd.DataFrame, name: str = "table.csv") -> Path:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from autokeras_lab.config import available_experiments, load_experiment
+from autokeras_lab.config import available_experiments, load_experiment, load_experiment_data
 from autokeras_lab.data import prepare
 from autokeras_lab.errors import UserError
-from autokeras_lab.runner import load_experiment_data, resolve_metric
+from autokeras_lab.search._setup import resolve_metric
 from autokeras_lab.spaces import Task, load_space
 
 EXPECTED = {"concrete", "car", "iris", "breast_cancer", "diabetes", "moons"}

@@ -5,25 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from autokeras_lab.leaderboard import Leaderboard, SearchRecord, TrialRecord
+from autokeras_lab.leaderboard import Leaderboard
 from autokeras_lab.types import Direction
-
-
-def search(search_id: str = "s1", experiment: str = "concrete") -> SearchRecord:
-    return SearchRecord(
-        search_id=search_id, experiment=experiment, dataset="concrete", data_fingerprint="f",
-        space="mlp", metric="rmse", direction="min", seed=0, status="running", started_at=1.0,
-        command="python -m autokeras_lab search concrete", settings={"a": 1},
-        space_config={"space": []}, split_sizes={"train": 1, "val": 1, "test": 1},
-    )
-
-
-def trial(trial_id: str, best: float | None, status: str = "completed", **kw) -> TrialRecord:
-    return TrialRecord(
-        search_id=kw.pop("search_id", "s1"), trial_id=trial_id, experiment="concrete", number=1,
-        config={"units_0": 16, "learning_rate": 0.01}, status=status, epochs=3,
-        curve=[9.0, 7.5, best or 9.0], best_val=best, **kw,
-    )
+from tests.helpers import search, trial
 
 
 def test_trials_survive_the_process_and_rank_best_first(tmp_path: Path) -> None:

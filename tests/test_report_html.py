@@ -12,7 +12,7 @@ import pytest
 
 from autokeras_lab import load_experiment, run_search
 from autokeras_lab.config import csv_experiment
-from autokeras_lab.leaderboard import Leaderboard, open_searched
+from autokeras_lab.leaderboard import Leaderboard, find_search
 from autokeras_lab.report import _plots as plots
 from autokeras_lab.report import build_report, write_report
 
@@ -67,7 +67,7 @@ def test_plot_functions_draw_a_real_search(searched: Path) -> None:
 
 
 def test_report_escapes_user_text(searched: Path) -> None:
-    board, search = open_searched(searched, "hostile")
+    board, search = find_search(searched, "hostile")
     page = build_report(board, search, runs_dir=searched)
     assert HOSTILE_COLUMN not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<script" not in page.lower()  # the page has no script at all

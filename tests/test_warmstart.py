@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
-import optuna.distributions as od
 import pytest
 
 from autokeras_lab import load_experiment, run_search
 from autokeras_lab.errors import UserError
-from autokeras_lab.leaderboard import Leaderboard, SearchRecord, TrialRecord
+from autokeras_lab.leaderboard import Leaderboard, SearchKey, SearchRecord, TrialRecord
+from autokeras_lab.spaces import DerivedSpace
 from autokeras_lab.types import Direction
 from autokeras_lab.warmstart import plan_warm_start
 
-SPACE = {
-    "learning_rate": od.FloatDistribution(1e-3, 1e-2, log=True),  # narrowed since
-    "units_0": od.IntDistribution(16, 64),
-    "dropout": od.FloatDistribution(0.0, 0.4),  # new since
-}
-DEFAULTS = {"learning_rate": 1e-3, "units_0": 16, "dropout": 0.0}
+
+def today_space() -> DerivedSpace:
+    """The space as it is now: learning_rate narrowed, dropout new, activation gone."""
+    import keras_tuner as kt
+
+    hp = kt.HyperParameters()
+    hp.Float("learning_rate", 1e-3, 1e-2, sampling="log")
+    hp.Int("units_0", 16, 64)
+    hp.Float("dropout", 0.0, 0.4)
+    return DerivedSpace(hp, tuple(h.name for h in hp.space))
+
+
+SPACE = today_space()
+KEY = SearchKey(experiment="concrete", fingerprint="fp", space="mlp", metric="rmse")
 
 
 def board_with_history(tmp_path: Path) -> Leaderboard:
@@ -43,8 +52,7 @@ def board_with_history(tmp_path: Path) -> Leaderboard:
 
 
 def plan(board: Leaderboard, **kw):
-    return plan_warm_start(board, "concrete", fingerprint="fp", space="mlp", metric="rmse",
-                           distributions=SPACE, defaults=DEFAULTS, direction=Direction.MIN, **kw)
+    return plan_warm_start(board, KEY, SPACE, direction=Direction.MIN, **kw)
 
 
 def test_a_changed_space_keeps_what_fits_and_says_what_was_dropped(tmp_path: Path) -> None:
@@ -62,23 +70,22 @@ def test_a_changed_space_keeps_what_fits_and_says_what_was_dropped(tmp_path: Pat
 
 def test_other_data_or_unknown_search_is_refused_or_starts_cold(tmp_path: Path) -> None:
     board = board_with_history(tmp_path)
-    with pytest.raises(UserError, match="no search 'nope' of experiment 'concrete'"):
+    with pytest.raises(UserError, match="no search 'nope' in experiment 'concrete'"):
         plan(board, search_id="nope")
-    cold = plan_warm_start(board, "concrete", fingerprint="other", space="mlp", metric="rmse",
-                           distributions=SPACE, defaults=DEFAULTS, direction=Direction.MIN)
+    other_data = dataclasses.replace(KEY, fingerprint="other")
+    cold = plan_warm_start(board, other_data, SPACE, direction=Direction.MIN)
     assert cold.told == [] and "starting cold" in cold.notes[0]
     with pytest.raises(UserError, match="ran on other data or another search space"):
-        plan_warm_start(board, "concrete", fingerprint="other", space="mlp", metric="rmse", distributions=SPACE,
-                        defaults=DEFAULTS, direction=Direction.MIN, search_id="old")
+        plan_warm_start(board, other_data, SPACE, direction=Direction.MIN, search_id="old")
 
 
 def test_earlier_results_reach_the_sampler_and_the_best_are_asked_first(tmp_path: Path) -> None:
     import optuna
 
-    from autokeras_lab.runner import make_searcher
+    from autokeras_lab.search._tuner import make_searcher
 
     warm = plan(board_with_history(tmp_path), first=2)
-    searcher = make_searcher(SPACE, direction=Direction.MIN, sampler=optuna.samplers.TPESampler(seed=0),
+    searcher = make_searcher(SPACE.to_optuna(), direction=Direction.MIN, sampler=optuna.samplers.TPESampler(seed=0),
                              plan=warm, name="new")
     study = searcher._ot_study  # the study Ray Tune's OptunaSearch samples from
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
@@ -86,7 +93,7 @@ def test_earlier_results_reach_the_sampler_and_the_best_are_asked_first(tmp_path
     assert searcher.suggest("a") == warm.first[0]
     assert searcher.suggest("b") == warm.first[1]
     third = searcher.suggest("c")  # now the sampler proposes, with the history in view
-    assert set(third) == set(SPACE)
+    assert set(third) == set(SPACE.to_optuna())
 
 
 @pytest.mark.slow
@@ -115,13 +122,10 @@ def test_a_maximised_metric_proposes_its_highest_results_first(tmp_path: Path) -
             config={"learning_rate": 1e-3, "units_0": units}, status="completed", epochs=5,
             curve=[value], best_val=value,
         ))
-    warm = plan_warm_start(board, "concrete", fingerprint="fp", space="mlp", metric="accuracy",
-                           distributions=SPACE, defaults=DEFAULTS, direction=Direction.MAX,
-                           first=2)
+    accuracy = dataclasses.replace(KEY, metric="accuracy")
+    warm = plan_warm_start(board, accuracy, SPACE, direction=Direction.MAX, first=2)
     assert warm.searches == ["acc"]  # the rmse search's values are not comparable
     assert [value for _, value in warm.told] == [0.95, 0.80, 0.70]
     assert [c["units_0"] for c in warm.first] == [64, 32]
     with pytest.raises(UserError, match="optimised rmse, this one optimises accuracy"):
-        plan_warm_start(board, "concrete", fingerprint="fp", space="mlp", metric="accuracy",
-                        distributions=SPACE, defaults=DEFAULTS, direction=Direction.MAX,
-                        search_id="old")
+        plan_warm_start(board, accuracy, SPACE, direction=Direction.MAX, search_id="old")

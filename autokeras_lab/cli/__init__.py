@@ -7,10 +7,12 @@ libraries are imported only inside ``run``, so ``--help`` answers at once.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from autokeras_lab._env import quiet
 from autokeras_lab.cli import leaderboard, listing, predict, report, retrain, search
 from autokeras_lab.errors import AutoKerasLabError, FatalSearchError, UserError
 
@@ -39,7 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (2 for bad input)."""
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(words)
+    # The command recorded with a search, so it can be run again.
+    args.command_line = shlex.join(["python", "-m", "autokeras_lab", *words])
+    quiet()  # a terminal gets one progress line, not the libraries' chatter
     try:
         return int(args.handler(args))
     except UserError as exc:

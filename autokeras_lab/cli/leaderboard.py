@@ -27,10 +27,10 @@ def add_parser(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from autokeras_lab.leaderboard import open_searched
+    from autokeras_lab.leaderboard import find_search
     from autokeras_lab.report import format_leaderboard
 
-    board, latest = open_searched(args.runs_dir, args.experiment, args.search)
+    board, latest = find_search(args.runs_dir, args.experiment, args.search)
     trials = board.trials(
         args.experiment,
         search_id=args.search,

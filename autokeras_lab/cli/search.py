@@ -15,6 +15,7 @@ from autokeras_lab.cli._types import (
     positive_int,
 )
 from autokeras_lab.metrics import METRICS
+from autokeras_lab.tuners import SAMPLERS
 
 TOP = 10
 
@@ -42,6 +43,9 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--time-budget", type=positive_float, metavar="SECONDS",
                         help="wall-clock limit of the whole search")
     parser.add_argument("--seed", type=non_negative_int, help="seed of proposals and trials")
+    parser.add_argument("--sampler", choices=tuple(SAMPLERS),
+                        help="the Optuna sampler that proposes configurations (default: the "
+                        "experiment's, else tpe)")
     parser.add_argument("--metric", choices=tuple(METRICS),
                         help="the validation metric to optimise and rank on (default: the "
                         "experiment's); its direction follows it")
@@ -88,7 +92,7 @@ def add_parser(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from autokeras_lab.cluster import ClusterOptions
     from autokeras_lab.report import format_leaderboard
-    from autokeras_lab.runner import resume_search, run_search
+    from autokeras_lab.search import resume_search, run_search
 
     out = None if args.quiet else sys.stderr
     cluster = ClusterOptions(
@@ -108,13 +112,14 @@ def run(args: argparse.Namespace) -> int:
             time_budget_s=args.time_budget,
             seed=args.seed,
             metric=args.metric,
+            sampler=args.sampler,
             concurrency=args.concurrency,
             cv=args.cv,
             max_consecutive_failures=args.max_consecutive_failures,
         )
         result = run_search(
             experiment, runs_dir=args.runs_dir, cluster=cluster, out=out,
-            warm_start=args.warm_start, warm_start_from=args.warm_start_from,
+            command=args.command_line, warm_start=args.warm_start_from or args.warm_start,
         )
     print(f"\nLeaderboard of search {result.search_id} (top {min(TOP, len(result.trials))} "
           f"of {len(result.trials)} trials, {result.wall_seconds:.0f} s):")
@@ -127,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
         report = write_report(args.runs_dir, result.experiment, search_id=result.search_id)
         print(f"report:      {report}")
     if result.status == "interrupted":
-        from autokeras_lab.runner import resume_command
+        from autokeras_lab.search import resume_command
 
         print(
             f"search interrupted after {len(result.trials)} finished trials: they are on "
@@ -144,7 +149,7 @@ def _check_resume_flags(args: argparse.Namespace) -> str | None:
     search's stored setting, but not change it. Returns the experiment's name."""
     from autokeras_lab.config import experiment_from_settings
     from autokeras_lab.errors import UserError
-    from autokeras_lab.runner import find_resumable
+    from autokeras_lab.search import find_resumable
 
     if args.experiment is None and args.csv is None and not args.resume:
         raise UserError("--resume needs an experiment name or a search id: "
@@ -164,6 +169,7 @@ def _check_resume_flags(args: argparse.Namespace) -> str | None:
         "max_epochs": (args.max_epochs, stored.budget.max_epochs),
         "time_budget": (args.time_budget, stored.budget.time_budget_s),
         "seed": (args.seed, stored.seed),
+        "sampler": (args.sampler, stored.sampler.name),
         "metric": (args.metric, stored.metric),
         "concurrency": (args.concurrency, stored.budget.concurrency),
         "cv": (args.cv, stored.cv),

@@ -15,9 +15,10 @@ from autokeras_lab.data._datasets import (
     load_csv,
     load_dataset,
 )
-from autokeras_lab.data._prepare import ColumnSpec, Prepared, Preprocessor, prepare
+from autokeras_lab.data._prepare import Arrays, ColumnSpec, Prepared, Preprocessor, prepare
 
 __all__ = [
+    "Arrays",
     "ColumnSpec",
     "Dataset",
     "Prepared",

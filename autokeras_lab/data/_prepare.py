@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -204,6 +204,24 @@ class Preprocessor:
         )
 
 
+class Arrays(TypedDict, total=False):
+    """The arrays a model trains on, as a trial gets them.
+
+    ``x_train``, ``y_train`` and ``w_train`` (row weights, or ``None``) to fit on;
+    ``x_val`` and ``y_val`` to validate on (``x_val`` ``None``: no validation);
+    ``target_scale``, the target's standard deviation, to give regression errors in
+    the target's units; with cross-validation, ``folds``: one such set per fold.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    w_train: np.ndarray | None
+    x_val: np.ndarray | None
+    y_val: np.ndarray
+    target_scale: float
+    folds: list[Arrays]
+
+
 @dataclass(frozen=True, kw_only=True)
 class Prepared:
     """The three splits as model-ready arrays, plus what made them.
@@ -225,12 +243,12 @@ class Prepared:
     val_index: np.ndarray
     test_index: np.ndarray
     w_train: np.ndarray | None = None
-    folds: tuple[dict[str, Any], ...] = ()
+    folds: tuple[Arrays, ...] = ()
 
-    def search_arrays(self) -> dict[str, Any]:
+    def search_arrays(self) -> Arrays:
         """What a trial needs: train and validation arrays (or, with cross-validation,
         one such set per fold), never the test split."""
-        arrays: dict[str, Any] = {
+        arrays: Arrays = {
             "x_train": self.x_train,
             "y_train": self.y_train,
             "w_train": self.w_train,
@@ -296,7 +314,7 @@ def prepare(
     x_test, y_test = arrays(test)
     balanced = classify and class_weight == "balanced"
     weights = _balanced(y_train, len(pre.classes)) if balanced else None
-    folds: list[dict[str, Any]] = []
+    folds: list[Arrays] = []
     if cv >= 2:
         folds = _folds(frame, rest, arrays, cv=cv, split_seed=split_seed, labels=labels,
                        n_classes=len(pre.classes) if balanced else 0)
@@ -317,7 +335,7 @@ def _balanced(y: np.ndarray, n_classes: int) -> np.ndarray:
 def _folds(
     frame: pd.DataFrame, rest: np.ndarray, arrays: Any, *, cv: int, split_seed: int,
     labels: np.ndarray | None, n_classes: int,
-) -> list[dict[str, Any]]:
+) -> list[Arrays]:
     from sklearn.model_selection import KFold, StratifiedKFold
 
     splitter = (StratifiedKFold if labels is not None else KFold)(
@@ -327,7 +345,7 @@ def _folds(
         cuts = list(splitter.split(rest, labels[rest] if labels is not None else None))
     except ValueError as exc:
         raise UserError(f"cannot cut {len(rest)} rows into {cv} folds: {exc}; lower --cv") from None
-    folds = []
+    folds: list[Arrays] = []
     for fold_train, fold_val in cuts:
         x_fit, y_fit = arrays(rest[fold_train])
         x_val, y_val = arrays(rest[fold_val])

@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from autokeras_lab.leaderboard import Leaderboard, SearchRecord, TrialRecord, open_searched
+from autokeras_lab.layout import RunsLayout
+from autokeras_lab.leaderboard import Leaderboard, SearchRecord, TrialRecord, find_search
 from autokeras_lab.report import _plots as plots
 from autokeras_lab.report._table import compact_config, leaderboard_rows
 from autokeras_lab.types import TrialStatus
@@ -164,11 +165,11 @@ def _config_text(config: dict[str, Any]) -> str:
 
 def build_report(board: Leaderboard, search: SearchRecord, *, runs_dir: Path) -> str:
     """The report page of one search (see :func:`write_report`)."""
-    from autokeras_lab.export import CARD_FILE, search_export_dir
+    from autokeras_lab.export import CARD_FILE
 
     experiment = search.experiment
     trials = board.trials(experiment, search_id=search.search_id, direction=search.direction)
-    export_dir = search_export_dir(runs_dir, experiment, search.search_id)
+    export_dir = RunsLayout(Path(runs_dir)).search_best(experiment, search.search_id)
     card: dict[str, Any] = {}
     if (export_dir / CARD_FILE).is_file():
         card = json.loads((export_dir / CARD_FILE).read_text(encoding="utf-8"))
@@ -305,9 +306,9 @@ def write_report(
         >>> write_report(Path("runs"), "concrete")  # doctest: +SKIP
         PosixPath('runs/concrete/report.html')
     """
-    board, search = open_searched(runs_dir, experiment, search_id)
+    board, search = find_search(runs_dir, experiment, search_id)
     page = build_report(board, search, runs_dir=runs_dir)
-    target = out or Path(runs_dir) / experiment / "report.html"
+    target = out or RunsLayout(Path(runs_dir)).report(experiment)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(page, encoding="utf-8")
     return target

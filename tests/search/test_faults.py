@@ -22,7 +22,7 @@ from autokeras_lab.leaderboard import Leaderboard
 from autokeras_lab.types import Direction
 
 pytestmark = pytest.mark.slow
-SPACES = Path(__file__).parent / "spaces"
+SPACES = Path(__file__).parents[1] / "spaces"
 
 
 def _search(runs: Path, *args: str) -> subprocess.Popen[str]:

@@ -85,7 +85,7 @@ def test_exported_model_predicts_plausible_strengths_and_reloads_the_same(
     assert card["target"] == "strength" and card["unit"] == "MPa"
     assert card["versions"]["tensorflow"].startswith("2.")
     assert card["metrics"]["val_rmse"] > 0
-    rows = pd.read_csv(Path(__file__).parents[1] / "autokeras_lab" / "data" / "concrete.csv")
+    rows = pd.read_csv(Path(__file__).parents[2] / "autokeras_lab" / "data" / "concrete.csv")
     rows = rows.drop(columns=["strength"]).sample(20, random_state=1)
     first = load_model_dir(model_dir).predict(rows)["predicted_strength"].to_numpy()
     second = load_model_dir(model_dir).predict(rows)["predicted_strength"].to_numpy()
@@ -141,7 +141,7 @@ def test_mixed_type_csv_classification_end_to_end(ray_session, tmp_path: Path) -
     """A user's CSV with numbers, categories, booleans and gaps: searched, exported,
     and predicted on raw rows (label plus class probabilities)."""
     from autokeras_lab.config import csv_experiment
-    from tests.test_csv import mixed_frame
+    from tests.helpers import mixed_frame
 
     frame = mixed_frame(300)
     frame["tier"] = pd.qcut(frame.pop("price"), 3, labels=["cheap", "mid", "dear"]).astype(str)

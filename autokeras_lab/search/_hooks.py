@@ -3,7 +3,7 @@ trials on the leaderboard, the stopper that ends a search gone wrong, and the
 clean-up of checkpoints a finished run no longer needs.
 
 The leaderboard and the Tune state a search resumes from must agree after a crash.
-The callback keeps consistent copies of Tune's state (:mod:`autokeras_lab.tune_state`)
+The callback keeps consistent copies of Tune's state (:mod:`._state`)
 and writes a finished trial to the leaderboard only once the newest copy lists it
 (:func:`flush`); a resumed search tells the trials that copy lists as running but the
 leaderboard holds as finished to report their recorded result again
@@ -28,8 +28,8 @@ from ray import tune
 
 from autokeras_lab.leaderboard import Leaderboard, TrialRecord
 from autokeras_lab.progress import Progress
-from autokeras_lab.tune_state import take_snapshot
-from autokeras_lab.types import Direction, TrialStatus
+from autokeras_lab.search._state import take_snapshot
+from autokeras_lab.types import Direction, TrialReport, TrialStatus
 
 __all__ = [
     "LIVE", "AbortStopper", "Live", "Recorder", "flush", "prune_checkpoints",
@@ -42,7 +42,8 @@ class Live:
     """What the Tune callbacks of a running search reach on the driver.
 
     Attributes:
-        snapshots: Where the copies of Tune's state go (see :mod:`tune_state`).
+        snapshots: Where the copies of Tune's state go (see :mod:`._state`).
+        error_file: Where the traceback of an error of ours inside a trial goes.
         recorded: Trials the leaderboard held when this run started (a resumed
             search); their rows stand and are not written again.
         pending: Finished trials waiting for the newest copy to list them.
@@ -55,6 +56,7 @@ class Live:
     progress: Progress
     max_consecutive_failures: int
     snapshots: Path
+    error_file: Path
     recorded: frozenset[str] = frozenset()
     failures_in_a_row: int = 0
     abort_reason: str | None = None
@@ -90,7 +92,7 @@ class Recorder(tune.Callback):
     def __init__(self, search_id: str) -> None:
         self.search_id = search_id
         self.curves: dict[str, list[float]] = {}
-        self.last: dict[str, dict[str, Any]] = {}
+        self.last: dict[str, TrialReport] = {}
         self.started: dict[str, float] = {}
 
     @property
@@ -107,23 +109,24 @@ class Recorder(tune.Callback):
     ) -> None:
         # A report's new epochs end at its epoch; a trial restarted from a
         # checkpoint re-sends epochs, which replace the ones it had sent.
-        new = result.get("new_curve") or []
+        report = TrialReport.from_result(result)
         curve = self.curves.setdefault(trial.trial_id, [])
-        first = int(result.get("epoch", 0)) - len(new)
-        del curve[max(0, first):]
-        curve.extend(new)
-        self.last[trial.trial_id] = result
-        self.live.progress.result(result.get("best_val_metric"))
+        del curve[max(0, report.epoch - len(report.new_curve)):]
+        curve.extend(report.new_curve)
+        self.last[trial.trial_id] = report
+        self.live.progress.result(report.best_val_metric)
         self.live.progress.update(trials)
 
     def on_trial_complete(
         self, iteration: int, trials: list, trial: Any, **info: Any
     ) -> None:
-        last = self.last.get(trial.trial_id, {})
-        if last.get("failure"):
-            self._record(trial, TrialStatus.FAILED, last["failure"])
+        last = self.last.get(trial.trial_id)
+        if last is not None and last.internal_error:
+            self._stop_for_our_error(last.internal_error)
+        elif last is not None and last.failure:
+            self._record(trial, TrialStatus.FAILED, last.failure)
         else:
-            self._record(trial, TrialStatus.COMPLETED if last.get("finished")
+            self._record(trial, TrialStatus.COMPLETED if last is not None and last.finished
                          else TrialStatus.STOPPED_EARLY, None)
         self.live.progress.update(trials)
 
@@ -137,13 +140,26 @@ class Recorder(tune.Callback):
         flush(live)
         live.progress.update(trials)
 
+    def _stop_for_our_error(self, traceback_text: str) -> None:
+        """An error of this package inside a trial: keep its traceback and stop the
+        search (the trial is not blamed, so it is not recorded)."""
+        live = self.live
+        if live.abort_reason is None:
+            live.error_file.parent.mkdir(parents=True, exist_ok=True)
+            live.error_file.write_text(traceback_text, encoding="utf-8")
+            last_line = traceback_text.strip().splitlines()[-1][:200]
+            live.abort_reason = (
+                f"an error in autokeras_lab itself stopped the search ({last_line}); "
+                f"its traceback is in {live.error_file}: please report it"
+            )
+
     def _record(self, trial: Any, status: TrialStatus, reason: str | None) -> None:
         live = self.live
         if trial.trial_id in live.recorded:
             return  # finished before the driver died: its row stands
-        last = self.last.get(trial.trial_id, {})
+        last = self.last.get(trial.trial_id) or TrialReport(epoch=0, best_val_metric=math.nan)
         checkpoint = trial.checkpoint
-        best_val = last.get("best_val_metric")
+        best_val = last.best_val_metric
         failed = status is TrialStatus.FAILED
         live.pending.append(
             TrialRecord(
@@ -151,20 +167,19 @@ class Recorder(tune.Callback):
                 trial_id=trial.trial_id,
                 experiment=live.experiment,
                 number=trial_number(trial),
-                config=_active(trial.config, last.get("active_hyperparameters")),
+                config=_active(trial.config, last.active),
                 status=status,
-                epochs=int(last.get("epoch", 0)),
+                epochs=last.epoch,
                 curve=self.curves.get(trial.trial_id, []),
                 failure_reason=reason,
-                best_val=None if failed or best_val is None
-                or not math.isfinite(best_val) else best_val,
+                best_val=None if failed or not math.isfinite(best_val) else best_val,
                 metrics=_trial_metrics(last),
-                best_epoch=last.get("best_epoch"),
+                best_epoch=last.best_epoch,
                 started_at=self.started.get(trial.trial_id),
                 finished_at=time.time(),
-                wall_seconds=last.get("trial_seconds"),
-                train_seconds=last.get("train_seconds"),
-                seed=last.get("trial_seed"),
+                wall_seconds=last.trial_seconds,
+                train_seconds=last.train_seconds,
+                seed=last.seed,
                 checkpoint_path=_location(checkpoint)
                 if checkpoint is not None and not failed else None,
                 retries=int(getattr(trial.run_metadata, "num_failures", 0) or 0),
@@ -217,20 +232,17 @@ def flush(live: Live, *, final: bool = False) -> None:
     live.pending = waiting
 
 
-def recorded_results(
-    trials: list[TrialRecord], direction: Direction
-) -> dict[str, dict[str, Any]]:
-    """The final result each recorded trial reports again when a resumed search
+def recorded_results(trials: list[TrialRecord], direction: Direction) -> dict[str, TrialReport]:
+    """The final report each recorded trial sends again when a resumed search
     meets it (see ``TrialSettings.recorded``): enough for the searcher, which
     learns its value, and for the scheduler, which sees it end."""
     return {
-        trial.trial_id: {
-            "epoch": trial.epochs,
-            "best_val_metric": direction.worst if trial.best_val is None else trial.best_val,
-            "finished": True,
-            "new_curve": [],
-            "failure": trial.failure_reason,
-        }
+        trial.trial_id: TrialReport(
+            epoch=trial.epochs,
+            best_val_metric=direction.worst if trial.best_val is None else trial.best_val,
+            finished=True,
+            failure=trial.failure_reason,
+        )
         for trial in trials
     }
 
@@ -264,12 +276,12 @@ def prune_checkpoints(results: Any, keep: set[str]) -> int:
     return removed
 
 
-def _trial_metrics(last: dict[str, Any]) -> dict[str, Any]:
-    metrics: dict[str, Any] = {"val": last.get("best_metrics") or {}}
-    if last.get("best_metrics_std"):
-        metrics["val_std"] = last["best_metrics_std"]
-    if last.get("worker"):
-        metrics["worker"] = last["worker"]
+def _trial_metrics(last: TrialReport) -> dict[str, Any]:
+    metrics: dict[str, Any] = {"val": last.best_metrics}
+    if last.best_metrics_std:
+        metrics["val_std"] = last.best_metrics_std
+    if last.worker:
+        metrics["worker"] = last.worker
     return metrics
 
 

@@ -13,7 +13,7 @@ import pyarrow.fs as pafs
 
 from autokeras_lab.leaderboard import Leaderboard
 from autokeras_lab.progress import Progress
-from autokeras_lab.tune_hooks import (
+from autokeras_lab.search._hooks import (
     LIVE,
     Live,
     Recorder,
@@ -22,10 +22,10 @@ from autokeras_lab.tune_hooks import (
     recorded_results,
     snapshot,
 )
-from autokeras_lab.tune_state import newest_snapshot, restore_snapshot, take_snapshot
+from autokeras_lab.search._state import newest_snapshot, restore_snapshot, take_snapshot
 from autokeras_lab.types import Direction
-from tests.test_leaderboard import search
-from tests.test_leaderboard import trial as _trial
+from tests.helpers import search
+from tests.helpers import trial as _trial
 
 
 def trial(trial_id: str, best: float | None, *, number: int = 1, epochs: int = 3, **kw):
@@ -36,7 +36,8 @@ def _live(tmp_path: Path, recorded: frozenset[str] = frozenset()) -> Live:
     board = Leaderboard(tmp_path / "leaderboard.db")
     board.start_search(search())
     return Live(board, "concrete", Progress(None, direction=Direction.MIN), 5,
-                snapshots=tmp_path / "snapshots", recorded=recorded)
+                snapshots=tmp_path / "snapshots", error_file=tmp_path / "error.txt",
+                recorded=recorded)
 
 
 def _stage_tune_state(tmp_path: Path, stamp: str, *dirnames: str) -> Path:
@@ -109,11 +110,11 @@ def test_recorded_results_give_the_searcher_each_trials_value_and_failures_the_w
     done = [trial("a", 5.0, epochs=30), trial("b", None, status="failed",
                                               failure_reason="NaN loss")]
     results = recorded_results(done, Direction.MIN)
-    assert results["a"]["best_val_metric"] == 5.0 and results["a"]["epoch"] == 30
-    assert results["b"]["best_val_metric"] == math.inf
-    assert results["b"]["failure"] == "NaN loss"
-    assert all(r["finished"] for r in results.values())
-    assert recorded_results(done, Direction.MAX)["b"]["best_val_metric"] == -math.inf
+    assert results["a"].best_val_metric == 5.0 and results["a"].epoch == 30
+    assert results["b"].best_val_metric == math.inf
+    assert results["b"].failure == "NaN loss"
+    assert all(r.finished for r in results.values())
+    assert recorded_results(done, Direction.MAX)["b"].best_val_metric == -math.inf
 
 
 def _trial_dir(root: Path, name: str, checkpoints: int) -> Path:
@@ -196,3 +197,24 @@ def test_a_resume_puts_the_whole_copy_in_place_of_a_half_written_state(tmp_path:
     assert (tune_dir / "experiment_state-2026-11-21_10-00-00.json").read_text() == whole
     assert (tune_dir / "tuner.pkl").read_bytes() == b"the Tuner"
     assert not restore_snapshot(tmp_path / "none", str(tune_dir))  # no copy: Tune's stays
+
+
+def test_a_bug_of_ours_in_a_trial_stops_the_search_with_its_traceback(tmp_path: Path) -> None:
+    live = _live(tmp_path)
+    recorder = Recorder("s1")
+    LIVE["s1"] = live
+    try:
+        running = SimpleNamespace(trial_id="eeee5555", experiment_tag="5_units_0=16",
+                                  config={"units_0": 16}, checkpoint=None,
+                                  run_metadata=SimpleNamespace(num_failures=0))
+        recorder.on_trial_result(0, [], running, {
+            "epoch": 2, "best_val_metric": math.inf, "finished": True,
+            "internal_error": "Traceback (most recent call last):\n  ...\nKeyError: 'x'\n"})
+        recorder.on_trial_complete(0, [], running)
+    finally:
+        del LIVE["s1"]
+    assert "KeyError: 'x'" in (tmp_path / "error.txt").read_text()
+    assert live.abort_reason is not None
+    assert "an error in autokeras_lab itself" in live.abort_reason
+    assert str(tmp_path / "error.txt") in live.abort_reason
+    assert live.pending == [] and live.failures_in_a_row == 0  # the trial is not blamed

@@ -1,0 +1,188 @@
+"""The search engine behind :func:`autokeras_lab.run_search`.
+
+A thin public face over private rooms: :mod:`._setup` (runs directory, data, metric,
+space), :mod:`._run` (the frozen object one search run works with), :mod:`._tuner`
+(the Ray Tune ``Tuner``: trainable, scheduler and sampler registries, callbacks),
+:mod:`._hooks` and :mod:`._state` (recording trials, consistent copies of Tune's
+state), :mod:`._interrupt` (Ctrl-C), :mod:`._resume` (finding and restoring an
+interrupted search), :mod:`._engine` (tune, then :mod:`._finish`: test evaluation and
+export).
+
+Library calls leave the process as they found it: no warning filters or log levels
+change (the command line does that), and the command recorded is the one given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import TextIO
+
+from autokeras_lab.cluster import ClusterOptions, check_gpus, check_storage, start_ray
+from autokeras_lab.config import Experiment, experiment_from_settings
+from autokeras_lab.errors import UserError
+from autokeras_lab.layout import RunsLayout
+from autokeras_lab.leaderboard import Leaderboard, SearchKey, SearchRecord
+from autokeras_lab.search._engine import execute
+from autokeras_lab.search._resume import find_resumable, restore_tune_state
+from autokeras_lab.search._run import SearchResult, SearchRun, driver_info, resume_command
+from autokeras_lab.search._setup import Setup, check_runs_dir, set_up
+from autokeras_lab.warmstart import plan_warm_start
+
+__all__ = ["SearchResult", "find_resumable", "resume_command", "resume_search", "run_search"]
+
+PYTHON_COMMAND = "(started from Python: autokeras_lab.run_search)"
+
+
+def run_search(
+    experiment: Experiment,
+    *,
+    runs_dir: Path,
+    cluster: ClusterOptions | None = None,
+    out: TextIO | None = None,
+    command: str | None = None,
+    warm_start: bool | str = False,
+) -> SearchResult:
+    """Run one search and return what it left on the leaderboard.
+
+    Args:
+        experiment: The experiment (see :func:`autokeras_lab.config.load_experiment`).
+        runs_dir: Where the leaderboard, Ray's trial storage and exports live.
+        cluster: Where the trials run: a local Ray runtime by default (or the one
+            this process has), or a cluster to join; checkpoint storage, dashboard
+            and GPU share (see :class:`autokeras_lab.cluster.ClusterOptions`).
+        out: Where the progress view goes (``None``: no progress view).
+        command: The command line to record so the search can be reproduced.
+        warm_start: ``True`` seeds the search with every earlier search of the
+            experiment on the same data, space and metric; a search id seeds it with
+            that one (see :mod:`autokeras_lab.warmstart`).
+
+    Example:
+        >>> from pathlib import Path
+        >>> from autokeras_lab import load_experiment, run_search
+        >>> exp = load_experiment("concrete").with_overrides(trials=2, max_epochs=3)
+        >>> result = run_search(exp, runs_dir=Path("runs"))  # doctest: +SKIP
+        >>> result.trials[0].best_val  # doctest: +SKIP
+        6.1
+    """
+    layout = RunsLayout(check_runs_dir(Path(runs_dir).absolute()))
+    cluster = cluster or ClusterOptions()
+    setup = set_up(experiment)
+    experiment, dataset = setup.experiment, setup.dataset
+    dashboard = _connect(cluster, layout.storage_root(experiment.name, storage=cluster.storage))
+    _write_header(out, setup, dashboard)
+    board = Leaderboard(layout.leaderboard)
+    plan = None
+    if warm_start:
+        key = SearchKey(experiment=experiment.name, fingerprint=dataset.fingerprint,
+                        space=experiment.space, metric=experiment.metric)
+        plan = plan_warm_start(
+            board, key, setup.derived, direction=setup.direction,
+            search_id=warm_start if isinstance(warm_start, str) else None,
+        )
+        if out is not None:
+            out.write("".join(f"{note}\n" for note in plan.notes))
+    run = SearchRun(setup=setup, search_id=time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2),
+                    layout=layout, board=board, cluster=cluster, out=out, dashboard=dashboard,
+                    plan=plan)
+    board.start_search(SearchRecord(
+        search_id=run.search_id,
+        experiment=experiment.name,
+        dataset=dataset.name,
+        data_fingerprint=dataset.fingerprint,
+        space=experiment.space,
+        metric=experiment.metric,
+        direction=setup.direction,
+        seed=experiment.seed,
+        status="running",
+        started_at=time.time(),
+        command=command or PYTHON_COMMAND,
+        settings=asdict(experiment)
+        | {"warm_start": plan.summary() if plan else None, "driver": driver_info(),
+           "cluster": {"storage": cluster.storage, "gpus_per_trial": cluster.gpus_per_trial}},
+        space_config=setup.derived.to_config(),
+        split_sizes=setup.prepared.sizes(),
+    ))
+    return execute(run)
+
+
+def resume_search(
+    *,
+    runs_dir: Path,
+    experiment: str | None = None,
+    search_id: str | None = None,
+    cluster: ClusterOptions | None = None,
+    out: TextIO | None = None,
+) -> SearchResult:
+    """Continue a search that was interrupted (Ctrl-C) or whose driver died.
+
+    Finished trials stay as they are on the leaderboard and are not trained again;
+    trials that were running continue from their last checkpoint; the search then
+    goes on to its trial count. The Ray Tune experiment, the Optuna sampler's state
+    and the scheduler's come back from the search's directory under ``runs_dir``.
+
+    Args:
+        experiment: Resume this experiment's latest unfinished search...
+        search_id: ...or this search (the id the interrupted search printed).
+        cluster: Where to run the rest (its address and dashboard); the checkpoint
+            storage and GPU share are the search's own.
+    """
+    layout = RunsLayout(check_runs_dir(Path(runs_dir).absolute()))
+    board, record = find_resumable(layout.root, experiment, search_id)
+    restore_tune_state(layout, record)
+    recorded = record.settings.get("cluster") or {}
+    cluster = dataclasses.replace(
+        cluster or ClusterOptions(), storage=recorded.get("storage"),
+        gpus_per_trial=float(recorded.get("gpus_per_trial") or 0),
+    )
+    setup = set_up(experiment_from_settings(record.settings))
+    if setup.dataset.fingerprint != record.data_fingerprint:
+        raise UserError(
+            f"the data of experiment {record.experiment!r} changed since search "
+            f"{record.search_id} started, so it cannot be resumed; start a new search"
+        )
+    run = SearchRun(setup=setup, search_id=record.search_id, layout=layout, board=board,
+                    cluster=cluster, out=out, resume=True)
+    if out is not None:
+        out.write(f"resuming search {record.search_id} ({len(run.trials())} trials already "
+                  "done)\n")
+    dashboard = _connect(cluster, run.storage_root)
+    _write_header(out, setup, dashboard)
+    board.reopen_search(record.search_id, driver=driver_info())
+    return execute(dataclasses.replace(run, dashboard=dashboard))
+
+
+def _connect(cluster: ClusterOptions, storage_root: str) -> str | None:
+    """Start or join Ray and refuse, before anything is stored, what the cluster
+    cannot do: a GPU share no node has, checkpoint storage some node cannot see.
+    Returns the dashboard's URL, if there is one."""
+    dashboard = start_ray(cluster.address, dashboard=cluster.dashboard)
+    check_gpus(cluster.gpus_per_trial)
+    check_storage(storage_root)
+    return dashboard
+
+
+def _write_header(out: TextIO | None, setup: Setup, dashboard: str | None) -> None:
+    if out is None:
+        return
+    experiment, sizes = setup.experiment, setup.prepared.sizes()
+    budget = experiment.budget
+    parts = [f"{budget.trials} trials"] if budget.trials is not None else []
+    parts.append(f"{budget.max_epochs} epochs max")
+    if budget.time_budget_s is not None:
+        parts.append(f"{budget.time_budget_s:.0f} s budget")
+    out.write(
+        f"searching {experiment.name} ({setup.dataset.task}, {sizes['train']}/{sizes['val']}/"
+        f"{sizes['test']} rows train/val/test): space {experiment.space}, metric "
+        f"{experiment.metric} ({experiment.direction}), {', '.join(parts)}, scheduler "
+        f"{experiment.scheduler.name}, sampler {experiment.sampler.name}, "
+        f"seed {experiment.seed}\n"
+    )
+    if dashboard:
+        out.write(
+            f"Ray dashboard: {dashboard} (token authentication: paste the token that "
+            "`ray get-auth-token` prints when the page asks)\n"
+        )

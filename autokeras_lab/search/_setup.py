@@ -1,0 +1,97 @@
+"""An experiment made ready to search: the runs directory checked, the data loaded and
+split, the metric and its direction resolved, the search space derived."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from autokeras_lab._env import import_tensorflow_quietly
+from autokeras_lab.config import Experiment, load_experiment_data
+from autokeras_lab.data import Dataset, Prepared, prepare
+from autokeras_lab.errors import UserError
+from autokeras_lab.metrics import METRICS, default_metric, direction_of
+from autokeras_lab.spaces import DerivedSpace, ModelBuilder, SearchSpace, Task, load_space
+from autokeras_lab.types import Direction
+
+MIN_FREE_MB = 200
+
+
+@dataclass(frozen=True)
+class Setup:
+    """An experiment made ready to search: its data split, task and space."""
+
+    experiment: Experiment
+    dataset: Dataset
+    prepared: Prepared
+    task: Task
+    space: SearchSpace
+    derived: DerivedSpace
+
+    @property
+    def builder(self) -> ModelBuilder:
+        return ModelBuilder(self.space, self.derived, self.task)
+
+    @property
+    def direction(self) -> Direction:
+        """The metric's direction (:func:`resolve_metric` has filled it in)."""
+        assert self.experiment.direction is not None
+        return self.experiment.direction
+
+
+def set_up(experiment: Experiment) -> Setup:
+    dataset = load_experiment_data(experiment)
+    experiment = resolve_metric(experiment, dataset.task)
+    prepared = prepare(
+        dataset,
+        test_fraction=experiment.test_fraction,
+        val_fraction=experiment.val_fraction,
+        split_seed=experiment.split_seed,
+        class_weight=experiment.class_weight,
+        cv=experiment.cv,
+    )
+    task = Task.for_data(dataset.task, prepared.preprocessor.n_inputs, len(dataset.classes))
+    import_tensorflow_quietly()  # before the space module imports keras
+    space = load_space(experiment.space)
+    return Setup(experiment, dataset, prepared, task, space, space.derive(task))
+
+
+def resolve_metric(experiment: Experiment, task: str) -> Experiment:
+    """Fill in the metric and direction the task implies; refuse a metric that does
+    not fit the task."""
+    metric = experiment.metric or default_metric(task)
+    suits = METRICS[metric][0]
+    if suits != task:
+        fitting = ", ".join(m for m, (t, _) in METRICS.items() if t == task)
+        raise UserError(
+            f"experiment {experiment.name!r}: metric {metric!r} is for {suits}, but the data "
+            f"is a {task} task; expected one of: {fitting}"
+        )
+    direction = Direction(experiment.direction or direction_of(metric))
+    return dataclasses.replace(experiment, metric=metric, direction=direction)
+
+
+def check_runs_dir(runs_dir: Path) -> Path:
+    """Fail before the search, not an hour into it: the runs directory must be
+    writable and have room for checkpoints and exports."""
+    try:
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        probe = runs_dir / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(
+            f"cannot write to the runs directory {runs_dir} ({exc.strerror}); "
+            "pass a writable one with --runs-dir"
+        ) from None
+    free_mb = shutil.disk_usage(runs_dir).free / 2**20
+    if free_mb < MIN_FREE_MB:
+        raise UserError(
+            f"only {free_mb:.0f} MiB free under {runs_dir}; a search needs at least "
+            f"{MIN_FREE_MB} MiB for checkpoints and models: free some space or pass "
+            "another --runs-dir"
+        )
+    return runs_dir

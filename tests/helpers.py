@@ -1,0 +1,40 @@
+"""Test helpers shared by several test modules: stored records and data frames."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from autokeras_lab.leaderboard import SearchRecord, TrialRecord
+
+
+def search(search_id: str = "s1", experiment: str = "concrete") -> SearchRecord:
+    return SearchRecord(
+        search_id=search_id, experiment=experiment, dataset="concrete", data_fingerprint="f",
+        space="mlp", metric="rmse", direction="min", seed=0, status="running", started_at=1.0,
+        command="python -m autokeras_lab search concrete", settings={"a": 1},
+        space_config={"space": []}, split_sizes={"train": 1, "val": 1, "test": 1},
+    )
+
+
+def trial(trial_id: str, best: float | None, status: str = "completed", **kw) -> TrialRecord:
+    return TrialRecord(
+        search_id=kw.pop("search_id", "s1"), trial_id=trial_id, experiment="concrete", number=1,
+        config={"units_0": 16, "learning_rate": 0.01}, status=status, epochs=3,
+        curve=[9.0, 7.5, best or 9.0], best_val=best, **kw,
+    )
+
+
+def mixed_frame(rows: int = 120, seed: int = 0) -> pd.DataFrame:
+    """Numbers, categories, booleans and gaps, with a target that depends on them."""
+    rng = np.random.default_rng(seed)
+    size = rng.normal(100, 20, rows)
+    colour = rng.choice(["red", "green", "blue"], rows)
+    organic = rng.choice(["yes", "no"], rows)
+    price = size * 2 + (colour == "red") * 30 + (organic == "yes") * 10 + rng.normal(0, 5, rows)
+    frame = pd.DataFrame({"size": size, "colour": colour, "organic": organic, "price": price})
+    frame.loc[::7, "size"] = np.nan
+    frame.loc[::11, "colour"] = None
+    return frame
+
+

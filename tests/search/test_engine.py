@@ -1,0 +1,81 @@
+"""The engine as a library: the schedulers and samplers it offers run real searches,
+a bug of ours stops a search with its traceback kept, and a call from Python leaves
+the process's settings as it found them."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+
+import pytest
+
+from autokeras_lab import load_experiment, run_search
+from autokeras_lab.errors import FatalSearchError
+from autokeras_lab.leaderboard import Leaderboard
+from autokeras_lab.search import PYTHON_COMMAND
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "sampler"),
+    [("hyperband", "tpe"), ("median", "random"), ("fifo", "cmaes")],
+    ids=["hyperband-tpe", "median-random", "fifo-cmaes"],
+)
+def test_other_schedulers_and_samplers_run_a_whole_search(
+    ray_session, tmp_path: Path, scheduler: str, sampler: str
+) -> None:
+    exp = load_experiment("concrete").with_overrides(trials=4, max_epochs=6, sampler=sampler)
+    exp = exp.with_overrides(scheduler=type(exp.scheduler)(name=scheduler, grace_period=2))
+    result = run_search(exp, runs_dir=tmp_path)
+    assert result.status == "completed" and len(result.trials) == 4
+    assert all(t.best_val is not None and t.status != "failed" for t in result.trials)
+    if scheduler == "fifo":
+        assert all(t.epochs == 6 for t in result.trials)  # nothing stopped early
+    [stored] = Leaderboard(tmp_path / "leaderboard.db").searches("concrete")
+    assert stored.settings["scheduler"]["name"] == scheduler
+    assert stored.settings["sampler"]["name"] == sampler
+    assert (tmp_path / "concrete" / "best" / "model.keras").is_file()
+
+
+def test_a_bug_of_ours_stops_the_search_and_keeps_its_traceback(
+    ray_session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from autokeras_lab.search import _engine
+
+    def broken(*args: object) -> None:
+        raise ZeroDivisionError("division by zero in the tuner factory")
+
+    monkeypatch.setattr(_engine, "build_tuner", broken)
+    exp = load_experiment("concrete").with_overrides(trials=2, max_epochs=1)
+    with pytest.raises(FatalSearchError, match="an error in autokeras_lab itself") as info:
+        run_search(exp, runs_dir=tmp_path)
+    [search] = Leaderboard(tmp_path / "leaderboard.db").searches("concrete")
+    error_file = tmp_path / "concrete" / "searches" / search.search_id / "error.txt"
+    assert str(error_file) in str(info.value) and len(str(info.value).splitlines()) == 1
+    assert "ZeroDivisionError: division by zero" in error_file.read_text()
+    assert "Traceback" in error_file.read_text()
+    assert search.status == "failed"
+
+
+def test_a_library_call_leaves_the_process_settings_alone(ray_session, tmp_path: Path) -> None:
+    import optuna
+
+    loggers = ("ray", "ray.tune", "tensorflow", "absl", "optuna")
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        logging.getLogger("optuna").setLevel(logging.INFO)
+        optuna.logging.set_verbosity(optuna.logging.INFO)
+        before = (list(warnings.filters), [logging.getLogger(n).level for n in loggers],
+                  optuna.logging.get_verbosity(), dict(os.environ))
+        exp = load_experiment("concrete").with_overrides(trials=2, max_epochs=1)
+        run_search(exp, runs_dir=tmp_path)
+        run_search(exp, runs_dir=tmp_path, command="python -m autokeras_lab search concrete")
+        after = (list(warnings.filters), [logging.getLogger(n).level for n in loggers],
+                 optuna.logging.get_verbosity(), dict(os.environ))
+    assert after == before
+    first, second = Leaderboard(tmp_path / "leaderboard.db").searches("concrete")
+    assert first.command == PYTHON_COMMAND  # not the test runner's sys.argv
+    assert second.command == "python -m autokeras_lab search concrete"
