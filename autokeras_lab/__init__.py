@@ -21,6 +21,9 @@ from autokeras_lab.errors import FatalSearchError, SpaceError, TrialFailedError,
 __all__ = [
     "Experiment",
     "FatalSearchError",
+    "KerasSearchCV",
+    "SearchClassifier",
+    "SearchRegressor",
     "SpaceError",
     "TrialFailedError",
     "UserError",
@@ -36,6 +39,10 @@ def __getattr__(name: str) -> Any:
         from autokeras_lab.search import run_search
 
         return run_search
+    if name in ("KerasSearchCV", "SearchClassifier", "SearchRegressor"):
+        from autokeras_lab import sklearn
+
+        return getattr(sklearn, name)
     if name == "load_model_dir":
         from autokeras_lab.export import load_model_dir
 

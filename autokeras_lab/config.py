@@ -26,6 +26,7 @@ from autokeras_lab.types import Direction
 
 if TYPE_CHECKING:
     from autokeras_lab.data import Dataset
+    from autokeras_lab.spaces import SearchSpace
 
 __all__ = [
     "Budget",
@@ -150,6 +151,11 @@ class Experiment:
         scheduler: See :class:`SchedulerSettings`.
         sampler: See :class:`SamplerSettings`.
         description: One line for listings.
+        data: In-memory data to search on instead of ``dataset`` or ``csv`` (see
+            :meth:`from_data`); not stored, so such a search cannot be resumed or
+            retrained from the command line.
+        model_space: A search space object (a user's model function, see
+            :mod:`autokeras_lab.sklearn`) instead of a module named by ``space``.
     """
 
     name: str
@@ -170,10 +176,12 @@ class Experiment:
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     sampler: SamplerSettings = field(default_factory=SamplerSettings)
     description: str = ""
+    data: Dataset | None = field(default=None, repr=False, compare=False)
+    model_space: SearchSpace | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if bool(self.dataset) == bool(self.csv):
-            raise ValueError("give either dataset (a built-in name) or csv (a file), not both")
+        if bool(self.dataset) + bool(self.csv) + (self.data is not None) != 1:
+            raise ValueError("give one of dataset (a built-in name), csv (a file) or data")
         if self.csv and not self.target:
             raise ValueError("a csv experiment needs target (the column to predict)")
         if self.direction is not None:  # a TOML file or stored settings give a string
@@ -198,6 +206,41 @@ class Experiment:
             value = getattr(self, key)
             if not 0.0 < value < 0.5:
                 raise ValueError(f"{key} must be between 0 and 0.5, got {value}")
+
+    @classmethod
+    def from_data(
+        cls, X: Any, y: Any = None, *, target: str | None = None, name: str = "data",
+        task: str = "auto",
+    ) -> Experiment:
+        """An experiment on in-memory data with the default space, budget and scheduler:
+        a DataFrame and its ``target`` column, or ``X`` (a DataFrame or a 2-d array)
+        and ``y``.
+
+        Example:
+            >>> import pandas as pd
+            >>> frame = pd.DataFrame({"x": range(40), "y": [i % 7 * 1.5 for i in range(40)]})
+            >>> Experiment.from_data(frame, target="y", name="toy").data.task
+            'regression'
+
+        Raises:
+            UserError: the data cannot be searched (see
+                :func:`autokeras_lab.data.from_frame`).
+        """
+        from autokeras_lab.data import frame_of, from_frame
+
+        frame, column = frame_of(X, y, target=target)
+        return cls(name=name, data=from_frame(frame, target=column, task=task, name=name))
+
+    def settings(self) -> dict[str, Any]:
+        """The experiment as JSON-able data, to store with a search (in-memory data and
+        a space object are named, not stored)."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                  if f.name not in ("data", "model_space")}
+        for key in ("budget", "scheduler", "sampler"):
+            values[key] = dataclasses.asdict(values[key])
+        if self.data is not None:
+            values["in_memory"] = self.data.fingerprint
+        return values
 
     def with_overrides(self, **changes: Any) -> Experiment:
         """Return a copy with top-level or ``budget``/``scheduler`` fields replaced.
@@ -284,7 +327,17 @@ def load_experiment(name_or_path: str | Path) -> Experiment:
 
 
 def experiment_from_settings(settings: dict[str, Any]) -> Experiment:
-    """The experiment a search stored on the leaderboard (``SearchRecord.settings``)."""
+    """The experiment a search stored on the leaderboard (``SearchRecord.settings``).
+
+    Raises:
+        UserError: the search ran on in-memory data, which was not stored.
+    """
+    if settings.get("in_memory"):
+        raise UserError(
+            f"search of {settings.get('name')!r} ran on data passed from Python, which the "
+            "leaderboard does not keep; run it again from Python (fit or run_search) "
+            "instead of resuming or retraining it here"
+        )
     names = {f.name for f in dataclasses.fields(Experiment)}
     values = {k: v for k, v in settings.items() if k in names}
     values["budget"] = Budget(**settings.get("budget", {}))
@@ -321,6 +374,9 @@ def csv_experiment(
         raise UserError(f"bad setting: {exc}") from None
 
 
+_NOT_IN_FILES = ("data", "model_space")  # objects from Python, not settings
+
+
 def _from_dict(raw: dict[str, Any], *, source: str) -> Experiment:
     sections = {"budget": Budget, "scheduler": SchedulerSettings, "sampler": SamplerSettings}
     kwargs: dict[str, Any] = {}
@@ -335,7 +391,7 @@ def _from_dict(raw: dict[str, Any], *, source: str) -> Experiment:
 
 
 def _build(cls: type, values: dict[str, Any], *, source: str, prefix: str) -> Any:
-    allowed = {f.name: f for f in dataclasses.fields(cls)}
+    allowed = {f.name: f for f in dataclasses.fields(cls) if f.name not in _NOT_IN_FILES}
     for key, value in values.items():
         if key not in allowed:
             raise UserError(

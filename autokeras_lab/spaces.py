@@ -286,7 +286,7 @@ def optuna_space(space_config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _check_module(name: str, module: ModuleType) -> SearchSpace:
+def check_module(name: str, module: ModuleType) -> SearchSpace:
     build = getattr(module, "build_model", None)
     if not callable(build):
         raise SpaceError(
@@ -359,7 +359,7 @@ def load_space(name_or_path: str, *, source: str | None = None) -> SearchSpace:
             raise SpaceError(
                 f"search space {str(path)!r}: importing it raised {type(exc).__name__}: {exc}"
             ) from exc
-        return dataclasses.replace(_check_module(str(path), module), source=source)
+        return dataclasses.replace(check_module(str(path), module), source=source)
     known = available_spaces()
     if name_or_path not in known:
         raise UserError(
@@ -372,4 +372,4 @@ def load_space(name_or_path: str, *, source: str | None = None) -> SearchSpace:
         raise SpaceError(
             f"search space {name_or_path!r}: importing it raised {type(exc).__name__}: {exc}"
         ) from exc
-    return _check_module(name_or_path, module)
+    return check_module(name_or_path, module)

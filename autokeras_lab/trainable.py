@@ -30,7 +30,7 @@ import numpy as np
 from autokeras_lab.data import Arrays
 from autokeras_lab.errors import TrialFailedError
 from autokeras_lab.metrics import evaluate
-from autokeras_lab.spaces import Task, batch_size
+from autokeras_lab.spaces import SearchSpace, Task, batch_size
 from autokeras_lab.types import Direction, TrialReport
 
 __all__ = [
@@ -60,6 +60,8 @@ class TrialSettings:
         report_every: Most epochs between two results.
         checkpoint_every: Also checkpoint every this many epochs (0: only at the
             rungs and the end), so a trial whose worker dies loses little.
+        space_object: A search space that is no module (a user's model function, see
+            :mod:`autokeras_lab.sklearn`); Ray ships it to the workers by value.
         space_source: The text of a search-space module named by path, so that a
             trial on another node runs the module the driver checked.
         recorded: On resume, the final results of the trials the leaderboard already
@@ -81,6 +83,7 @@ class TrialSettings:
     report_every: int = 1
     checkpoint_every: int = 0
     space_source: str | None = None
+    space_object: SearchSpace | None = None
     recorded: dict[str, TrialReport] = field(default_factory=dict)
 
 
@@ -200,7 +203,7 @@ def _train(
     seed = derive_seed(settings.search_seed, values)
     hps = kt.HyperParameters.from_config(settings.space_config)
     derived = DerivedSpace(hps, tuple(hp.name for hp in hps.space))
-    space = load_space(settings.space, source=settings.space_source)
+    space = settings.space_object or load_space(settings.space, source=settings.space_source)
     # With cross-validation, one model per fold trains in lockstep and the reported
     # metric is their mean; fold 0's model is the one checkpointed and exported.
     folds = data.get("folds") or [data]

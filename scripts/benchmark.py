@@ -18,7 +18,10 @@ TensorFlow's import is not timed, Ray's start-up is):
 3. ``ray-tune``: a hand-written Ray Tune + ``OptunaSearch`` + ASHA script the way the
    Ray docs show it: a per-epoch ``model.fit(epochs=1)`` loop, a checkpoint when the
    validation RMSE improves, the mlp space's ranges written as a Tune search space.
-4. ``autokeras_lab``: ``run_search`` on the ``concrete`` experiment with the same
+4. ``keras-search-cv``: the grid's own model function and rows, searched by
+   ``autokeras_lab.KerasSearchCV`` (the grid's values as ranges: learning rate 0.01 to
+   0.1, dropout 0.2 to 0.5, batch size 16 or 32) for the same trials and epochs.
+5. ``autokeras_lab``: ``run_search`` on the ``concrete`` experiment with the same
    trials and epochs (and no time budget), evaluation and export included.
 
 For each: wall time, trials, trial-epochs per second, best validation RMSE, held-out
@@ -49,7 +52,7 @@ from typing import Any
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-TOOLS = ("grid", "kt-random", "kt-hyperband", "ray-tune", "autokeras_lab")
+TOOLS = ("grid", "keras-search-cv", "kt-random", "kt-hyperband", "ray-tune", "autokeras_lab")
 SPLIT_SEED = 42
 
 
@@ -90,6 +93,20 @@ def chosen_at(finished: list[tuple[float, float, Any]], at: float | None) -> Any
 # --- 1. the seed notes' flow ------------------------------------------------------------
 
 
+def notes_network(learning_rate: float = 0.01, dropout: float = 0.2,
+                  n_features: int = 8) -> Any:
+    """The seed notes' create_model: six hidden ReLU layers, dropout, SGD."""
+    import keras
+
+    model = keras.Sequential([keras.Input((n_features,))])
+    for _ in range(6):
+        model.add(keras.layers.Dense(64, activation="relu"))
+        model.add(keras.layers.Dropout(dropout))
+    model.add(keras.layers.Dense(1))
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate), loss="mse")
+    return model
+
+
 def run_grid(seed: int, trials: int, max_epochs: int) -> dict[str, Any]:
     import keras
     import numpy as np
@@ -101,15 +118,6 @@ def run_grid(seed: int, trials: int, max_epochs: int) -> dict[str, Any]:
     x = np.concatenate([data.x_train, data.x_val])
     y = np.concatenate([data.y_train, data.y_val])
     log = Path(tempfile.mkdtemp(prefix="akl-grid-")) / "folds.jsonl"
-
-    def notes_network(learning_rate: float, dropout: float, n_features: int) -> Any:
-        model = keras.Sequential([keras.Input((n_features,))])
-        for _ in range(6):
-            model.add(keras.layers.Dense(64, activation="relu"))
-            model.add(keras.layers.Dropout(dropout))
-        model.add(keras.layers.Dense(1))
-        model.compile(optimizer=keras.optimizers.SGD(learning_rate), loss="mse")
-        return model
 
     def scorer(estimator: Any, x_fold: Any, y_fold: Any) -> float:
         # Runs in GridSearchCV's worker processes: the log file collects when each fit
@@ -333,6 +341,35 @@ def run_ray_tune(seed: int, trials: int, max_epochs: int, at: float | None) -> d
 # --- 4. autokeras_lab ---------------------------------------------------------------------
 
 
+def run_keras_search_cv(seed: int, trials: int, max_epochs: int) -> dict[str, Any]:
+    """The grid's function and rows through KerasSearchCV (the migration's two lines)."""
+    import numpy as np
+
+    from autokeras_lab import KerasSearchCV
+
+    data = _data()
+    scale = data.preprocessor.target_scale
+    x = np.concatenate([data.x_train, data.x_val])
+    y = np.concatenate([data.y_train, data.y_val])
+    wall0, started = time.time(), time.perf_counter()
+    search = KerasSearchCV(
+        notes_network,
+        {"learning_rate": (0.01, 0.1), "dropout": (0.2, 0.5), "batch_size": [16, 32]},
+        n_trials=trials, max_epochs=max_epochs, random_state=seed, verbose=0,
+        runs_dir=tempfile.mkdtemp(prefix="akl-kscv-"),
+    )
+    search.fit(x, y)
+    pred = search.predict(data.x_test)
+    test = float(np.sqrt(np.mean((pred - data.y_test.reshape(-1)) ** 2)) * scale)
+    results = search.cv_results_
+    history = [(float(t) - wall0, -float(s) * scale) for t, s in
+               zip(results["finished_at"], results["mean_test_score"], strict=True)
+               if math.isfinite(s)]
+    return _outcome("keras-search-cv", started, trials=len(results["params"]),
+                    epochs=int(sum(results["epochs"])), best_val=-search.best_score_ * scale,
+                    test=test, history=history) | {"test_at": test}
+
+
 def run_ours(seed: int, trials: int, max_epochs: int) -> dict[str, Any]:
     import dataclasses
 
@@ -371,6 +408,8 @@ def run_tool(tool: str, seed: int, trials: int, max_epochs: int,
         return run_keras_tuner(tool.removeprefix("kt-"), seed, trials, max_epochs, at)
     if tool == "ray-tune":
         return run_ray_tune(seed, trials, max_epochs, at)
+    if tool == "keras-search-cv":  # like ours, it hands over its final model
+        return run_keras_search_cv(seed, trials, max_epochs)
     return run_ours(seed, trials, max_epochs)
 
 
@@ -476,7 +515,7 @@ def plot(runs: list[dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 5))
-    colours = dict(zip(TOOLS, ("#7f7f7f", "#1f77b4", "#17becf", "#ff7f0e", "#d62728"),
+    colours = dict(zip(TOOLS, ("#7f7f7f", "#9467bd", "#1f77b4", "#17becf", "#ff7f0e", "#d62728"),
                        strict=True))
     for index, run in enumerate(r for r in runs if r["history"]):
         times, best, running = [], [], math.inf

@@ -11,6 +11,8 @@ Example:
 from autokeras_lab.data._datasets import (
     Dataset,
     available_datasets,
+    frame_of,
+    from_frame,
     infer_task,
     load_csv,
     load_dataset,
@@ -24,6 +26,8 @@ __all__ = [
     "Prepared",
     "Preprocessor",
     "available_datasets",
+    "frame_of",
+    "from_frame",
     "infer_task",
     "load_csv",
     "load_dataset",

@@ -30,6 +30,8 @@ class Dataset:
         unit: The target's unit, for humans ("MPa"), or "".
         fingerprint: SHA-256 prefix of the table's content, so results from different
             data never mix on the leaderboard.
+        validation: Rows given to validate every trial on (the same columns), instead
+            of a share of ``frame``.
     """
 
     name: str
@@ -38,6 +40,7 @@ class Dataset:
     task: str
     unit: str = ""
     fingerprint: str = ""
+    validation: pd.DataFrame | None = None
 
     @property
     def feature_columns(self) -> list[str]:
@@ -178,17 +181,85 @@ def load_csv(
     frame = frame[frame[target].notna()]
     if frame.empty:
         raise UserError(f"{path}: the target column {target!r} is missing in every row")
+    return _checked(frame, target=target, task=task, name=name or path.stem, source=str(path))
+
+
+def from_frame(
+    frame: pd.DataFrame, *, target: str, task: str = "auto", name: str = "data",
+    validation: pd.DataFrame | None = None,
+) -> Dataset:
+    """A data set from a DataFrame in memory, checked like a CSV.
+
+    Args:
+        validation: Rows to validate every trial on, with the same columns.
+
+    Raises:
+        UserError: what :func:`load_csv` refuses, or validation rows whose columns
+            differ from the frame's.
+    """
+    if target not in frame.columns:
+        raise UserError(f"the data has no column {target!r}; columns: "
+                        f"{', '.join(map(str, frame.columns))}")
+    dataset = _checked(frame[frame[target].notna()], target=target, task=task, name=name,
+                       source="the data")
+    if validation is None:
+        return dataset
+    if list(validation.columns) != list(frame.columns):
+        raise UserError("the validation data's columns differ from the training data's: "
+                        f"{list(validation.columns)} against {list(frame.columns)}")
+    validation = validation.reset_index(drop=True)
+    both = pd.concat([dataset.frame, validation], keys=["fit", "validation"])
+    return Dataset(dataset.name, dataset.frame, target, dataset.task, "",
+                   _fingerprint(both.reset_index()), validation)
+
+
+def frame_of(X: object, y: object = None, *, target: str | None = None
+             ) -> tuple[pd.DataFrame, str]:
+    """``X`` and ``y`` (or a DataFrame with its ``target`` column) as one DataFrame, and
+    the target's column name: array columns are named ``x0``, ``x1``..., the target
+    keeps a Series' name or is ``y``.
+
+    Raises:
+        UserError: neither ``y`` nor ``target`` given, or shapes that do not fit.
+    """
+    import numpy as np
+
+    if y is None:
+        if target is None or not isinstance(X, pd.DataFrame):
+            raise UserError("give a DataFrame and its target column (target=...), or X and y")
+        return X.reset_index(drop=True), target
+    if isinstance(X, pd.DataFrame):
+        frame = X.reset_index(drop=True).copy()
+        frame.columns = [str(c) for c in frame.columns]
+    else:
+        array = np.asarray(X)
+        if array.ndim != 2:
+            raise UserError(f"X must be a 2-d array or a DataFrame; received shape {array.shape}")
+        frame = pd.DataFrame(array, columns=[f"x{i}" for i in range(array.shape[1])])
+    column = target or str(getattr(y, "name", None) or "y")
+    while column in frame.columns:
+        column += "_"
+    values = np.asarray(y)
+    if values.ndim != 1 or len(values) != len(frame):
+        raise UserError(f"y must be one column of {len(frame)} values; received shape "
+                        f"{values.shape}")
+    frame[column] = values
+    return frame, column
+
+
+def _checked(frame: pd.DataFrame, *, target: str, task: str, name: str, source: str
+             ) -> Dataset:
     kind = infer_task(frame[target]) if task == "auto" else task
     if kind not in TASKS:
         raise UserError(f"unknown task {task!r}; expected auto, regression or classification")
     if kind == "regression" and not pd.api.types.is_numeric_dtype(frame[target]):
         sample = frame[target].astype(str).head(3).tolist()
         raise UserError(
-            f"{path}: regression needs a numeric target, but {target!r} holds text such as "
-            f"{sample}; use --task classification or another --target"
+            f"{source}: regression needs a numeric target, but {target!r} holds text such "
+            f"as {sample}; use --task classification or another --target"
         )
-    _check_rows(path, frame, target, kind)
-    return _make(name or path.stem, frame, target, kind)
+    _check_rows(Path(source), frame, target, kind)
+    return _make(name, frame, target, kind)
 
 
 def infer_task(target: pd.Series) -> str:

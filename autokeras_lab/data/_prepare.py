@@ -288,14 +288,19 @@ def prepare(
     index = np.arange(len(frame))
     classify = dataset.task == "classification"
     labels = frame[dataset.target].astype(str).to_numpy() if classify else None
+    if dataset.validation is not None and cv >= 2:
+        raise UserError("validation data and cross-validation exclude each other: give "
+                        "validation_data or cv, not both")
     try:
         rest, test = train_test_split(
             index, test_size=test_fraction, random_state=split_seed, stratify=labels
         )
-        train, val = train_test_split(
-            rest, test_size=val_fraction, random_state=split_seed,
-            stratify=labels[rest] if labels is not None else None,
-        )
+        train, val = rest, np.arange(0)  # given validation rows replace a share of rest
+        if dataset.validation is None:
+            train, val = train_test_split(
+                rest, test_size=val_fraction, random_state=split_seed,
+                stratify=labels[rest] if labels is not None else None,
+            )
     except ValueError as exc:
         raise UserError(
             f"cannot split {dataset.name} into train, validation and test: {exc}"
@@ -311,6 +316,9 @@ def prepare(
 
     x_train, y_train = arrays(train)
     x_val, y_val = arrays(val)
+    if dataset.validation is not None:
+        x_val = pre.transform_x(dataset.validation)
+        y_val = pre.transform_y(dataset.validation[dataset.target])
     x_test, y_test = arrays(test)
     balanced = classify and class_weight == "balanced"
     weights = _balanced(y_train, len(pre.classes)) if balanced else None

@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import TextIO
 
@@ -100,7 +99,7 @@ def run_search(
         status="running",
         started_at=time.time(),
         command=command or PYTHON_COMMAND,
-        settings=asdict(experiment)
+        settings=experiment.settings()
         | {"warm_start": plan.summary() if plan else None, "driver": driver_info(),
            "cluster": {"storage": cluster.storage, "gpus_per_trial": cluster.gpus_per_trial}},
         space_config=setup.derived.to_config(),

@@ -67,10 +67,10 @@ def _tune(run: SearchRun) -> str:
         recorded=frozenset(trial.trial_id for trial in done),
     )
     try:
-        tuner = build_tuner(run, done)
-        with (environ(tune_environment(run)), quiet_optuna(),
-              interruptible(run.out, run.resume_command)):
-            results = tuner.fit()
+        with quiet_optuna():
+            tuner = build_tuner(run, done)
+            with environ(tune_environment(run)), interruptible(run.out, run.resume_command):
+                results = tuner.fit()
         live = hooks.LIVE[run.search_id]
         # Tune has saved its final state: every trial it ran is in it.
         hooks.snapshot(live, [])

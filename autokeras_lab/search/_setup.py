@@ -43,7 +43,7 @@ class Setup:
 
 
 def set_up(experiment: Experiment) -> Setup:
-    dataset = load_experiment_data(experiment)
+    dataset = experiment.data or load_experiment_data(experiment)
     experiment = resolve_metric(experiment, dataset.task)
     prepared = prepare(
         dataset,
@@ -55,7 +55,7 @@ def set_up(experiment: Experiment) -> Setup:
     )
     task = Task.for_data(dataset.task, prepared.preprocessor.n_inputs, len(dataset.classes))
     import_tensorflow_quietly()  # before the space module imports keras
-    space = load_space(experiment.space)
+    space = experiment.model_space or load_space(experiment.space)
     return Setup(experiment, dataset, prepared, task, space, space.derive(task))
 
 

@@ -29,6 +29,7 @@ def trial_settings(run: SearchRun, rungs: tuple[int, ...], done: list[TrialRecor
     return TrialSettings(
         space=_space_ref(setup.space),
         space_source=setup.space.source,
+        space_object=setup.space if experiment.model_space is not None else None,
         space_config=setup.derived.to_config(),
         task=setup.task,
         metric=experiment.metric,

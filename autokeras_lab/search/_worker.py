@@ -105,7 +105,7 @@ def trial_failure(
     import traceback
 
     epoch = state.epoch if state else 0
-    if not _trials_own(exc, settings.space):
+    if not _trials_own(exc, _space_file(settings)):
         return TrialReport(epoch=epoch, best_val_metric=settings.direction.worst,
                            finished=True,
                            internal_error="".join(traceback.format_exception(exc)))
@@ -118,7 +118,16 @@ def trial_failure(
     return TrialReport.failed(epoch=epoch, reason=reason, direction=settings.direction)
 
 
-def _trials_own(exc: BaseException, space: str) -> bool:
+def _space_file(settings: TrialSettings) -> str | None:
+    """The file of the search space's own code (a user's model function's, too)."""
+    if settings.space_object is not None:
+        return getattr(settings.space_object.module, "__file__", None)
+    if settings.space.endswith(".py"):
+        return settings.space
+    return getattr(sys.modules.get(f"{SPACES_PACKAGE}.{settings.space}"), "__file__", None)
+
+
+def _trials_own(exc: BaseException, space_file: str | None) -> bool:
     """Whether ``exc`` is the trial's own failure rather than a bug of this package."""
     if isinstance(exc, TrialFailedError | SpaceError | MemoryError):
         return True
@@ -126,8 +135,6 @@ def _trials_own(exc: BaseException, space: str) -> bool:
     if tf is not None and isinstance(exc, tf.errors.OpError):
         return True  # raised by TensorFlow running the model the space built
     # anything raised through the search-space module's own code is the space's
-    space_file = space if space.endswith(".py") else getattr(
-        sys.modules.get(f"{SPACES_PACKAGE}.{space}"), "__file__", None)
     return space_file is not None and space_file in traceback_files(exc)
 
 

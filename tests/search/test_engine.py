@@ -79,3 +79,26 @@ def test_a_library_call_leaves_the_process_settings_alone(ray_session, tmp_path:
     first, second = Leaderboard(tmp_path / "leaderboard.db").searches("concrete")
     assert first.command == PYTHON_COMMAND  # not the test runner's sys.argv
     assert second.command == "python -m autokeras_lab search concrete"
+
+
+def test_run_search_takes_a_data_frame_and_refuses_to_resume_it_from_the_store(
+    ray_session, tmp_path: Path
+) -> None:
+    from autokeras_lab import Experiment
+    from autokeras_lab.config import experiment_from_settings
+    from autokeras_lab.errors import UserError
+    from tests.helpers import mixed_frame
+
+    frame = mixed_frame(120)  # numbers, categories, booleans and gaps
+    experiment = Experiment.from_data(frame, target="price", name="shop").with_overrides(
+        trials=2, max_epochs=2)
+    result = run_search(experiment, runs_dir=tmp_path)
+    assert result.experiment == "shop" and len(result.trials) == 2
+    assert (tmp_path / "shop" / "best" / "model.keras").is_file()
+    [stored] = Leaderboard(tmp_path / "leaderboard.db").searches("shop")
+    assert stored.settings["in_memory"] == experiment.data.fingerprint
+    with pytest.raises(UserError, match="ran on data passed from Python"):
+        experiment_from_settings(stored.settings)
+    x_and_y = Experiment.from_data(frame.drop(columns="price").to_numpy()[:, :1],
+                                   frame["price"].to_numpy())
+    assert list(x_and_y.data.frame.columns) == ["x0", "y"]
