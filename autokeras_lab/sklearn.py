@@ -159,25 +159,27 @@ def function_space(model_fn: Callable[..., Any],
     return check_module(name, module)
 
 
-def _frame(X: Any, y: Any = None, *, columns: list[str] | None = None,
-           target: str | None = None) -> tuple[pd.DataFrame, str]:
-    """X (and y) as one DataFrame and the target's column name; bad shapes raise
-    ``ValueError`` as scikit-learn does."""
+def _features(X: Any, columns: list[str] | None = None) -> pd.DataFrame:
+    """X as the predictors' DataFrame (an array's columns named ``columns``); a bad
+    shape raises ``ValueError`` as scikit-learn does."""
+    from autokeras_lab.data import feature_frame
+    from autokeras_lab.errors import UserError
+
+    try:
+        return feature_frame(X, columns)
+    except UserError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _frame(X: Any, y: Any) -> tuple[pd.DataFrame, str]:
+    """X and y as one DataFrame, and the target's column name."""
     from autokeras_lab.data import frame_of
     from autokeras_lab.errors import UserError
 
     try:
-        if y is None:
-            frame, _ = frame_of(X, np.zeros(len(X)), target="__none__")
-            frame = frame.drop(columns="__none__")
-            column = ""
-        else:
-            frame, column = frame_of(X, y, target=target)
+        return frame_of(X, y)
     except UserError as exc:
         raise ValueError(str(exc)) from None
-    if columns is not None and not isinstance(X, pd.DataFrame):
-        frame.columns = [*columns, *frame.columns[len(columns):]]
-    return frame, column
 
 
 class _NotebookProgress:
@@ -220,6 +222,9 @@ class _SearchEstimator(BaseEstimator):
 
     _task = "auto"
 
+    def _task_kind(self) -> str:
+        return self._task
+
     def _space(self) -> Any:
         raise NotImplementedError
 
@@ -252,17 +257,17 @@ class _SearchEstimator(BaseEstimator):
         metric = _metric(self.scoring)
         space = self._space()
         frame, target = _frame(X, y)
-        features = [c for c in frame.columns if c != target]
         validation = None
         if validation_data is not None:
             x_val, y_val = validation_data
-            validation, _ = _frame(x_val, np.asarray(y_val), columns=features, target=target)
+            validation = _features(x_val, [c for c in frame.columns if c != target])
+            validation[target] = np.asarray(y_val)
         from autokeras_lab.data import from_frame
         from autokeras_lab.errors import UserError
 
         name = self.name or (space if isinstance(space, str) else space.name)
         try:
-            dataset = from_frame(frame, target=target, task=self._task, name=name,
+            dataset = from_frame(frame, target=target, task=self._task_kind(), name=name,
                                  validation=validation)
         except UserError as exc:  # scikit-learn's callers expect a ValueError
             raise ValueError(f"X, y: {exc}") from None
@@ -302,7 +307,7 @@ class _SearchEstimator(BaseEstimator):
         self.export_dir_ = result.export_dir
         self.best_estimator_ = load_model_dir(result.export_dir)
         self.leaderboard_ = pd.DataFrame(leaderboard_rows(result.trials, metric=result.metric))
-        self.cv_results_ = _cv_results(result.trials, sign)
+        self.cv_results_ = _cv_results(result.trials, result.metric, sign)
         self.feature_names_in_ = np.array([c for c in frame.columns if c != target], dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)
         if dataset.task == "classification":
@@ -314,8 +319,7 @@ class _SearchEstimator(BaseEstimator):
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(self, "best_estimator_")
-        frame, _ = _frame(X, columns=list(self.feature_names_in_))
-        return frame
+        return _features(X, list(self.feature_names_in_))
 
     def predict(self, X: Any) -> np.ndarray:
         """Predictions of the best model: values in the target's units, or class labels."""
@@ -334,7 +338,7 @@ class _SearchEstimator(BaseEstimator):
         return np.column_stack([out[f"probability_{c}"].to_numpy() for c in self.classes_])
 
 
-def _cv_results(trials: list[Any], sign: float) -> dict[str, Any]:
+def _cv_results(trials: list[Any], metric: str, sign: float) -> dict[str, Any]:
     """The trials in scikit-learn's ``cv_results_`` shape (one entry per trial, in the
     order they were proposed; scores: greater is better)."""
     ordered = sorted(trials, key=lambda t: t.number)
@@ -346,9 +350,8 @@ def _cv_results(trials: list[Any], sign: float) -> dict[str, Any]:
     results: dict[str, Any] = {
         "params": [dict(t.config) for t in ordered],
         "mean_test_score": scores,
-        "std_test_score": np.array([
-            t.metrics.get("val_std", {}).get(next(iter(t.metrics.get("val", {})), ""), 0.0)
-            for t in ordered]),
+        "std_test_score": np.array([t.metrics.get("val_std", {}).get(metric, 0.0)
+                                    for t in ordered]),  # over folds, with cv
         "rank_test_score": ranks,
         "mean_fit_time": np.array([t.wall_seconds or np.nan for t in ordered]),
         "finished_at": np.array([t.finished_at or np.nan for t in ordered]),
@@ -416,11 +419,13 @@ class KerasSearchCV(_SearchEstimator):
         self.verbose = verbose
         self.name = name
 
-    def _space(self) -> Any:
+    def _task_kind(self) -> str:
         if self.task not in ("auto", "regression", "classification"):
             raise ValueError(f"task: expected auto, regression or classification, received "
                              f"{self.task!r}")
-        self._task = self.task
+        return self.task
+
+    def _space(self) -> Any:
         return function_space(self.model_fn, self.param_distributions)
 
     def score(self, X: Any, y: Any) -> float:

@@ -164,7 +164,7 @@ def test_search_classifier_gives_probabilities_and_the_users_labels(ray_session,
 
     X, labels = make_moons(200, noise=0.2, random_state=0)
     y = np.where(labels == 1, "upper", "lower")
-    model = SearchClassifier(n_trials=2, time_budget=None, max_epochs=3,
+    model = SearchClassifier(n_trials=3, time_budget=None, max_epochs=3, scoring="accuracy",
                              runs_dir=str(tmp_path)).fit(pd.DataFrame(X, columns=["a", "b"]), y)
     assert list(model.classes_) == ["lower", "upper"]
     probabilities = model.predict_proba(X[:20])
@@ -172,6 +172,11 @@ def test_search_classifier_gives_probabilities_and_the_users_labels(ray_session,
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
     assert set(model.predict(X[:20])) <= {"lower", "upper"}
     assert 0.0 <= model.score(X, y) <= 1.0
+    # a maximised metric: the highest validation accuracy ranks first and is the best
+    results = pd.DataFrame(model.cv_results_)
+    assert model.best_score_ == results["mean_test_score"].max() > 0
+    assert results.loc[results["rank_test_score"] == 1, "mean_test_score"].iloc[0] \
+        == model.best_score_
 
 
 def test_in_a_notebook_the_progress_line_drives_a_progress_bar() -> None:

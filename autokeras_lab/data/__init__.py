@@ -11,6 +11,7 @@ Example:
 from autokeras_lab.data._datasets import (
     Dataset,
     available_datasets,
+    feature_frame,
     frame_of,
     from_frame,
     infer_task,
@@ -26,6 +27,7 @@ __all__ = [
     "Prepared",
     "Preprocessor",
     "available_datasets",
+    "feature_frame",
     "frame_of",
     "from_frame",
     "infer_task",

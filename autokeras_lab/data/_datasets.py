@@ -228,14 +228,7 @@ def frame_of(X: object, y: object = None, *, target: str | None = None
         if target is None or not isinstance(X, pd.DataFrame):
             raise UserError("give a DataFrame and its target column (target=...), or X and y")
         return X.reset_index(drop=True), target
-    if isinstance(X, pd.DataFrame):
-        frame = X.reset_index(drop=True).copy()
-        frame.columns = [str(c) for c in frame.columns]
-    else:
-        array = np.asarray(X)
-        if array.ndim != 2:
-            raise UserError(f"X must be a 2-d array or a DataFrame; received shape {array.shape}")
-        frame = pd.DataFrame(array, columns=[f"x{i}" for i in range(array.shape[1])])
+    frame = feature_frame(X)
     column = target or str(getattr(y, "name", None) or "y")
     while column in frame.columns:
         column += "_"
@@ -245,6 +238,27 @@ def frame_of(X: object, y: object = None, *, target: str | None = None
                         f"{values.shape}")
     frame[column] = values
     return frame, column
+
+
+def feature_frame(X: object, columns: list[str] | None = None) -> pd.DataFrame:
+    """``X`` as a DataFrame of predictors: a DataFrame's own columns (as text), or a
+    2-d array's named ``columns`` (default ``x0``, ``x1``...).
+
+    Raises:
+        UserError: ``X`` is not 2-d.
+    """
+    import numpy as np
+
+    if isinstance(X, pd.DataFrame):
+        frame = X.reset_index(drop=True).copy()
+        frame.columns = [str(c) for c in frame.columns]
+        return frame
+    array = np.asarray(X)
+    if array.ndim != 2:
+        raise UserError(f"X must be a 2-d array or a DataFrame; received shape {array.shape}")
+    names = columns if columns is not None and len(columns) == array.shape[1] else [
+        f"x{i}" for i in range(array.shape[1])]
+    return pd.DataFrame(array, columns=names)
 
 
 def _checked(frame: pd.DataFrame, *, target: str, task: str, name: str, source: str

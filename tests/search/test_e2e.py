@@ -21,10 +21,11 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def cli_search(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
-    """The headline command as a user types it, on a tiny budget (4 trials x 5 epochs)."""
+    """The headline command as a user types it, on a tiny budget (4 trials x 5 epochs;
+    random sampling, so the --sampler flag is exercised too)."""
     runs = tmp_path_factory.mktemp("runs")
     result = subprocess.run(
-        [sys.executable, "-m", "autokeras_lab", "search", "concrete",
+        [sys.executable, "-m", "autokeras_lab", "search", "concrete", "--sampler", "random",
          "--trials", "4", "--max-epochs", "5", "--seed", "0", "--runs-dir", str(runs)],
         capture_output=True, text=True, timeout=600,
     )
@@ -48,6 +49,7 @@ def test_every_trial_is_on_the_leaderboard_with_its_status_and_curve(cli_search)
     board = Leaderboard(runs / "leaderboard.db")
     [search] = board.searches("concrete")
     assert search.status == "completed" and search.seed == 0
+    assert search.settings["sampler"]["name"] == "random"  # --sampler reached the search
     trials = board.trials("concrete", direction=Direction.MIN)
     assert len(trials) == 4
     assert sorted(t.number for t in trials) == [1, 2, 3, 4]
