@@ -107,6 +107,7 @@ def start_ray(
         if dashboard:
             _require_token_auth()
     else:
+        address = resolve_auto() if address == "auto" else address
         _probe(address)
     # A local runtime's processes, and so its workers, inherit the environment of
     # this moment; a runtime_env would cost each new worker about a second.
@@ -158,11 +159,43 @@ def _require_token_auth() -> None:
         )
 
 
+def resolve_auto() -> str:
+    """The cluster ``--address auto`` means: the one the last ``ray start`` on this
+    machine recorded in Ray's temp directory, else the only one running here.
+
+    Ray's own ``auto`` picks any running GCS process when the record is missing, so
+    with two runtimes on the machine (say a cluster and a notebook's local one) it
+    joins one at random, and may wait forever on one that listens on loopback only.
+
+    Raises:
+        UserError: no Ray cluster runs on this machine, or several do and none is
+            recorded as the latest.
+    """
+    from ray._private.services import find_bootstrap_address, find_gcs_addresses
+
+    recorded = find_bootstrap_address(None)
+    if recorded:
+        return str(recorded)
+    running = sorted(find_gcs_addresses())
+    if len(running) == 1:
+        return str(running[0])
+    if not running:
+        raise UserError(
+            "--address auto found no Ray cluster on this machine; start one with "
+            "`ray start --head`, or pass the head's --address HOST:PORT"
+        )
+    raise UserError(
+        f"--address auto found {len(running)} Ray runtimes on this machine "
+        f"({', '.join(running)}) and no record of the latest `ray start`; pass the "
+        "cluster's --address HOST:PORT"
+    )
+
+
 def _probe(address: str) -> None:
     """Fail in seconds, not minutes, when nothing listens at the address (Ray itself
     retries the connection for a long time)."""
     match = _ADDRESS.match(address)
-    if match is None:  # "auto": Ray finds the local cluster or says there is none
+    if match is None:
         return
     host, port = match["host"].strip("[]"), int(match["port"])
     try:

@@ -98,14 +98,16 @@ def cluster() -> Iterator[tuple[str, Path, dict[str, str]]]:
     temp = Path(tempfile.mkdtemp(prefix="akl-", dir="/tmp"))  # short: socket paths
     private = temp / "private"
     private.mkdir()
-    # RAY_TMPDIR keeps the cluster's address file (what --address auto reads) in here.
+    # The head records its address in TEMP/ray/ray_current_cluster, which is where
+    # --address auto looks with RAY_TMPDIR=TEMP (the test session's own local runtime
+    # runs too, so a scan of running GCS processes would find two).
     env = _env(secrets.token_hex(32)) | {"RAY_TMPDIR": str(temp)}
     port = _free_port()
     address = f"127.0.0.1:{port}"
     try:
         _ray("start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
-             "--num-cpus", "1", "--include-dashboard", "false", "--temp-dir", str(temp),
-             env=env)
+             "--num-cpus", "1", "--include-dashboard", "false", "--temp-dir",
+             str(temp / "ray"), env=env)
         _ray("start", "--address", address, "--node-ip-address", "127.0.0.1",
              "--num-cpus", "1", env=env, prefix=_in_own_mount_namespace(private))
         yield address, private, env
@@ -115,10 +117,14 @@ def cluster() -> Iterator[tuple[str, Path, dict[str, str]]]:
 
 
 def _search(*args: str, env: dict[str, str], timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "autokeras_lab", "search", *args, "--no-report"],
-        env=env, capture_output=True, text=True, timeout=timeout,
-    )
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "autokeras_lab", "search", *args, "--no-report"],
+            env=env, capture_output=True, text=True, timeout=timeout,
+        )
+    except subprocess.TimeoutExpired as exc:  # say where it stood
+        tail = exc.stderr.decode(errors="replace")[-3000:] if exc.stderr else ""
+        pytest.fail(f"search {' '.join(args)} ran past {timeout} s; its stderr:\n{tail}")
 
 
 def test_search_on_a_two_node_cluster_runs_trials_on_both_nodes(cluster, tmp_path):
@@ -259,3 +265,23 @@ def test_asking_for_a_gpu_without_one_fails_fast(ray_session, tmp_path, capsys):
     assert time.monotonic() - started < 60
     assert "asks for a GPU, but no node of the Ray cluster has one" in capsys.readouterr().err
     assert not (tmp_path / "leaderboard.db").exists()
+
+
+def test_address_auto_never_picks_one_of_several_runtimes_at_random(monkeypatch) -> None:
+    import ray._private.services as services
+
+    from autokeras_lab.cluster import resolve_auto
+
+    running = {"10.0.0.5:6379", "127.0.0.1:45727"}
+    monkeypatch.setattr(services, "find_gcs_addresses", lambda: running)
+    monkeypatch.setattr(services, "find_bootstrap_address", lambda temp_dir: "10.0.0.5:6379")
+    assert resolve_auto() == "10.0.0.5:6379"  # the latest `ray start` recorded it
+
+    monkeypatch.setattr(services, "find_bootstrap_address", lambda temp_dir: None)
+    with pytest.raises(UserError, match=r"found 2 Ray runtimes .* pass the cluster's --address"):
+        resolve_auto()
+    monkeypatch.setattr(services, "find_gcs_addresses", lambda: {"10.0.0.5:6379"})
+    assert resolve_auto() == "10.0.0.5:6379"
+    monkeypatch.setattr(services, "find_gcs_addresses", set)
+    with pytest.raises(UserError, match="no Ray cluster on this machine"):
+        resolve_auto()
