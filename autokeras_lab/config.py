@@ -22,7 +22,11 @@ from typing import TYPE_CHECKING, Any
 from autokeras_lab.errors import UserError
 from autokeras_lab.metrics import METRICS
 from autokeras_lab.tuners import SAMPLERS, SCHEDULERS
-from autokeras_lab.types import Direction
+from autokeras_lab.types import INPUT_TRANSFORMS, Direction
+
+ENSEMBLE_ROUNDS = 25  # auto-sklearn's and AutoGluon's default ensemble size
+AUTO_FOLDS = 5  # cv = 0 on a small table: AutoGluon's and auto-sklearn's usual bag
+AUTO_CV_ROWS = 10_000  # above this, one validation split is cheaper and about as good
 
 if TYPE_CHECKING:
     from autokeras_lab.data import Dataset
@@ -62,9 +66,9 @@ class Budget:
             last checkpoint before it counts as failed.
     """
 
-    trials: int | None = 60
+    trials: int | None = None
     max_epochs: int = 300
-    time_budget_s: float | None = 480.0
+    time_budget_s: float | None = 300.0
     concurrency: int | None = None
     patience: int = 40
     max_consecutive_failures: int = 5
@@ -141,12 +145,23 @@ class Experiment:
             metric (changing the metric with :meth:`with_overrides` resets it).
         class_weight: ``balanced`` weighs rows inversely to their class frequency.
         cv: 1 for one validation split; K >= 2 for K-fold cross-validation inside each
-            trial (for small tables), reported as mean and std.
+            trial, reported as mean and std: every row outside the test split trains
+            K - 1 of a trial's K fold models and validates one, and the K fold models
+            are exported together (a bag). 0 (the default) picks: ``AUTO_FOLDS`` folds
+            for tables of at most ``AUTO_CV_ROWS`` rows outside the test split, else 1.
         seed: The one seed every proposal and trial seed derives from.
         test_fraction: Share of rows held out for the final test, never searched on.
         val_fraction: Share of the remaining rows used for validation.
         split_seed: Seed of the train/validation/test split (fixed, so that searches
             with different seeds compete on the same rows).
+        input_transforms: How numeric columns are scaled: ``standard`` (mean 0, std 1)
+            and/or ``quantile`` (scikit-learn's ``QuantileTransformer`` to a normal
+            distribution, robust to skewed columns); with both, each trial's choice is
+            a hyperparameter, ``input_transform``.
+        ensemble_size: Rounds of greedy ensemble selection over the finished trials'
+            validation predictions after the search (see
+            :mod:`autokeras_lab.ensemble`); the ensemble becomes the search's model when
+            it beats the best single trial. 0 turns it off.
         budget: See :class:`Budget`.
         scheduler: See :class:`SchedulerSettings`.
         sampler: See :class:`SamplerSettings`.
@@ -163,15 +178,17 @@ class Experiment:
     csv: str = ""
     target: str = ""
     task: str = "auto"
-    space: str = "mlp"
+    space: str = "plr_mlp"
     metric: str = ""
     direction: Direction | None = None
     class_weight: str = "none"
-    cv: int = 1
+    cv: int = 0
     seed: int = 0
     test_fraction: float = 0.1
     val_fraction: float = 0.2
     split_seed: int = 42
+    input_transforms: tuple[str, ...] = INPUT_TRANSFORMS
+    ensemble_size: int = ENSEMBLE_ROUNDS
     budget: Budget = field(default_factory=Budget)
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     sampler: SamplerSettings = field(default_factory=SamplerSettings)
@@ -198,8 +215,18 @@ class Experiment:
             if getattr(self, key) not in allowed:
                 shown = ", ".join(a for a in allowed if a)
                 raise ValueError(f"{key} must be one of {shown}, got {getattr(self, key)!r}")
-        if not 1 <= self.cv <= 20:
-            raise ValueError(f"cv must be 1 (no cross-validation) to 20, got {self.cv}")
+        transforms = tuple(self.input_transforms)  # a TOML file gives a list
+        object.__setattr__(self, "input_transforms", transforms)
+        if not transforms or not set(transforms) <= set(INPUT_TRANSFORMS) or len(
+            set(transforms)) != len(transforms):
+            raise ValueError(f"input_transforms must be distinct values among "
+                             f"{', '.join(INPUT_TRANSFORMS)}, got {list(transforms)}")
+        if isinstance(self.ensemble_size, bool) or not 0 <= self.ensemble_size <= 1000:
+            raise ValueError(f"ensemble_size must be 0 (no ensemble) to 1000, got "
+                             f"{self.ensemble_size!r}")
+        if not 0 <= self.cv <= 20:
+            raise ValueError(f"cv must be 0 (pick by size), 1 (no cross-validation) to 20, "
+                             f"got {self.cv}")
         if self.seed < 0:
             raise ValueError(f"seed must be 0 or more, got {self.seed}")
         for key in ("test_fraction", "val_fraction"):
@@ -343,6 +370,8 @@ def experiment_from_settings(settings: dict[str, Any]) -> Experiment:
     values["budget"] = Budget(**settings.get("budget", {}))
     values["scheduler"] = SchedulerSettings(**settings.get("scheduler", {}))
     values["sampler"] = SamplerSettings(**settings.get("sampler", {}))  # older: tpe
+    values.setdefault("input_transforms", ("standard",))  # older: standardised only
+    values.setdefault("cv", 1)  # older: one validation split unless asked
     return Experiment(**values)
 
 

@@ -16,6 +16,7 @@ import platform
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -25,16 +26,20 @@ import numpy as np
 import pandas as pd
 
 from autokeras_lab._env import import_tensorflow_quietly
-from autokeras_lab.data import Prepared, Preprocessor
+from autokeras_lab.data import INPUT_TRANSFORM, Prepared, Preprocessor
+from autokeras_lab.ensemble import Member, weighted_average
 from autokeras_lab.errors import UserError
 from autokeras_lab.layout import RunsLayout
 from autokeras_lab.leaderboard import SearchRecord, TrialRecord
 from autokeras_lab.metrics import evaluate
-from autokeras_lab.spaces import ModelBuilder
-from autokeras_lab.trainable import WEIGHTS_FILE, load_weights
+from autokeras_lab.spaces import ModelBuilder, Task
+from autokeras_lab.trainable import PREDICTIONS_FILE, load_fold_weights
 from autokeras_lab.types import Direction
 
-__all__ = ["ExportedModel", "evaluate_on_test", "export_best", "load_model_dir"]
+__all__ = [
+    "ExportedModel", "assemble", "evaluate_on_test", "export_best", "load_model_dir",
+    "trial_members", "val_predictions",
+]
 
 MODEL_FILE = "model.keras"
 PREPROCESSING_FILE = "preprocessing.json"
@@ -42,52 +47,111 @@ CARD_FILE = "card.json"
 TEST_PREDICTIONS_FILE = "test_predictions.csv"
 
 
-def _restore(trial: TrialRecord, builder: ModelBuilder) -> Any:
+@contextlib.contextmanager
+def checkpoint_dir(trial: TrialRecord) -> Iterator[Path]:
+    """A trial's best checkpoint as a local directory (downloaded from cloud storage,
+    ``--storage s3://...``, for the length of the block)."""
     assert trial.checkpoint_path is not None
-    model = builder.build(trial.config)
-    location: Any = contextlib.nullcontext(trial.checkpoint_path)
-    if "://" in trial.checkpoint_path:  # cloud storage (--storage s3://...): download
-        from ray import tune
+    if "://" not in trial.checkpoint_path:
+        yield Path(trial.checkpoint_path)
+        return
+    from ray import tune
 
-        location = tune.Checkpoint(trial.checkpoint_path).as_directory()
-    with location as directory:
-        model.set_weights(load_weights(Path(directory) / WEIGHTS_FILE))
-    return model
+    with tune.Checkpoint(trial.checkpoint_path).as_directory() as directory:
+        yield Path(directory)
+
+
+def restore_models(trial: TrialRecord, builder: ModelBuilder) -> list[Any]:
+    """A trial's models at their best epoch: one, or with ``--cv K`` its K fold models."""
+    with checkpoint_dir(trial) as directory:
+        weights = load_fold_weights(directory)
+    models = []
+    for fold_weights in weights:
+        model = builder.build(trial.config)
+        model.set_weights(fold_weights)
+        models.append(model)
+    return models
+
+
+def val_predictions(trial: TrialRecord) -> np.ndarray | None:
+    """A trial's outputs on the validation rows at its best epoch (with ``--cv K``:
+    out-of-fold, fold after fold), or ``None`` if its checkpoint has none."""
+    if not trial.checkpoint_path:
+        return None
+    with checkpoint_dir(trial) as directory:
+        path = directory / PREDICTIONS_FILE
+        return np.load(path, allow_pickle=False) if path.is_file() else None
+
+
+def input_transform(config: dict[str, Any], prepared: Prepared) -> str:
+    """The input transform a configuration trains on (the search's first one when the
+    search did not choose among several)."""
+    return str(config.get(INPUT_TRANSFORM, prepared.preprocessor.transforms[0]))
+
+
+def trial_members(
+    trial: TrialRecord, builder: ModelBuilder, prepared: Prepared, *, weight: float = 1.0
+) -> list[Member]:
+    """A trial's models as ensemble members sharing ``weight`` (a bag of fold models
+    shares it equally)."""
+    models = restore_models(trial, builder)
+    transform = input_transform(trial.config, prepared)
+    return [Member(model, weight / len(models), transform) for model in models]
+
+
+def assemble(
+    members: list[Member], prepared: Prepared, builder: ModelBuilder
+) -> tuple[Any, Prepared]:
+    """One model of the members (see :func:`weighted_average`) and the data as it
+    takes it."""
+    model, pre = weighted_average(members, preprocessor=prepared.preprocessor,
+                                  task=builder.task)
+    return model, prepared.with_transforms(*pre.transforms)
+
+
+def test_metrics(model: Any, prepared: Prepared, task: Task) -> dict[str, float]:
+    """Every held-out test metric of a model (regression errors in the target's units);
+    ``prepared`` as the model takes it."""
+    output = model.predict_on_batch(prepared.x_test)
+    return evaluate(task.kind, prepared.y_test, output,
+                    target_scale=prepared.preprocessor.target_scale)
 
 
 def evaluate_on_test(
     trial: TrialRecord, prepared: Prepared, builder: ModelBuilder
 ) -> dict[str, float]:
-    """Every held-out test metric of a trial's best checkpoint (regression errors in
-    the target's units)."""
-    model = _restore(trial, builder)
-    output = model.predict_on_batch(prepared.x_test)
-    return evaluate(
-        builder.task.kind, prepared.y_test, output, target_scale=prepared.preprocessor.target_scale
-    )
+    """Every held-out test metric of a trial's best checkpoint (its bag of fold models
+    with ``--cv``)."""
+    model, data = assemble(trial_members(trial, builder, prepared), prepared, builder)
+    return test_metrics(model, data, builder.task)
 
 
 def export_best(
-    trial: TrialRecord,
+    members: list[Member],
     search: SearchRecord,
     *,
     prepared: Prepared,
     builder: ModelBuilder,
     runs_dir: Path,
+    about: dict[str, Any],
 ) -> Path:
-    """Export a trial of ``search`` under ``runs/EXP/searches/SEARCH/best`` and, when it
-    beats the experiment's current best on the same data (its validation metric
-    better in the search's direction), copy it to ``runs/EXP/best``.
+    """Export the model of ``members`` (one trial's, or an ensemble's) under
+    ``runs/EXP/searches/SEARCH/best`` and, when it beats the experiment's current best
+    on the same data (its validation metric better in the search's direction), copy
+    it to ``runs/EXP/best``.
+
+    Args:
+        about: What the card says of the model: ``trial_id`` and ``config`` of a
+            trial, or ``members`` of an ensemble; ``metrics`` (``val_*``, ``test_*``).
 
     Returns:
         The experiment-level ``best`` directory if it was updated, else the search's.
     """
-    model = _restore(trial, builder)
+    model, data = assemble(members, prepared, builder)
     dataset = prepared.dataset
     card = {
         "experiment": search.experiment,
-        "search_id": trial.search_id,
-        "trial_id": trial.trial_id,
+        "search_id": search.search_id,
         "dataset": dataset.name,
         "data_fingerprint": dataset.fingerprint,
         "task": builder.task.kind,
@@ -95,22 +159,18 @@ def export_best(
         "unit": dataset.unit,
         "classes": list(prepared.preprocessor.classes),
         "features": list(prepared.preprocessor.features),
+        "input_transforms": list(data.preprocessor.transforms),
         "space": search.space,
-        "config": trial.config,
         "metric": search.metric,
         "direction": search.direction,
-        "metrics": {
-            **{f"val_{k}": v for k, v in trial.metrics.get("val", {}).items()},
-            **{f"test_{k}": v for k, v in trial.metrics.get("test", {}).items()},
-            "best_epoch": trial.best_epoch,
-        },
+        **about,
         "split_sizes": prepared.sizes(),
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "versions": versions(),
     }
     layout = RunsLayout(Path(runs_dir))
     search_dir = layout.search_best(search.experiment, search.search_id)
-    write_model_dir(search_dir, model, prepared, card)
+    write_model_dir(search_dir, model, data, card)
     top = layout.experiment_best(search.experiment)
     if _beats(card, top / CARD_FILE, search.direction):
         staging = Path(tempfile.mkdtemp(prefix=".best-", dir=top.parent))
@@ -118,6 +178,19 @@ def export_best(
         _replace_dir(staging, top)
         return top
     return search_dir
+
+
+def trial_card(trial: TrialRecord) -> dict[str, Any]:
+    """What an exported trial's card says of it."""
+    return {
+        "trial_id": trial.trial_id,
+        "config": trial.config,
+        "metrics": {
+            **{f"val_{k}": v for k, v in trial.metrics.get("val", {}).items()},
+            **{f"test_{k}": v for k, v in trial.metrics.get("test", {}).items()},
+            "best_epoch": trial.best_epoch,
+        },
+    }
 
 
 def _beats(card: dict[str, Any], current_card: Path, direction: Direction) -> bool:
@@ -265,6 +338,8 @@ def load_model_dir(path: str | Path, *, unsafe: bool = False) -> ExportedModel:
         )
     import_tensorflow_quietly()
     import keras
+
+    import autokeras_lab.layers  # noqa: F401  (registers the layers our spaces use)
 
     try:
         model = keras.saving.load_model(directory / MODEL_FILE, safe_mode=not unsafe)

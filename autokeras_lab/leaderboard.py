@@ -35,6 +35,7 @@ from autokeras_lab.types import Direction, TrialStatus
 __all__ = [
     "RESUMABLE",
     "STATUSES",
+    "EnsembleRecord",
     "Leaderboard",
     "RetrainRecord",
     "SearchKey",
@@ -104,6 +105,17 @@ CREATE TABLE IF NOT EXISTS retrains (
     epochs INTEGER,
     metrics TEXT NOT NULL,
     model_dir TEXT,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ensembles (
+    search_id TEXT PRIMARY KEY REFERENCES searches(search_id),
+    experiment TEXT NOT NULL,
+    members TEXT NOT NULL,
+    best_val REAL NOT NULL,
+    single_val REAL NOT NULL,
+    test_metric REAL,
+    metrics TEXT NOT NULL DEFAULT '{}',
+    exported INTEGER NOT NULL DEFAULT 0,
     created_at REAL NOT NULL
 );
 """
@@ -251,7 +263,35 @@ class RetrainRecord:
     model_dir: str | None = None
 
 
-_JSON_COLUMNS = {"config", "curve", "metrics", "settings", "space_config", "split_sizes"}
+@dataclass(frozen=True, kw_only=True)
+class EnsembleRecord:
+    """The ensemble a search selected from its trials (see :mod:`autokeras_lab.ensemble`).
+
+    Attributes:
+        members: Trial id to weight (the weights sum to 1), heaviest first.
+        best_val: The ensemble's validation metric on the rows it was selected on
+            (with ``--cv``: all out-of-fold rows).
+        single_val: The best single trial's value on the same rows, the same way.
+        metrics: ``{"val": {...}, "test": {...}}``, like a trial's.
+        exported: Whether it beat the best single trial and became the search's model.
+    """
+
+    search_id: str
+    experiment: str
+    members: dict[str, float]
+    best_val: float
+    single_val: float
+    created_at: float
+    test_metric: float | None = None
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    exported: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "exported", bool(self.exported))
+
+
+_JSON_COLUMNS = {"config", "curve", "members", "metrics", "settings", "space_config",
+                 "split_sizes"}
 
 
 class Leaderboard:
@@ -336,6 +376,24 @@ class Leaderboard:
 
     def record_retrain(self, record: RetrainRecord) -> None:
         self._insert("retrains", record, replace=False)
+
+    def record_ensemble(self, record: EnsembleRecord) -> None:
+        """Store a search's ensemble (a resumed search replaces its earlier one)."""
+        self._insert("ensembles", record, replace=True)
+
+    def ensembles(
+        self, experiment: str, *, search_id: str | None = None, direction: Direction
+    ) -> list[EnsembleRecord]:
+        """The ensembles an experiment's searches selected (or search ``search_id``'s),
+        best first in ``direction``."""
+        query, args = "SELECT * FROM ensembles WHERE experiment = ?", [experiment]
+        if search_id is not None:
+            query += " AND search_id = ?"
+            args.append(search_id)
+        with self._connect() as db:
+            rows = db.execute(query, args).fetchall()
+        found = [_decode(EnsembleRecord, row) for row in rows]
+        return sorted(found, key=lambda e: Direction(direction).key(e.best_val))
 
     def retrains(self, experiment: str) -> list[RetrainRecord]:
         with self._connect() as db:

@@ -30,7 +30,9 @@ import pandas as pd
 from autokeras_lab._env import import_tensorflow_quietly
 from autokeras_lab.config import experiment_from_settings, load_experiment_data
 from autokeras_lab.data import Arrays, Prepared, Preprocessor, prepare
+from autokeras_lab.ensemble import Member
 from autokeras_lab.errors import UserError
+from autokeras_lab.export import assemble, input_transform, test_metrics, write_model_dir
 from autokeras_lab.layout import RunsLayout
 from autokeras_lab.leaderboard import (
     Leaderboard,
@@ -39,8 +41,7 @@ from autokeras_lab.leaderboard import (
     TrialRecord,
     find_search,
 )
-from autokeras_lab.metrics import evaluate
-from autokeras_lab.spaces import DerivedSpace, Task, batch_size, load_space
+from autokeras_lab.spaces import DerivedSpace, ModelBuilder, Task, batch_size, load_space
 from autokeras_lab.trainable import derive_seed, fit_epochs
 from autokeras_lab.types import Direction
 
@@ -92,7 +93,8 @@ def retrain_top(
         raise UserError(f"the data of {experiment!r} changed since its last search; "
                         "search again before retraining")
     prepared = prepare(dataset, test_fraction=exp.test_fraction, val_fraction=exp.val_fraction,
-                       split_seed=exp.split_seed, class_weight=exp.class_weight)
+                       split_seed=exp.split_seed, class_weight=exp.class_weight,
+                       ).with_transforms(exp.input_transforms[0])
     same = {s.search_id for s in board.searches(like=latest.key)}  # comparable values
     candidates = _distinct_best(
         [t for t in board.trials(experiment, direction=latest.direction)
@@ -105,19 +107,20 @@ def retrain_top(
     derived = DerivedSpace(hps, tuple(hp.name for hp in hps.space))
     space = load_space(latest.space)
     task = Task.for_data(dataset.task, prepared.preprocessor.n_inputs, len(dataset.classes))
-    data = _train_plus_val(prepared)
     retrain_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
     metric, direction = latest.metric, latest.direction
     results: list[RetrainedConfig] = []
     first_models: dict[str, Any] = {}
     for index, trial in enumerate(candidates, start=1):
         n_epochs = epochs or max(MIN_EPOCHS, trial.best_epoch or MIN_EPOCHS)
+        inputs = prepared.with_transforms(input_transform(trial.config, prepared))
+        data = _train_plus_val(inputs)
         runs = []
         for seed in range(seeds):
             keras.utils.set_random_seed(derive_seed(seed, trial.config))
             model = space.build(trial.config, task, derived)
             fit_epochs(model, data, batch=batch_size(trial.config), epochs=n_epochs)
-            test = _test_metrics(model, prepared, task)
+            test = test_metrics(model, inputs, task)
             runs.append(test)
             if seed == 0:
                 first_models[trial.trial_id] = model
@@ -134,20 +137,26 @@ def retrain_top(
     results.sort(key=lambda r: direction.key(r.mean(metric)))
     best = results[0]
     base = RunsLayout(Path(runs_dir)).retrained(experiment, retrain_id)
-    from autokeras_lab.export import write_model_dir
+    builder = ModelBuilder(space, derived, task)
 
-    single = first_models[best.trial.trial_id]
-    single_metrics = _test_metrics(single, prepared, task)
+    def model_of(chosen: list[RetrainedConfig]) -> tuple[Any, Prepared]:
+        return assemble([
+            Member(first_models[r.trial.trial_id], 1 / len(chosen),
+                   input_transform(r.trial.config, prepared)) for r in chosen
+        ], prepared, builder)
+
+    single, single_data = model_of([best])
+    single_metrics = test_metrics(single, single_data, task)
     card = _card(latest, dataset, prepared, task, retrain_id)
-    write_model_dir(base / "single", single, prepared, card | {
+    write_model_dir(base / "single", single, single_data, card | {
         "kind": "single", "config": best.trial.config, "epochs": best.epochs,
         "source_trial": best.trial.trial_id,
         "metrics": {f"test_{k}": v for k, v in single_metrics.items()}
         | {f"test_{metric}_mean": best.mean(metric), f"test_{metric}_std": best.std(metric)},
     })
-    ensemble = _average([first_models[r.trial.trial_id] for r in results], task)
-    ensemble_metrics = _test_metrics(ensemble, prepared, task)
-    write_model_dir(base / "ensemble", ensemble, prepared, card | {
+    ensemble, ensemble_data = model_of(results)
+    ensemble_metrics = test_metrics(ensemble, ensemble_data, task)
+    write_model_dir(base / "ensemble", ensemble, ensemble_data, card | {
         "kind": "ensemble", "members": [r.trial.config for r in results],
         "metrics": {f"test_{k}": v for k, v in ensemble_metrics.items()},
     })
@@ -196,26 +205,6 @@ def _train_plus_val(prepared: Prepared) -> Arrays:
     }
 
 
-def _test_metrics(model: Any, prepared: Prepared, task: Task) -> dict[str, float]:
-    output = model.predict_on_batch(prepared.x_test)
-    return evaluate(task.kind, prepared.y_test, output,
-                    target_scale=prepared.preprocessor.target_scale)
-
-
-def _average(models: list[Any], task: Task) -> Any:
-    """One Keras model whose output is the mean of the members' outputs (probabilities
-    for classification, values for regression)."""
-    import keras
-
-    if len(models) == 1:
-        return models[0]
-    inputs = keras.Input(shape=(task.n_features,))
-    outputs = [model(inputs) for model in models]
-    ensemble = keras.Model(inputs, keras.layers.Average()(outputs))
-    ensemble.compile(loss=task.loss)
-    return ensemble
-
-
 def _card(search: SearchRecord, dataset: Any, prepared: Prepared, task: Task,
           retrain_id: str) -> dict[str, Any]:
     from autokeras_lab.export import versions
@@ -251,7 +240,7 @@ def finetune(
             code and ``unsafe`` is false (see :func:`autokeras_lab.load_model_dir`).
     """
     from autokeras_lab.data import load_csv
-    from autokeras_lab.export import load_model_dir, write_model_dir
+    from autokeras_lab.export import load_model_dir
 
     exported = load_model_dir(model_dir, unsafe=unsafe)
     pre = exported.preprocessor
@@ -280,7 +269,8 @@ def finetune(
             raise UserError(f"{csv} has classes the model does not know: {', '.join(unknown)}")
     if refit_preprocessing:
         refit = Preprocessor.fit(dataset.frame, features=list(pre.features), target=pre.target,
-                                 task=pre.task, classes=list(pre.classes))
+                                 task=pre.task, classes=list(pre.classes),
+                                 ).with_transforms(*pre.transforms)
         if refit.n_inputs != pre.n_inputs:
             raise UserError(
                 f"refitting the preprocessing on {csv} gives {refit.n_inputs} inputs, the model "

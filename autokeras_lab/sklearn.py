@@ -31,6 +31,8 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
+from autokeras_lab.types import INPUT_TRANSFORMS
+
 __all__ = ["KerasSearchCV", "SearchClassifier", "SearchRegressor"]
 
 #: scikit-learn scorer names -> our metrics (their scores are the negated errors)
@@ -275,6 +277,8 @@ class _SearchEstimator(BaseEstimator):
             name=name, data=dataset, space=space if isinstance(space, str) else space.name,
             model_space=None if isinstance(space, str) else space, metric=metric,
             cv=self.cv or 1, seed=self.random_state,
+            # a user's model function is searched over its own parameters alone
+            input_transforms=INPUT_TRANSFORMS if isinstance(space, str) else ("standard",),
             budget=Budget(trials=self.n_trials, max_epochs=self.max_epochs,
                           time_budget_s=self.time_budget,
                           patience=max(1, min(40, self.max_epochs // 4))),
@@ -447,8 +451,9 @@ class KerasSearchCV(_SearchEstimator):
 
 class _BuiltInSearch(_SearchEstimator):
     def __init__(
-        self, *, space: str = "mlp", n_trials: int | None = None, time_budget: float | None = 120,
-        max_epochs: int = 200, cv: int | None = None, scoring: str | None = None,
+        self, *, space: str = "plr_mlp", n_trials: int | None = None,
+        time_budget: float | None = 120, max_epochs: int = 200, cv: int | None = None,
+        scoring: str | None = None,
         random_state: int = 0, runs_dir: str = "runs", address: str | None = None,
         verbose: int = 0, name: str | None = None,
     ) -> None:
@@ -474,7 +479,7 @@ class _BuiltInSearch(_SearchEstimator):
 
 
 class SearchRegressor(RegressorMixin, _BuiltInSearch):
-    """A regressor that searches the built-in spaces (``mlp`` by default) for the best
+    """A regressor that searches the built-in spaces (``plr_mlp`` by default) for the best
     tf.keras model; mixed column types are handled by the package's preprocessing.
     Works in a ``Pipeline`` and in ``cross_val_score`` (``score`` is R²)."""
 

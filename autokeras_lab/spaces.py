@@ -68,11 +68,16 @@ class Task:
         kind: ``"regression"``, ``"binary"`` or ``"multiclass"``.
         n_features: Number of model inputs after preprocessing.
         n_outputs: Number of model outputs (1, or one per class for multiclass).
+        train_rows: Rows a model trains on per epoch, and
+        max_epochs: the most epochs it trains, for a learning-rate schedule over the
+            whole run (0: not known, e.g. when a model is rebuilt to load weights).
     """
 
     kind: str = "regression"
     n_features: int
     n_outputs: int = 1
+    train_rows: int = 0
+    max_epochs: int = 0
 
     @property
     def output_activation(self) -> str | None:
@@ -87,13 +92,15 @@ class Task:
         }[self.kind]
 
     @classmethod
-    def for_data(cls, task: str, n_features: int, n_classes: int = 0) -> Task:
+    def for_data(cls, task: str, n_features: int, n_classes: int = 0, *, train_rows: int = 0,
+                 max_epochs: int = 0) -> Task:
         """The task of a data set: regression, or binary / multiclass by class count."""
+        run = {"train_rows": train_rows, "max_epochs": max_epochs}
         if task == "regression":
-            return cls(kind="regression", n_features=n_features)
+            return cls(kind="regression", n_features=n_features, **run)
         if n_classes == 2:
-            return cls(kind="binary", n_features=n_features)
-        return cls(kind="multiclass", n_features=n_features, n_outputs=n_classes)
+            return cls(kind="binary", n_features=n_features, **run)
+        return cls(kind="multiclass", n_features=n_features, n_outputs=n_classes, **run)
 
 
 @dataclass(frozen=True)
@@ -124,6 +131,15 @@ class DerivedSpace:
     def to_optuna(self) -> dict[str, Any]:
         """Optuna distributions, one per hyperparameter, for ``OptunaSearch(space=...)``."""
         return optuna_space(self.to_config())
+
+    def with_choice(self, name: str, values: tuple[str, ...]) -> DerivedSpace:
+        """The space and one more categorical hyperparameter the engine itself reads
+        (the module does not: ``input_transform``)."""
+        import keras_tuner as kt
+
+        hps = kt.HyperParameters.from_config(self.hyperparameters.get_config())
+        hps.Choice(name, list(values))
+        return DerivedSpace(hps, (*self.names, name))
 
     def defaults(self) -> dict[str, Any]:
         return {hp.name: hp.default for hp in self.hyperparameters.space}

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from autokeras_lab.data import Arrays
+from autokeras_lab.data import INPUT_TRANSFORM, STANDARD, Arrays, choose_inputs
 from autokeras_lab.errors import TrialFailedError
 from autokeras_lab.metrics import evaluate
 from autokeras_lab.spaces import SearchSpace, Task, batch_size
@@ -38,6 +38,7 @@ __all__ = [
 ]
 
 WEIGHTS_FILE = "best_weights.npz"
+PREDICTIONS_FILE = "val_predictions.npy"
 STATE_FILE = "state.json"
 STATE_ARRAYS = "state.npz"
 
@@ -92,7 +93,10 @@ class TrialState:
     """Everything needed to continue a trial where it was: what a checkpoint holds.
 
     ``models`` has one ``(weights, optimizer variables)`` pair per fold model;
-    ``best`` is the best value signed so that lower is better.
+    ``best`` is the best value signed so that lower is better; ``best_weights`` holds
+    each fold model's weights at the best epoch, and ``best_outputs`` the models'
+    outputs on their validation rows then (with folds: out-of-fold, fold after fold),
+    which ensemble selection combines.
     """
 
     epoch: int
@@ -104,14 +108,18 @@ class TrialState:
     train_seconds: float
     trial_seconds: float
     finished: bool
-    best_weights: list[np.ndarray] | None
+    best_weights: list[list[np.ndarray]] | None
     models: list[tuple[list[np.ndarray], list[np.ndarray]]]
+    best_outputs: np.ndarray | None = None
 
     def save(self, directory: Path) -> None:
-        """Write the state into a checkpoint directory (``best_weights.npz`` is what
-        export reads; ``state.npz`` and ``state.json`` are for resuming)."""
-        if self.best_weights is not None:
-            save_weights(self.best_weights, directory)
+        """Write the state into a checkpoint directory (``best_weights*.npz`` and
+        ``val_predictions.npy`` are what export and ensemble selection read;
+        ``state.npz`` and ``state.json`` are for resuming)."""
+        for k, weights in enumerate(self.best_weights or []):
+            save_weights(weights, directory, fold=k)
+        if self.best_outputs is not None:
+            np.save(directory / PREDICTIONS_FILE, self.best_outputs)
         arrays = {
             f"f{k}_{kind}{i}": array
             for k, (weights, slots) in enumerate(self.models)
@@ -132,9 +140,10 @@ class TrialState:
                  [archive[f"f{k}_o{i}"] for i in range(n_o)])
                 for k, (n_w, n_o) in enumerate(meta.pop("shapes"))
             ]
-        best_path = directory / WEIGHTS_FILE
-        best_weights = load_weights(best_path) if best_path.is_file() else None
-        return cls(**meta, best_weights=best_weights, models=models)
+        best_weights = load_fold_weights(directory) or None
+        outputs = directory / PREDICTIONS_FILE
+        best_outputs = np.load(outputs, allow_pickle=False) if outputs.is_file() else None
+        return cls(**meta, best_weights=best_weights, models=models, best_outputs=best_outputs)
 
 
 _STATE_SCALARS = ("epoch", "best", "best_epoch", "best_metrics", "best_std", "curve",
@@ -205,16 +214,17 @@ def _train(
     derived = DerivedSpace(hps, tuple(hp.name for hp in hps.space))
     space = settings.space_object or load_space(settings.space, source=settings.space_source)
     # With cross-validation, one model per fold trains in lockstep and the reported
-    # metric is their mean; fold 0's model is the one checkpointed and exported.
+    # metric is their mean; every fold's model is checkpointed and exported (a bag).
+    data = choose_inputs(data, values.get(INPUT_TRANSFORM, STANDARD))
     folds = data.get("folds") or [data]
     models, epochs_fns = [], []
     for k, fold in enumerate(folds):
         keras.utils.set_random_seed(seed + k + (resume.epoch if resume else 0))
         fold_model, active = space.build_tracked(values, settings.task, derived)
+        active += [INPUT_TRANSFORM] if INPUT_TRANSFORM in values else []  # read here
         fold_model.optimizer.build(fold_model.trainable_variables)
         models.append(fold_model)
         epochs_fns.append(_compiled_epoch(fold_model, fold, batch_size(values), tf))
-    model = models[0]
     target_scale = float(data["target_scale"])
     checkpoint_at = set(settings.report_epochs) | {settings.max_epochs}
     direction = settings.direction
@@ -259,12 +269,12 @@ def _train(
     last: TrialReport | None = None
     for epoch in range(state.epoch + 1, settings.max_epochs + 1):
         t0 = time.perf_counter()
-        per_fold = []
-        losses = []
+        per_fold, losses, outputs = [], [], []
         for fold, run_epoch in zip(folds, epochs_fns, strict=True):
             loss_tensor, output = run_epoch()
             losses.append(float(loss_tensor))
-            per_fold.append(evaluate(settings.task.kind, fold["y_val"], output.numpy(),
+            outputs.append(output.numpy())
+            per_fold.append(evaluate(settings.task.kind, fold["y_val"], outputs[-1],
                                      target_scale=target_scale))
         loss = float(np.mean(losses))
         metrics = {k: float(np.mean([m[k] for m in per_fold])) for k in per_fold[0]}
@@ -284,7 +294,8 @@ def _train(
                 state.best_std = {
                     k: float(np.std([m[k] for m in per_fold])) for k in per_fold[0]
                 }
-            state.best_weights = model.get_weights()
+            state.best_weights = [m.get_weights() for m in models]
+            state.best_outputs = np.concatenate(outputs, axis=0)
         state.finished = (
             epoch == settings.max_epochs or epoch - state.best_epoch >= settings.patience
         )
@@ -391,8 +402,13 @@ def _gradient_registry() -> dict[str, Any]:
     return registry if isinstance(registry, dict) else {}
 
 
-def save_weights(weights: list[np.ndarray], directory: Path) -> Path:
-    path = directory / WEIGHTS_FILE
+def weights_file(fold: int = 0) -> str:
+    """The best weights of a trial's model (``fold``: its k-th fold model)."""
+    return WEIGHTS_FILE if fold == 0 else WEIGHTS_FILE.replace(".npz", f"_{fold}.npz")
+
+
+def save_weights(weights: list[np.ndarray], directory: Path, *, fold: int = 0) -> Path:
+    path = directory / weights_file(fold)
     np.savez(path, *weights)
     return path
 
@@ -400,6 +416,15 @@ def save_weights(weights: list[np.ndarray], directory: Path) -> Path:
 def load_weights(path: Path) -> list[np.ndarray]:
     with np.load(path, allow_pickle=False) as archive:
         return [archive[f"arr_{i}"] for i in range(len(archive.files))]
+
+
+def load_fold_weights(directory: Path) -> list[list[np.ndarray]]:
+    """Every fold model's best weights in a checkpoint directory (one without folds:
+    a list of one)."""
+    found: list[list[np.ndarray]] = []
+    while (directory / weights_file(len(found))).is_file():
+        found.append(load_weights(directory / weights_file(len(found))))
+    return found
 
 
 def configure_threads(num_threads: int) -> None:

@@ -24,7 +24,18 @@ from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from typing import Any, Literal
 
-__all__ = ["Direction", "TaskKind", "TrialReport", "TrialStatus"]
+__all__ = ["INPUT_TRANSFORMS", "Direction", "InputTransform", "TaskKind", "TrialReport",
+           "TrialStatus"]
+
+
+class InputTransform(StrEnum):
+    """How numeric input columns are scaled (see :class:`autokeras_lab.data.ColumnSpec`)."""
+
+    STANDARD = "standard"
+    QUANTILE = "quantile"
+
+
+INPUT_TRANSFORMS = tuple(t.value for t in InputTransform)
 
 
 class Direction(StrEnum):

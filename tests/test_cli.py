@@ -117,7 +117,7 @@ def stored(tmp_path_factory: pytest.TempPathFactory) -> Path:
         search_id="s0", experiment="concrete", dataset="concrete", data_fingerprint="fp",
         space="mlp", metric="rmse", direction="min", seed=0, status="interrupted",
         started_at=0.5, command="search concrete", space_config={}, split_sizes={},
-        settings=asdict(load_experiment("concrete"))
+        settings=asdict(load_experiment("concrete").with_overrides(trials=60))
         | {"cluster": {"storage": None, "gpus_per_trial": 0.0}},
     ))
     board.start_search(SearchRecord(

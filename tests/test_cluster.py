@@ -134,7 +134,7 @@ def test_search_on_a_two_node_cluster_runs_trials_on_both_nodes(cluster, tmp_pat
     shutil.copy(MLP, private / "my_space.py")
     (private / "exp.toml").write_text(
         f'dataset = "concrete"\nspace = "{private / "my_space.py"}"\n'
-        "[budget]\ntrials = 4\nmax_epochs = 5\n"
+        "cv = 1\n[budget]\ntrials = 4\nmax_epochs = 5\n"
     )
     runs = private / "runs"
 
@@ -182,7 +182,7 @@ def _get(url: str, token: str | None) -> tuple[int, str]:
 def test_dashboard_shows_running_trials_to_token_holders_only(tmp_path):
     env = {k: v for k, v in _env(secrets.token_hex(32)).items() if k != "RAY_AUTH_MODE"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "autokeras_lab", "search", "concrete", "--dashboard",
+        [sys.executable, "-m", "autokeras_lab", "search", "concrete", "--dashboard", "--cv", "1",
          "--trials", "2", "--concurrency", "2", "--max-epochs", "600", "--runs-dir",
          str(tmp_path), "--no-report"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

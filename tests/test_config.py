@@ -11,7 +11,7 @@ from autokeras_lab.errors import UserError
 def test_bundled_concrete_experiment_loads() -> None:
     exp = load_experiment("concrete")
     assert exp.dataset == "concrete"
-    assert exp.space == "mlp"
+    assert exp.space == "plr_mlp"
     assert exp.scheduler.name == "asha"
     assert exp.budget.max_epochs >= exp.scheduler.grace_period
 

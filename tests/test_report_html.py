@@ -28,7 +28,7 @@ def searched(ray_session, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two small real searches in one runs directory: concrete (regression) and a CSV
     whose column names and values try to inject HTML (classification)."""
     runs = tmp_path_factory.mktemp("runs")
-    exp = load_experiment("concrete").with_overrides(trials=6, max_epochs=12)
+    exp = load_experiment("concrete").with_overrides(cv=1, trials=6, max_epochs=12)
     run_search(exp, runs_dir=runs)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(150, 2))
@@ -39,7 +39,7 @@ def searched(ray_session, tmp_path_factory: pytest.TempPathFactory) -> Path:
     })
     csv = runs / "hostile.csv"
     frame.to_csv(csv, index=False)
-    run_search(csv_experiment(csv, target="label").with_overrides(trials=4, max_epochs=8),
+    run_search(csv_experiment(csv, target="label").with_overrides(cv=1, trials=4, max_epochs=8),
                runs_dir=runs)
     return runs
 

@@ -43,8 +43,12 @@ def test_trial_reports_every_epoch_and_checkpoints_at_rungs(concrete, derived) -
     assert last.finished and last.best_val_metric == pytest.approx(min(curve))
     assert last.best_metrics["rmse"] == last.best_val_metric and last.best_metrics["mae"] > 0
     assert all(math.isfinite(v) and 1 < v < 100 for v in curve)  # MPa, not scaled units
-    best = calls[-1][1].best_weights
+    [best] = calls[-1][1].best_weights  # one model: no folds
     assert best and all(isinstance(a, np.ndarray) for a in best)
+    outputs = calls[-1][1].best_outputs  # the validation outputs at the best epoch
+    assert outputs.shape == (len(concrete.y_val), 1)
+    rmse = np.sqrt(np.mean((outputs[:, 0] - concrete.y_val) ** 2)) * concrete.preprocessor.target_scale
+    assert rmse == pytest.approx(last.best_val_metric, rel=1e-4)
     assert "units_0" in last.active and "units_3" not in last.active
 
 

@@ -37,5 +37,8 @@ def run(args: argparse.Namespace) -> int:
         statuses=tuple(args.status) if args.status else None,
         direction=latest.direction,
     )
-    print(format_leaderboard(trials[: args.top], fmt=args.format, metric=latest.metric))
+    ensembles = [] if args.status else board.ensembles(
+        args.experiment, search_id=args.search, direction=latest.direction)
+    print(format_leaderboard(trials, fmt=args.format, metric=latest.metric,
+                             ensembles=ensembles, top=args.top))
     return 0

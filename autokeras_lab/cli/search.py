@@ -38,6 +38,9 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--task", choices=("auto", "regression", "classification"),
                         default=None, help="with --csv: the task (default: inferred)")
     parser.add_argument("--name", help="with --csv: the experiment name (default: file stem)")
+    parser.add_argument("--space", metavar="NAME|PATH",
+                        help="the search space: a name `autokeras_lab spaces` lists, or a "
+                        ".py module (default: the experiment's, else plr_mlp)")
     parser.add_argument("--trials", type=positive_int, help="most trials to run")
     parser.add_argument("--max-epochs", type=positive_int, help="most epochs per trial")
     parser.add_argument("--time-budget", type=positive_float, metavar="SECONDS",
@@ -52,6 +55,9 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--concurrency", type=positive_int, help="most trials at once")
     parser.add_argument("--cv", type=positive_int, metavar="K",
                         help="K-fold cross-validation inside each trial (small tables)")
+    parser.add_argument("--ensemble-size", type=non_negative_int, metavar="N",
+                        help="rounds of greedy ensemble selection over the finished trials "
+                        "(default 25; 0: hand over the best trial alone)")
     parser.add_argument("--max-consecutive-failures", type=positive_int, metavar="N",
                         help="stop the search after N failed trials in a row (default 5)")
     parser.add_argument(
@@ -116,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
             concurrency=args.concurrency,
             cv=args.cv,
             max_consecutive_failures=args.max_consecutive_failures,
+            ensemble_size=args.ensemble_size,
+            space=args.space,
         )
         result = run_search(
             experiment, runs_dir=args.runs_dir, cluster=cluster, out=out,
@@ -123,8 +131,10 @@ def run(args: argparse.Namespace) -> int:
         )
     print(f"\nLeaderboard of search {result.search_id} (top {min(TOP, len(result.trials))} "
           f"of {len(result.trials)} trials, {result.wall_seconds:.0f} s):")
-    print(format_leaderboard(result.trials[:TOP], fmt="table", metric=result.metric))
-    print(f"\nbest model:  {result.export_dir}")
+    ensembles = [result.ensemble] if result.ensemble else []
+    print(format_leaderboard(result.trials, fmt="table", metric=result.metric,
+                             ensembles=ensembles, top=TOP))
+    print(f"\nbest model:  {result.export_dir}" + _what_best_is(result))
     print(f"leaderboard: {result.leaderboard_path}")
     if not args.no_report:
         from autokeras_lab.report import write_report
@@ -142,6 +152,17 @@ def run(args: argparse.Namespace) -> int:
         )
         return 130
     return 0
+
+
+def _what_best_is(result: Any) -> str:
+    ensemble = result.ensemble
+    if ensemble is None:
+        return ""
+    if not ensemble.exported:
+        return " (the best trial; no ensemble of trials beat it on validation)"
+    return (f" (an ensemble of {len(ensemble.members)} trials: validation "
+            f"{result.metric} {ensemble.best_val:.4g} against {ensemble.single_val:.4g} "
+            "for the best trial alone)")
 
 
 def _check_resume_flags(args: argparse.Namespace) -> str | None:
@@ -165,6 +186,7 @@ def _check_resume_flags(args: argparse.Namespace) -> str | None:
         "csv": (str(args.csv.absolute()) if args.csv else None, stored.csv),
         "target": (args.target, stored.target),
         "task": (args.task, stored.task),
+        "space": (args.space, stored.space),
         "trials": (args.trials, stored.budget.trials),
         "max_epochs": (args.max_epochs, stored.budget.max_epochs),
         "time_budget": (args.time_budget, stored.budget.time_budget_s),
@@ -173,6 +195,7 @@ def _check_resume_flags(args: argparse.Namespace) -> str | None:
         "metric": (args.metric, stored.metric),
         "concurrency": (args.concurrency, stored.budget.concurrency),
         "cv": (args.cv, stored.cv),
+        "ensemble_size": (args.ensemble_size, stored.ensemble_size),
         "max_consecutive_failures": (args.max_consecutive_failures,
                                      stored.budget.max_consecutive_failures),
         "storage": (args.storage, cluster.get("storage")),

@@ -18,15 +18,29 @@ from autokeras_lab.data._datasets import (
     load_csv,
     load_dataset,
 )
-from autokeras_lab.data._prepare import Arrays, ColumnSpec, Prepared, Preprocessor, prepare
+from autokeras_lab.data._prepare import (
+    INPUT_TRANSFORM,
+    INPUT_TRANSFORMS,
+    STANDARD,
+    Arrays,
+    ColumnSpec,
+    Prepared,
+    Preprocessor,
+    choose_inputs,
+    prepare,
+)
 
 __all__ = [
+    "INPUT_TRANSFORM",
+    "INPUT_TRANSFORMS",
+    "STANDARD",
     "Arrays",
     "ColumnSpec",
     "Dataset",
     "Prepared",
     "Preprocessor",
     "available_datasets",
+    "choose_inputs",
     "feature_frame",
     "frame_of",
     "from_frame",

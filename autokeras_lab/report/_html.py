@@ -18,9 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from autokeras_lab.layout import RunsLayout
-from autokeras_lab.leaderboard import Leaderboard, SearchRecord, TrialRecord, find_search
+from autokeras_lab.leaderboard import (
+    EnsembleRecord,
+    Leaderboard,
+    SearchRecord,
+    TrialRecord,
+    find_search,
+)
 from autokeras_lab.report import _plots as plots
-from autokeras_lab.report._table import compact_config, leaderboard_rows
+from autokeras_lab.report._table import column_order, compact_config, leaderboard_rows
 from autokeras_lab.types import TrialStatus
 
 TABLE_ROWS = 20
@@ -128,11 +134,15 @@ def _best_model_figure(export_dir: Path, card: dict[str, Any]) -> str:
     return _figure_html(fig, "best model on the test split", caption)
 
 
-def _table(trials: Sequence[TrialRecord], metric: str, best_id: str | None) -> str:
-    rows = leaderboard_rows(trials, metric=metric)
-    columns: list[str] = []
-    for row in rows:
-        columns.extend(c for c in row if c not in columns)
+def _table(
+    trials: Sequence[TrialRecord], metric: str, best_id: str | None,
+    ensembles: Sequence[EnsembleRecord], numbers: dict[str, int],
+) -> str:
+    rows = leaderboard_rows(trials, metric=metric, ensembles=ensembles, numbers=numbers)
+    exported = any(e.exported for e in ensembles)
+    keys = ["ensemble" if e.exported else "" for e in ensembles] + [
+        t.trial_id if not exported else "" for t in trials]
+    columns = column_order(rows)
     text_columns = {"status"} | {c for c in columns if any(isinstance(r.get(c), str) for r in rows)}
 
     def cell(value: Any) -> str:
@@ -146,8 +156,8 @@ def _table(trials: Sequence[TrialRecord], metric: str, best_id: str | None) -> s
         f'<th class="{"text" if c in text_columns else ""}">{esc(c)}</th>' for c in columns
     )
     body = []
-    for trial, row in zip(trials, rows, strict=True):
-        cls = ' class="best"' if trial.trial_id == best_id else ""
+    for key, row in zip(keys, rows, strict=True):
+        cls = ' class="best"' if key in (best_id, "ensemble") else ""
         cells = "".join(
             f'<td class="{"text" if c in text_columns else ""}">{cell(row.get(c))}</td>'
             for c in columns
@@ -157,6 +167,15 @@ def _table(trials: Sequence[TrialRecord], metric: str, best_id: str | None) -> s
         f'<div class="wrap"><table id="leaderboard"><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table></div>"
     )
+
+
+def _ensemble_text(ensemble: EnsembleRecord | None, numbers: dict[str, int], metric: str) -> str:
+    if ensemble is None:
+        return "none selected (one trial, or selection kept the best trial alone)"
+    members = ", ".join(f"trial {numbers.get(t, t)} x {w:.2f}" for t, w in ensemble.members.items())
+    verdict = ("exported: it beat" if ensemble.exported else "not exported: it did not beat")
+    return (f"{members}; validation {metric} {ensemble.best_val:.4g}, {verdict} the best trial "
+            f"alone ({ensemble.single_val:.4g}) on the rows it was selected on")
 
 
 def _config_text(config: dict[str, Any]) -> str:
@@ -176,6 +195,10 @@ def build_report(board: Leaderboard, search: SearchRecord, *, runs_dir: Path) ->
     best = next(
         (t for t in trials if t.trial_id == search.best_trial_id), trials[0] if trials else None
     )
+    ensembles = board.ensembles(experiment, search_id=search.search_id,
+                                direction=search.direction)
+    handed = next((e for e in ensembles if e.exported), None)
+    numbers = {t.trial_id: t.number for t in trials}
     counts = Counter(t.status for t in trials)
     settings = search.settings
     budget = settings.get("budget", {})
@@ -186,11 +209,13 @@ def build_report(board: Leaderboard, search: SearchRecord, *, runs_dir: Path) ->
     def card_html(value: Any, label: str) -> str:
         return f'<div class="card"><b>{esc(value)}</b><span>{esc(label)}</span></div>'
 
-    test_value = f"{best.test_metric:.4g}" if best and best.test_metric is not None else "-"
-    val_value = f"{best.best_val:.4g}" if best and best.best_val is not None else "-"
+    shown = handed or best
+    test_value = f"{shown.test_metric:.4g}" if shown and shown.test_metric is not None else "-"
+    val_value = f"{shown.best_val:.4g}" if shown and shown.best_val is not None else "-"
     cards = "".join(
         [
-            card_html(val_value, f"best validation {metric}"),
+            card_html(val_value, f"best validation {metric}"
+                      + (f" (ensemble of {len(handed.members)} trials)" if handed else "")),
             card_html(test_value, f"its held-out test {metric}"),
             card_html(len(trials), "trials"),
             card_html(counts[TrialStatus.COMPLETED], "completed"),
@@ -226,6 +251,7 @@ def build_report(board: Leaderboard, search: SearchRecord, *, runs_dir: Path) ->
         ("status", search.status),
         ("started", started),
         ("best trial", f"trial {best.number}: {_config_text(best.config)}" if best else "-"),
+        ("ensemble", _ensemble_text(ensembles[0] if ensembles else None, numbers, metric)),
         ("best model", search.export_dir or "-"),
     ]
     detail_html = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in details)
@@ -288,7 +314,7 @@ def build_report(board: Leaderboard, search: SearchRecord, *, runs_dir: Path) ->
 <p>Reproduce it with:</p>
 <pre>{esc(search.command)}</pre>
 <h2>Leaderboard (top {min(TABLE_ROWS, len(trials))} of {len(trials)})</h2>
-{_table(trials[:TABLE_ROWS], metric, best.trial_id if best else None)}
+{_table(trials[:TABLE_ROWS], metric, best.trial_id if best else None, ensembles, numbers)}
 <h2>Plots</h2>
 {"".join(figures)}
 {failure_html}

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from autokeras_lab.leaderboard import TrialRecord
+from autokeras_lab.leaderboard import EnsembleRecord, TrialRecord
 
 FORMATS = ("table", "json", "csv", "markdown")
 _INDEXED = re.compile(r"^(?P<stem>.+)_(?P<index>\d+)$")
@@ -36,9 +36,15 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def leaderboard_rows(trials: Sequence[TrialRecord], *, metric: str) -> list[dict[str, Any]]:
-    """One flat row per trial, ranked as given (best first)."""
-    rows = []
+def leaderboard_rows(
+    trials: Sequence[TrialRecord], *, metric: str, ensembles: Sequence[EnsembleRecord] = (),
+    numbers: dict[str, int] | None = None,
+) -> list[dict[str, Any]]:
+    """One flat row per ensemble (first: what a search hands over when it beats its
+    best trial), then per trial, ranked as given (best first). ``numbers``: trial
+    numbers by trial id, to name ensemble members (default: those of ``trials``)."""
+    numbers = numbers or {t.trial_id: t.number for t in trials}
+    rows = [_ensemble_row(e, metric=metric, numbers=numbers) for e in ensembles]
     for rank, trial in enumerate(trials, start=1):
         row: dict[str, Any] = {
             "rank": rank,
@@ -61,31 +67,38 @@ def leaderboard_rows(trials: Sequence[TrialRecord], *, metric: str) -> list[dict
     return rows
 
 
-def format_leaderboard(trials: Sequence[TrialRecord], *, fmt: str, metric: str) -> str:
-    """Render trials as ``table`` (terminal), ``markdown``, ``csv`` or ``json``.
+def format_leaderboard(
+    trials: Sequence[TrialRecord], *, fmt: str, metric: str,
+    ensembles: Sequence[EnsembleRecord] = (), top: int | None = None,
+) -> str:
+    """Render ensembles and trials (the ``top`` best) as ``table`` (terminal),
+    ``markdown``, ``csv`` or ``json``.
 
     JSON and CSV carry every stored column (full config and per-epoch curve, the
-    latter two as JSON text in CSV), so they load straight into pandas.
+    latter two as JSON text in CSV), so they load straight into pandas; an ensemble
+    is a row with ``trial_id`` and ``status`` ``"ensemble"`` and its members (trial
+    id to weight) as its ``config``.
     """
+    numbers = {t.trial_id: t.number for t in trials}
+    trials = trials[:top] if top is not None else trials
+    records = [_ensemble_entry(e) for e in ensembles] + [asdict(t) for t in trials]
     if fmt == "json":
-        return json.dumps([asdict(t) for t in trials], indent=2)
+        return json.dumps(records, indent=2)
     if fmt == "csv":
         buffer = io.StringIO()
         names = list(asdict(trials[0])) if trials else ["search_id", "trial_id"]
-        writer = csv.DictWriter(buffer, fieldnames=names, lineterminator="\n")
+        writer = csv.DictWriter(buffer, fieldnames=names, lineterminator="\n",
+                                extrasaction="ignore")
         writer.writeheader()
-        for trial in trials:
-            row = asdict(trial)
+        for row in records:
             for key in ("config", "curve", "metrics"):
-                row[key] = json.dumps(row[key])
+                row[key] = json.dumps(row.get(key))
             writer.writerow(row)
         return buffer.getvalue().rstrip("\n")
     if not trials:
         return "(no trials yet)"
-    rows = leaderboard_rows(trials, metric=metric)
-    columns: list[str] = []
-    for row in rows:
-        columns.extend(c for c in row if c not in columns)
+    rows = leaderboard_rows(trials, metric=metric, ensembles=ensembles, numbers=numbers)
+    columns = column_order(rows)
     cells = [[_cell(row.get(c)) for c in columns] for row in rows]
     if fmt == "markdown":
         lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
@@ -101,6 +114,47 @@ def format_leaderboard(trials: Sequence[TrialRecord], *, fmt: str, metric: str) 
         ).rstrip()
 
     return "\n".join([line(columns), line(["-" * w for w in widths]), *map(line, cells)])
+
+
+def column_order(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """Every key of the rows once: the trials' columns first, in their order, then
+    what only ensemble rows have (their members)."""
+    columns: list[str] = []
+    for row in sorted(rows, key=lambda r: r.get("trial") == "ensemble"):
+        columns.extend(c for c in row if c not in columns)
+    return columns
+
+
+def _ensemble_row(
+    ensemble: EnsembleRecord, *, metric: str, numbers: dict[str, int]
+) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "rank": "-",
+        "trial": "ensemble",
+        "status": "exported" if ensemble.exported else "not better",
+        f"val_{metric}": ensemble.best_val,
+        f"test_{metric}": ensemble.test_metric,
+    }
+    for split in ("val", "test"):
+        for name, value in ensemble.metrics.get(split, {}).items():
+            if name != metric:
+                row[f"{split}_{name}"] = value
+    row["members"] = " + ".join(
+        f"{weight:.2f}*#{numbers.get(trial_id, trial_id)}"
+        for trial_id, weight in ensemble.members.items()
+    )
+    return row
+
+
+def _ensemble_entry(ensemble: EnsembleRecord) -> dict[str, Any]:
+    """An ensemble in the keys of a trial's JSON/CSV record."""
+    return {
+        "search_id": ensemble.search_id, "trial_id": "ensemble",
+        "experiment": ensemble.experiment, "status": "ensemble",
+        "config": {"members": ensemble.members}, "best_val": ensemble.best_val,
+        "test_metric": ensemble.test_metric, "metrics": ensemble.metrics,
+        "exported": ensemble.exported, "single_val": ensemble.single_val,
+    }
 
 
 def _cell(value: Any) -> str:

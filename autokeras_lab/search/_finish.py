@@ -1,23 +1,32 @@
-"""The end of a search run: the top trials evaluated on the held-out test split, the
-best one exported, the search closed on the leaderboard."""
+"""The end of a search run: the top trials evaluated on the held-out test split, an
+ensemble selected from the trials' validation predictions, the best model (the
+ensemble when it beats the best single trial) exported, the search closed on the
+leaderboard. The test rows take part in no choice: they are only scored."""
 
 from __future__ import annotations
 
 import time
 
+import numpy as np
+
+from autokeras_lab.ensemble import Member, select_ensemble
 from autokeras_lab.errors import FatalSearchError
+from autokeras_lab.leaderboard import EnsembleRecord, TrialRecord
+from autokeras_lab.metrics import evaluate
 from autokeras_lab.search._run import SearchResult, SearchRun
 
 TEST_EVALUATED_TOP = 5
+ENSEMBLE_CANDIDATES = 50  # the best this many trials: a long tail only costs time
 
 
 def finish(run: SearchRun, status: str, started: float) -> SearchResult:
-    """Evaluate the top trials on the test split, export the best and close the search.
+    """Evaluate the top trials on the test split, select an ensemble, export the best
+    model and close the search.
 
     Raises:
         FatalSearchError: no trial produced a model.
     """
-    from autokeras_lab.export import evaluate_on_test, export_best
+    from autokeras_lab.export import evaluate_on_test, export_best, trial_card, trial_members
 
     setup, board = run.setup, run.board
     trials = run.trials()
@@ -36,10 +45,20 @@ def finish(run: SearchRun, status: str, started: float) -> SearchResult:
             board.set_test_metrics(run.search_id, trial.trial_id, test,
                                    main=setup.experiment.metric)
     trials = run.trials()
-    best = next(t for t in trials if t.trial_id == ranked[0].trial_id)
+    kept = {t.trial_id for t in ranked}
+    ranked = [t for t in trials if t.trial_id in kept]  # now with their test metrics
+    best = ranked[0]
+    ensemble, members = select_from_trials(run, ranked)
+    if ensemble is None or not ensemble.exported:
+        members = trial_members(best, setup.builder, setup.prepared)
+    about = trial_card(best) if ensemble is None or not ensemble.exported else {
+        "kind": "ensemble", "members": _member_cards(ensemble, trials),
+        "metrics": {f"{split}_{k}": v for split in ("val", "test")
+                    for k, v in ensemble.metrics.get(split, {}).items()},
+    }
     export_dir = export_best(
-        best, board.find(run.experiment_name, run.search_id), prepared=setup.prepared,
-        builder=setup.builder, runs_dir=run.layout.root,
+        members, board.find(run.experiment_name, run.search_id), prepared=setup.prepared,
+        builder=setup.builder, runs_dir=run.layout.root, about=about,
     )
     board.finish_search(run.search_id, status=status, best_trial_id=best.trial_id,
                         export_dir=str(export_dir))
@@ -54,4 +73,65 @@ def finish(run: SearchRun, status: str, started: float) -> SearchResult:
         leaderboard_path=board.path,
         export_dir=export_dir,
         best_trial_id=best.trial_id,
+        ensemble=ensemble,
     )
+
+
+def select_from_trials(
+    run: SearchRun, ranked: list[TrialRecord]
+) -> tuple[EnsembleRecord | None, list[Member]]:
+    """Greedy ensemble selection over the best trials' validation predictions (with
+    ``--cv``: out-of-fold), its members restored and scored on the test rows, and the
+    record stored. ``None`` when it is off, there is one candidate, or the selection
+    kept only one model."""
+    from autokeras_lab.export import assemble, test_metrics, trial_members, val_predictions
+
+    setup = run.setup
+    rounds = setup.experiment.ensemble_size
+    if rounds < 1 or len(ranked) < 2:
+        return None, []
+    prepared, task, metric = setup.prepared, setup.task, setup.experiment.metric
+    y = prepared.selection_targets()
+    predictions = {}
+    for trial in ranked[:ENSEMBLE_CANDIDATES]:
+        found = val_predictions(trial)
+        if found is not None and len(found) == len(y):  # older checkpoints have none
+            predictions[trial.trial_id] = found
+
+    def metrics(output: np.ndarray) -> dict[str, float]:
+        return evaluate(task.kind, y, output, target_scale=prepared.preprocessor.target_scale)
+
+    if len(predictions) < 2:
+        return None, []
+    selection = select_ensemble(
+        predictions, lambda output: run.direction.key(metrics(output)[metric]), rounds=rounds
+    )
+    if len(selection.weights) < 2:
+        return None, []
+    by_id = {t.trial_id: t for t in ranked}
+    members = [
+        member
+        for trial_id, weight in selection.weights.items()
+        for member in trial_members(by_id[trial_id], setup.builder, prepared, weight=weight)
+    ]
+    model, data = assemble(members, prepared, setup.builder)
+    averaged = sum(w * predictions[t] for t, w in selection.weights.items())
+    val, test = metrics(np.asarray(averaged)), test_metrics(model, data, task)
+    record = EnsembleRecord(
+        search_id=run.search_id, experiment=run.experiment_name,
+        members=selection.weights, best_val=val[metric],
+        single_val=metrics(predictions[selection.first])[metric], created_at=time.time(),
+        test_metric=test[metric], metrics={"val": val, "test": test},
+        exported=selection.improves,
+    )
+    run.board.record_ensemble(record)
+    return record, members
+
+
+def _member_cards(ensemble: EnsembleRecord, trials: list[TrialRecord]) -> list[dict]:
+    by_id = {t.trial_id: t for t in trials}
+    return [
+        {"trial_id": trial_id, "number": by_id[trial_id].number, "weight": weight,
+         "config": by_id[trial_id].config}
+        for trial_id, weight in ensemble.members.items()
+    ]

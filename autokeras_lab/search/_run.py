@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 from autokeras_lab.cluster import ClusterOptions
 from autokeras_lab.layout import RunsLayout
-from autokeras_lab.leaderboard import Leaderboard, TrialRecord
+from autokeras_lab.leaderboard import EnsembleRecord, Leaderboard, TrialRecord
 from autokeras_lab.search._setup import Setup
 from autokeras_lab.types import Direction
 from autokeras_lab.warmstart import WarmStart
@@ -31,6 +31,7 @@ class SearchResult:
     leaderboard_path: Path
     export_dir: Path | None
     best_trial_id: str | None
+    ensemble: EnsembleRecord | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autokeras_lab._env import import_tensorflow_quietly
-from autokeras_lab.config import Experiment, load_experiment_data
-from autokeras_lab.data import Dataset, Prepared, prepare
+from autokeras_lab.config import AUTO_CV_ROWS, AUTO_FOLDS, Experiment, load_experiment_data
+from autokeras_lab.data import INPUT_TRANSFORM, Dataset, Prepared, prepare
 from autokeras_lab.errors import UserError
 from autokeras_lab.metrics import METRICS, default_metric, direction_of
 from autokeras_lab.spaces import DerivedSpace, ModelBuilder, SearchSpace, Task, load_space
@@ -44,7 +44,7 @@ class Setup:
 
 def set_up(experiment: Experiment) -> Setup:
     dataset = experiment.data or load_experiment_data(experiment)
-    experiment = resolve_metric(experiment, dataset.task)
+    experiment = resolve_folds(resolve_metric(experiment, dataset.task), dataset)
     prepared = prepare(
         dataset,
         test_fraction=experiment.test_fraction,
@@ -52,11 +52,16 @@ def set_up(experiment: Experiment) -> Setup:
         split_seed=experiment.split_seed,
         class_weight=experiment.class_weight,
         cv=experiment.cv,
-    )
-    task = Task.for_data(dataset.task, prepared.preprocessor.n_inputs, len(dataset.classes))
+    ).with_transforms(experiment.input_transforms[0])
+    fit_rows = len(prepared.folds[0]["x_train"]) if prepared.folds else len(prepared.x_train)
+    task = Task.for_data(dataset.task, prepared.preprocessor.n_inputs, len(dataset.classes),
+                         train_rows=fit_rows, max_epochs=experiment.budget.max_epochs)
     import_tensorflow_quietly()  # before the space module imports keras
     space = experiment.model_space or load_space(experiment.space)
-    return Setup(experiment, dataset, prepared, task, space, space.derive(task))
+    derived = space.derive(task)
+    if len(experiment.input_transforms) > 1 and INPUT_TRANSFORM not in derived.names:
+        derived = derived.with_choice(INPUT_TRANSFORM, experiment.input_transforms)
+    return Setup(experiment, dataset, prepared, task, space, derived)
 
 
 def resolve_metric(experiment: Experiment, task: str) -> Experiment:
@@ -72,6 +77,17 @@ def resolve_metric(experiment: Experiment, task: str) -> Experiment:
         )
     direction = Direction(experiment.direction or direction_of(metric))
     return dataclasses.replace(experiment, metric=metric, direction=direction)
+
+
+def resolve_folds(experiment: Experiment, dataset: Dataset) -> Experiment:
+    """Fill in the fold count ``cv = 0`` stands for: a bag of ``AUTO_FOLDS`` fold models
+    on a small table (every row trains and validates), one validation split on a large
+    one or where validation rows were given."""
+    if experiment.cv != 0:
+        return experiment
+    searched = len(dataset.frame) * (1 - experiment.test_fraction)
+    small = searched <= AUTO_CV_ROWS and dataset.validation is None
+    return dataclasses.replace(experiment, cv=AUTO_FOLDS if small else 1)
 
 
 def check_runs_dir(runs_dir: Path) -> Path:

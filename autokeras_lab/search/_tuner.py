@@ -56,8 +56,9 @@ def build_tuner(run: SearchRun, done: list[TrialRecord]) -> Any:
     )
     from autokeras_lab.search._worker import ray_trainable
 
+    data = run.setup.prepared.search_arrays(experiment.input_transforms)
     trainable = tune.with_resources(
-        tune.with_parameters(ray_trainable, data=run.setup.prepared.search_arrays(),
+        tune.with_parameters(ray_trainable, data=data,
                              settings=trial_settings(run, built.rungs, done)),
         trial_resources(run.cluster.gpus_per_trial),
     )

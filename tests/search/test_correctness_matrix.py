@@ -1,5 +1,6 @@
 """Everything that ranks, selects or exports picks the best trial by the metric's own
-direction, on every task kind, for minimised and maximised metrics alike.
+direction, on every task kind, for minimised and maximised metrics alike: and the
+ensemble selected from the trials is handed over only when it beats that trial.
 
 Each case runs the commands a user types (in this process, on the shared Ray
 runtime, tiny budgets) and checks them against the stored values with plain
@@ -40,11 +41,13 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
 
 
 def _printed_rank_one(out: str) -> int:
-    """The trial number in rank 1 of the leaderboard table ``search`` printed."""
+    """The trial number in rank 1 of the leaderboard table ``search`` printed (after
+    the ensemble's row, if there is one)."""
     lines = out.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("rank"))
     columns = lines[header].split()
-    first = lines[header + 2].split()
+    rows = [line.split() for line in lines[header + 2:] if line.strip()]
+    first = next(r for r in rows if r[columns.index("trial")] != "ensemble")
     assert first[columns.index("rank")] == "1"
     return int(first[columns.index("trial")])
 
@@ -53,12 +56,13 @@ def _report_rank_one(page: str) -> tuple[int, float]:
     """Rank 1's trial number in the report's table, and the headline's best value."""
     table = page[page.index('<table id="leaderboard">'):]
     head = re.findall(r"<th[^>]*>(.*?)</th>", table.split("</thead>")[0])
-    first_row = re.search(r"<tbody><tr[^>]*>(.*?)</tr>", table)
-    assert first_row is not None
-    cells = re.findall(r"<td[^>]*>(.*?)</td>", first_row.group(1))
+    rows = [re.findall(r"<td[^>]*>(.*?)</td>", row)
+            for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table.split("<tbody>")[1])]
+    first = next(cells for cells in rows if cells[head.index("trial")] != "ensemble")
+    assert first[head.index("rank")] == "1"
     headline = re.search(r'<div class="card"><b>([^<]*)</b><span>best validation', page)
     assert headline is not None
-    return int(cells[head.index("trial")]), float(headline.group(1))
+    return int(first[head.index("trial")]), float(headline.group(1))
 
 
 @pytest.mark.parametrize(("experiment", "metric"), CASES.values(), ids=CASES.keys())
@@ -87,21 +91,44 @@ def test_every_ranking_hands_over_the_best_trial(
     # search's printed leaderboard
     assert trials[_printed_rank_one(out)].best_val == best
 
-    # leaderboard --format json: rank 1 first, every row at least as good as the next
-    rows = json.loads(_run(capsys, "leaderboard", experiment, "--format", "json",
-                           "--top", "100", "--runs-dir", runs))
+    # leaderboard --format json: the ensemble's row, then rank 1, every row at least
+    # as good as the next
+    entries = json.loads(_run(capsys, "leaderboard", experiment, "--format", "json",
+                              "--top", "100", "--runs-dir", runs))
+    rows = [row for row in entries if row["status"] != "ensemble"]
     assert rows[0]["best_val"] == best
     ordered = [row["best_val"] for row in rows]
     assert ordered == sorted(ordered, reverse=best_of is max)
 
-    # the exported model is the best trial, in the search's directory and the experiment's
+    # the ensemble, if selected, was chosen among these trials and at least matches
+    # the best trial's score on the rows it was selected on; it is handed over only
+    # when it beats it there
+    ensembles = board.ensembles(experiment, direction=search.direction)
+    assert [e["config"]["members"] for e in entries if e["status"] == "ensemble"] == [
+        e.members for e in ensembles]
+    for ensemble in ensembles:
+        assert set(ensemble.members) <= {t.trial_id for t in scored}
+        assert sum(ensemble.members.values()) == pytest.approx(1.0)
+        assert best_of(ensemble.best_val, ensemble.single_val) == ensemble.best_val
+        assert ensemble.exported == (ensemble.best_val != ensemble.single_val)
+    handed = next((e for e in ensembles if e.exported), None)
+
+    # the exported model is the best trial, or the ensemble that beat it, in the
+    # search's directory and the experiment's
     for card_path in (tmp_path / experiment / "best" / "card.json",
                       tmp_path / experiment / "searches" / search.search_id / "best" / "card.json"):
         card = json.loads(card_path.read_text())
+        assert card["direction"] == search.direction
+        if handed is not None:
+            assert card["kind"] == "ensemble"
+            assert {m["trial_id"]: m["weight"] for m in card["members"]} == handed.members
+            assert card["metrics"][f"val_{metric}"] == handed.best_val
+            continue
         exported = next(t for t in scored if t.trial_id == card["trial_id"])
         assert exported.best_val == best
-        assert card["metrics"][f"val_{metric}"] == best and card["direction"] == search.direction
-    assert search.best_trial_id == card["trial_id"]
+        assert card["metrics"][f"val_{metric}"] == best
+    assert trials[next(n for n, t in trials.items() if t.trial_id == search.best_trial_id)
+                  ].best_val == best
 
     # the held-out test evaluation ran on the top trials, none better left out
     evaluated = [t for t in scored if t.test_metric is not None]
@@ -112,7 +139,7 @@ def test_every_ranking_hands_over_the_best_trial(
     # the report: rank 1 of its table and its headline
     number, headline = _report_rank_one((tmp_path / experiment / "report.html").read_text())
     assert trials[number].best_val == best
-    assert headline == pytest.approx(best, rel=1e-3)
+    assert headline == pytest.approx(handed.best_val if handed else best, rel=1e-3)
 
     # retrain --top 2 retrains the two best configurations
     _run(capsys, "retrain", experiment, "--top", "2", "--seeds", "1", "--epochs", "1",

@@ -119,7 +119,7 @@ def test_leaderboard_command_reads_the_store(cli_search) -> None:
 
 def test_same_seed_proposes_the_same_first_configurations(ray_session, tmp_path: Path) -> None:
     def proposals(seed: int, runs: Path) -> list[dict]:
-        exp = load_experiment("concrete").with_overrides(trials=3, max_epochs=1, seed=seed)
+        exp = load_experiment("concrete").with_overrides(cv=1, trials=3, max_epochs=1, seed=seed)
         result = run_search(exp, runs_dir=runs)
         return [t.config for t in sorted(result.trials, key=lambda t: t.number)]
 
@@ -132,7 +132,7 @@ def test_same_seed_proposes_the_same_first_configurations(ray_session, tmp_path:
 
 
 def test_time_budget_ends_the_search_before_the_trial_count(ray_session, tmp_path: Path) -> None:
-    exp = load_experiment("concrete").with_overrides(trials=10_000, max_epochs=5, time_budget_s=20)
+    exp = load_experiment("concrete").with_overrides(cv=1, trials=10_000, max_epochs=5, time_budget_s=20)
     result = run_search(exp, runs_dir=tmp_path)
     assert result.status == "completed"
     assert 1 <= len(result.trials) < 10_000
@@ -149,7 +149,7 @@ def test_mixed_type_csv_classification_end_to_end(ray_session, tmp_path: Path) -
     frame["tier"] = pd.qcut(frame.pop("price"), 3, labels=["cheap", "mid", "dear"]).astype(str)
     csv = tmp_path / "shop.csv"
     frame.to_csv(csv, index=False)
-    exp = csv_experiment(csv, target="tier").with_overrides(trials=3, max_epochs=8)
+    exp = csv_experiment(csv, target="tier").with_overrides(cv=1, trials=3, max_epochs=8)
     result = run_search(exp, runs_dir=tmp_path / "runs")
     assert (result.experiment, result.metric, result.direction) == ("shop", "log_loss", "min")
     best = result.trials[0]

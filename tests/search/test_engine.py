@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow
 def test_other_schedulers_and_samplers_run_a_whole_search(
     ray_session, tmp_path: Path, scheduler: str, sampler: str
 ) -> None:
-    exp = load_experiment("concrete").with_overrides(trials=4, max_epochs=6, sampler=sampler)
+    exp = load_experiment("concrete").with_overrides(cv=1, trials=4, max_epochs=6, sampler=sampler)
     exp = exp.with_overrides(scheduler=type(exp.scheduler)(name=scheduler, grace_period=2))
     result = run_search(exp, runs_dir=tmp_path)
     assert result.status == "completed" and len(result.trials) == 4
@@ -49,7 +49,7 @@ def test_a_bug_of_ours_stops_the_search_and_keeps_its_traceback(
         raise ZeroDivisionError("division by zero in the tuner factory")
 
     monkeypatch.setattr(_engine, "build_tuner", broken)
-    exp = load_experiment("concrete").with_overrides(trials=2, max_epochs=1)
+    exp = load_experiment("concrete").with_overrides(cv=1, trials=2, max_epochs=1)
     with pytest.raises(FatalSearchError, match="an error in autokeras_lab itself") as info:
         run_search(exp, runs_dir=tmp_path)
     [search] = Leaderboard(tmp_path / "leaderboard.db").searches("concrete")
@@ -70,7 +70,7 @@ def test_a_library_call_leaves_the_process_settings_alone(ray_session, tmp_path:
         optuna.logging.set_verbosity(optuna.logging.INFO)
         before = (list(warnings.filters), [logging.getLogger(n).level for n in loggers],
                   optuna.logging.get_verbosity(), dict(os.environ))
-        exp = load_experiment("concrete").with_overrides(trials=2, max_epochs=1)
+        exp = load_experiment("concrete").with_overrides(cv=1, trials=2, max_epochs=1)
         run_search(exp, runs_dir=tmp_path)
         run_search(exp, runs_dir=tmp_path, command="python -m autokeras_lab search concrete")
         after = (list(warnings.filters), [logging.getLogger(n).level for n in loggers],
@@ -90,7 +90,7 @@ def test_run_search_takes_a_data_frame_and_refuses_to_resume_it_from_the_store(
     from tests.helpers import mixed_frame
 
     frame = mixed_frame(120)  # numbers, categories, booleans and gaps
-    experiment = Experiment.from_data(frame, target="price", name="shop").with_overrides(
+    experiment = Experiment.from_data(frame, target="price", name="shop").with_overrides(cv=1,
         trials=2, max_epochs=2)
     result = run_search(experiment, runs_dir=tmp_path)
     assert result.experiment == "shop" and len(result.trials) == 2

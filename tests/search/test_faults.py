@@ -28,7 +28,7 @@ SPACES = Path(__file__).parents[1] / "spaces"
 def _search(runs: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "autokeras_lab", "search", *args, "--runs-dir", str(runs),
-         "--no-report"],
+         "--no-report", "--cv", "1"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
 
@@ -125,7 +125,7 @@ def _worker_pid(trial_dir: Path) -> int | None:
 def test_a_trial_whose_worker_dies_is_retried_from_its_checkpoint(
     ray_session, tmp_path: Path
 ) -> None:
-    exp = load_experiment("concrete").with_overrides(
+    exp = load_experiment("concrete").with_overrides(cv=1,
         trials=1, max_epochs=400, patience=400, concurrency=1, seed=5
     )
     killed: list[int] = []
@@ -154,7 +154,7 @@ def test_a_trial_whose_worker_dies_is_retried_from_its_checkpoint(
 def test_trials_that_fail_by_themselves_are_recorded_and_the_search_goes_on(
     ray_session, tmp_path: Path
 ) -> None:
-    exp = load_experiment("concrete").with_overrides(
+    exp = load_experiment("concrete").with_overrides(cv=1,
         trials=6, max_epochs=5, seed=15, space=str(SPACES / "faulty.py"),
         max_consecutive_failures=10,
     )
@@ -174,7 +174,7 @@ def test_trials_that_fail_by_themselves_are_recorded_and_the_search_goes_on(
 def test_failures_in_a_row_stop_the_search_with_what_to_change(
     ray_session, tmp_path: Path
 ) -> None:
-    exp = load_experiment("concrete").with_overrides(
+    exp = load_experiment("concrete").with_overrides(cv=1,
         trials=40, max_epochs=5, space=str(SPACES / "broken.py"), max_consecutive_failures=3,
         concurrency=1,
     )
@@ -217,7 +217,7 @@ def test_a_full_disk_is_refused_before_the_search_and_stores_nothing(
     before = (tmp_path / "leaderboard.db").read_bytes()
     usage = shutil.disk_usage(tmp_path)
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=10 * 2**20))
-    exp = load_experiment("concrete").with_overrides(trials=1, max_epochs=1)
+    exp = load_experiment("concrete").with_overrides(cv=1, trials=1, max_epochs=1)
     with pytest.raises(UserError, match=r"only 10 MiB free under .*pass another --runs-dir"):
         run_search(exp, runs_dir=tmp_path)
     assert (tmp_path / "leaderboard.db").read_bytes() == before
@@ -225,7 +225,7 @@ def test_a_full_disk_is_refused_before_the_search_and_stores_nothing(
 
 
 def test_a_read_only_runs_directory_is_refused_before_the_search() -> None:
-    exp = load_experiment("concrete").with_overrides(trials=1, max_epochs=1)
+    exp = load_experiment("concrete").with_overrides(cv=1, trials=1, max_epochs=1)
     # procfs is read-only even for root, who can write to a chmod 555 directory.
     with pytest.raises(UserError, match=r"cannot write to the runs directory /proc/akl-runs"):
         run_search(exp, runs_dir=Path("/proc/akl-runs"))

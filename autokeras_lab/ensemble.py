@@ -1,0 +1,153 @@
+"""Ensembles of trained models: greedy selection on held-out predictions, and one
+Keras model that averages its members by weight.
+
+Selection is Caruana et al.'s (2004) forward selection with replacement, as
+auto-sklearn and AutoGluon use it: start empty, add the model that most improves
+the averaged predictions on the validation rows, repeat, and keep the best prefix.
+A model picked k times of n gets weight k/n. The first pick is the best single
+model, so the ensemble is never worse than it on the rows it was chosen on.
+
+The averaging model is built from stock Keras layers only (the members as nested
+models, fixed non-trainable ``Dense`` layers that pick each member's block of
+inputs and weigh the outputs), so it saves to one ``.keras`` file and loads in
+safe mode.
+
+Example:
+    >>> import numpy as np
+    >>> y = np.array([0.0, 1.0, 2.0, 3.0])
+    >>> predictions = {"a": y + 0.5, "b": y - 0.5, "c": y + 2.0}
+    >>> rmse = lambda p: float(np.sqrt(np.mean((p.reshape(-1) - y) ** 2)))
+    >>> select_ensemble(predictions, rmse, rounds=10).weights
+    {'a': 0.5, 'b': 0.5}
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from autokeras_lab.data import Preprocessor
+from autokeras_lab.spaces import Task
+
+__all__ = ["Member", "Selection", "select_ensemble", "weighted_average"]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The chosen ensemble.
+
+    Attributes:
+        weights: Member key to weight (they sum to 1), best first.
+        value: The ensemble's score on the selection rows (lower is better).
+        first: The first pick: the best single model there.
+        single: Its score.
+    """
+
+    weights: dict[str, float]
+    value: float
+    first: str
+    single: float
+
+    @property
+    def improves(self) -> bool:
+        """More than one member, and better than the best single model."""
+        return len(self.weights) > 1 and self.value < self.single
+
+
+def select_ensemble(
+    predictions: dict[str, np.ndarray],
+    score: Callable[[np.ndarray], float],
+    *,
+    rounds: int,
+) -> Selection:
+    """Greedy forward selection with replacement (Caruana et al. 2004).
+
+    Args:
+        predictions: Each candidate's outputs on the same selection rows (values, or
+            class probabilities), in rank order (ties go to the earlier one).
+        score: Lower is better: the metric of averaged outputs on those rows.
+        rounds: Models added, repeats counted.
+    """
+    if not predictions:
+        raise ValueError("select_ensemble needs at least one candidate")
+    keys = list(predictions)
+    stacked = np.stack([np.asarray(predictions[k], dtype=np.float64) for k in keys])
+    total = np.zeros_like(stacked[0])
+    counts: Counter[str] = Counter()
+    best_value, single, first = np.inf, np.inf, keys[0]
+    best_counts: Counter[str] = Counter()
+    for step in range(1, max(1, rounds) + 1):
+        scores = [score((total + candidate) / step) for candidate in stacked]
+        pick = int(np.argmin(scores))
+        total += stacked[pick]
+        counts[keys[pick]] += 1
+        if step == 1:
+            single, first = scores[pick], keys[pick]
+        if scores[pick] < best_value:
+            best_value, best_counts = scores[pick], counts.copy()
+    n = sum(best_counts.values())
+    weights = {k: c / n for k, c in sorted(best_counts.items(), key=lambda kv: -kv[1])}
+    return Selection(weights=weights, value=float(best_value), first=first,
+                     single=float(single))
+
+
+@dataclass(frozen=True)
+class Member:
+    """One model of an ensemble: its weight and the input transform it was trained on."""
+
+    model: Any
+    weight: float
+    transform: str
+
+
+def weighted_average(
+    members: Sequence[Member], *, preprocessor: Preprocessor, task: Task
+) -> tuple[Any, Preprocessor]:
+    """One Keras model whose output is the members' outputs averaged by weight
+    (probabilities for classification), and the preprocessing it takes: one block of
+    inputs per input transform the members use. A single member of weight 1 is
+    returned as it is."""
+    import keras
+
+    transforms = tuple(dict.fromkeys(m.transform for m in members))
+    pre = preprocessor.with_transforms(*transforms)
+    if len(members) == 1:
+        return members[0].model, pre
+    width, n_out = pre.n_inputs, task.n_outputs
+    inputs = keras.Input(shape=(width * len(transforms),), name="inputs")
+    blocks = {transforms[0]: inputs}
+    if len(transforms) > 1:
+        blocks = {t: _fixed_dense(inputs, _block_picker(i, width, len(transforms)),
+                                  name=f"inputs_{t}") for i, t in enumerate(transforms)}
+    outputs = []
+    for i, member in enumerate(members):
+        model = member.model
+        # its own name: two members must not clash, whatever the model was called
+        wrapped = keras.Model(model.inputs[0], model.outputs[0], name=f"member_{i}")
+        outputs.append(wrapped(blocks[member.transform]))
+    kernel = np.concatenate([m.weight * np.eye(n_out) for m in members], axis=0)
+    averaged = _fixed_dense(keras.layers.Concatenate(name="members")(outputs), kernel,
+                            name="weighted_average")
+    ensemble = keras.Model(inputs, averaged, name="ensemble")
+    ensemble.compile(loss=task.loss)
+    return ensemble, pre
+
+
+def _block_picker(index: int, width: int, blocks: int) -> np.ndarray:
+    kernel = np.zeros((width * blocks, width))
+    kernel[index * width : (index + 1) * width] = np.eye(width)
+    return kernel
+
+
+def _fixed_dense(x: Any, kernel: np.ndarray, *, name: str) -> Any:
+    """``x @ kernel`` as a frozen Dense layer (stock Keras: safe to load)."""
+    import keras
+
+    layer = keras.layers.Dense(kernel.shape[1], use_bias=False, trainable=False, name=name)
+    out = layer(x)
+    layer.set_weights([kernel.astype(np.float32)])
+    return out

@@ -1,0 +1,48 @@
+"""Keras layers the built-in search spaces use that Keras does not have.
+
+They are registered with Keras' serialisation (package ``autokeras_lab``), so an
+exported model that holds them saves its configuration and weights as data and
+loads in safe mode once this module is imported (:func:`autokeras_lab.load_model_dir`
+imports it).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import keras
+
+__all__ = ["PeriodicEmbedding"]
+
+
+@keras.saving.register_keras_serializable(package="autokeras_lab")
+class PeriodicEmbedding(keras.layers.Layer):
+    """Periodic embeddings of numeric features (Gorishniy et al. 2022, "On Embeddings
+    for Numerical Features in Tabular Deep Learning"): each feature ``x_f`` becomes
+    ``[cos(2 pi c_fi x_f), sin(2 pi c_fi x_f)]`` for ``n_frequencies`` trainable
+    frequencies ``c_fi``, initialised from N(0, ``sigma``). Input ``(batch, features)``,
+    output ``(batch, features, 2 * n_frequencies)``.
+    """
+
+    def __init__(self, n_frequencies: int = 16, sigma: float = 1.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.n_frequencies = int(n_frequencies)
+        self.sigma = float(sigma)
+
+    def build(self, input_shape: Any) -> None:
+        self.frequencies = self.add_weight(
+            name="frequencies", shape=(int(input_shape[-1]), self.n_frequencies),
+            initializer=keras.initializers.RandomNormal(0.0, self.sigma, seed=None),
+        )
+
+    def call(self, inputs: Any) -> Any:
+        angles = 2 * math.pi * keras.ops.expand_dims(inputs, -1) * self.frequencies
+        return keras.ops.concatenate([keras.ops.cos(angles), keras.ops.sin(angles)], axis=-1)
+
+    def compute_output_shape(self, input_shape: Any) -> tuple[Any, ...]:
+        return (*input_shape, 2 * self.n_frequencies)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "n_frequencies": self.n_frequencies,
+                "sigma": self.sigma}

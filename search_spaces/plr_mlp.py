@@ -1,0 +1,61 @@
+"""An MLP with the recipe of recent tabular deep learning.
+
+- Periodic numeric embeddings with a linear layer and ReLU on top ("PLR", Gorishniy
+  et al. 2022): each input becomes sines and cosines of trainable frequencies, so
+  the network fits sharp and periodic effects of a single feature easily (the
+  embedding itself is a hyperparameter: on or off);
+- one width for all hidden layers (as RealMLP and TabM use), dropout;
+- AdamW (decoupled weight decay) with a cosine decay of the learning rate over the
+  run's epochs (RealMLP, Holzmüller et al. 2024; TabM, Gorishniy et al. 2025).
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import keras_tuner as kt
+
+from autokeras_lab.layers import PeriodicEmbedding
+from autokeras_lab.spaces import Task
+
+DESCRIPTION = "MLP with periodic numeric embeddings (PLR), AdamW, cosine learning-rate decay"
+
+
+def build_model(hp: kt.HyperParameters, task: Task) -> keras.Model:
+    """Build and compile the network for ``task`` from the values in ``hp``."""
+    depth = hp.Int("num_layers", 1, 4)
+    width = hp.Int("width", 32, 512, sampling="log")
+    activation = hp.Choice("activation", ["relu", "gelu", "silu"])
+    dropout = hp.Float("dropout", 0.0, 0.4, step=0.05)
+    weight_decay = hp.Float("weight_decay", 1e-6, 1e-1, sampling="log")
+    learning_rate = hp.Float("learning_rate", 1e-4, 1e-2, sampling="log")
+    batch = hp.Choice("batch_size", [16, 32, 64, 128])
+
+    inputs = keras.Input(shape=(task.n_features,))
+    x = inputs
+    if hp.Boolean("embedding", default=True):
+        frequencies = hp.Int("frequencies", 8, 48, step=8)
+        sigma = hp.Float("frequency_scale", 0.01, 10.0, sampling="log")
+        dim = hp.Int("embedding_dim", 4, 32, sampling="log")
+        x = PeriodicEmbedding(frequencies, sigma)(x)
+        x = keras.layers.EinsumDense(  # one linear map per feature
+            "bfc,fcd->bfd", output_shape=(task.n_features, dim), bias_axes="fd"
+        )(x)
+        x = keras.layers.ReLU()(x)
+        x = keras.layers.Flatten()(x)
+    for _ in range(depth):
+        x = keras.layers.Dense(width, activation=activation)(x)
+        if dropout > 0:
+            x = keras.layers.Dropout(dropout)(x)
+    outputs = keras.layers.Dense(task.n_outputs, activation=task.output_activation)(x)
+    model = keras.Model(inputs, outputs)
+
+    steps = task.max_epochs * math.ceil(task.train_rows / batch)
+    schedule = (
+        keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps, alpha=0.05)
+        if steps else learning_rate
+    )
+    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=weight_decay),
+                  loss=task.loss)
+    return model

@@ -1,0 +1,96 @@
+"""Ensemble selection and bagging on a small real search (``--cv 3``): out-of-fold
+predictions feed the selection, every fold model is exported, the held-out rows
+take part in no choice."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from autokeras_lab import load_experiment, load_model_dir, run_search
+from autokeras_lab.cluster import ClusterOptions
+from autokeras_lab.export import trial_members, val_predictions
+from autokeras_lab.layout import RunsLayout
+from autokeras_lab.search._finish import select_from_trials
+from autokeras_lab.search._run import SearchRun
+from autokeras_lab.search._setup import set_up
+from autokeras_lab.trainable import load_fold_weights
+
+pytestmark = pytest.mark.slow
+FOLDS = 3
+
+
+@pytest.fixture(scope="module")
+def bagged(ray_session, tmp_path_factory: pytest.TempPathFactory):
+    runs = tmp_path_factory.mktemp("runs")
+    experiment = load_experiment("concrete").with_overrides(
+        trials=6, max_epochs=6, cv=FOLDS, seed=3, concurrency=2,
+    )
+    result = run_search(experiment, runs_dir=runs)
+    return experiment, runs, result
+
+
+def test_trials_keep_every_fold_model_and_their_out_of_fold_predictions(bagged) -> None:
+    experiment, _, result = bagged
+    prepared = set_up(experiment).prepared
+    rows = len(prepared.train_index) + len(prepared.val_index)  # all but the test rows
+    for trial in result.trials:
+        assert len(load_fold_weights(Path(trial.checkpoint_path))) == FOLDS
+        predictions = val_predictions(trial)
+        assert predictions is not None and predictions.shape == (rows, 1)
+    selected_rows = np.concatenate([val for _, val in prepared.fold_rows])
+    assert sorted(selected_rows) == sorted(np.concatenate([prepared.train_index,
+                                                           prepared.val_index]))
+    assert not set(selected_rows) & set(prepared.test_index)
+
+
+def test_the_exported_ensemble_is_the_weighted_bag_of_its_members(bagged) -> None:
+    experiment, _, result = bagged
+    ensemble = result.ensemble
+    assert ensemble is not None and ensemble.exported, "6 trials should combine"
+    assert sum(ensemble.members.values()) == pytest.approx(1.0)
+    by_id = {t.trial_id: t for t in result.trials}
+    assert set(ensemble.members) <= set(by_id)
+
+    exported = load_model_dir(result.export_dir)  # safe mode
+    assert exported.card["kind"] == "ensemble"
+    nested = [layer for layer in exported.model.layers if layer.name.startswith("member_")]
+    assert len(nested) == FOLDS * len(ensemble.members)  # every fold model of each member
+
+    setup = set_up(experiment)
+    frame = setup.dataset.frame.iloc[setup.prepared.test_index]
+    got = exported.predict(frame)[f"predicted_{setup.dataset.target}"].to_numpy()
+    expected = np.zeros(len(frame))
+    for trial_id, weight in ensemble.members.items():
+        for member in trial_members(by_id[trial_id], setup.builder, setup.prepared,
+                                   weight=weight):
+            pre = setup.prepared.preprocessor.with_transforms(member.transform)
+            output = member.model.predict(pre.transform_x(frame), verbose=0)
+            expected += member.weight * pre.inverse_y(output)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-3)
+    assert ensemble.test_metric is not None and ensemble.metrics["test"]["rmse"] > 0
+
+
+def test_no_held_out_row_reaches_the_selection(bagged) -> None:
+    experiment, runs, result = bagged
+    setup = set_up(experiment)
+    rng = np.random.default_rng(0)
+    scrambled = dataclasses.replace(  # test rows replaced by noise
+        setup.prepared,
+        x_test=rng.normal(size=setup.prepared.x_test.shape).astype(np.float32),
+        y_test=rng.normal(size=setup.prepared.y_test.shape).astype(np.float32),
+    )
+    from autokeras_lab.leaderboard import Leaderboard
+
+    board = Leaderboard(RunsLayout(runs).leaderboard)
+    run = SearchRun(setup=dataclasses.replace(setup, prepared=scrambled),
+                    search_id=result.search_id, layout=RunsLayout(runs), board=board,
+                    cluster=ClusterOptions(), out=None)
+    again, _ = select_from_trials(run, result.trials)
+    assert again is not None
+    assert again.members == result.ensemble.members
+    assert again.best_val == result.ensemble.best_val
+    assert again.test_metric != result.ensemble.test_metric  # the test rows did change

@@ -1,0 +1,124 @@
+"""Ensemble selection and the one-model ensemble export, without Ray."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from autokeras_lab.data import Preprocessor
+from autokeras_lab.ensemble import Member, select_ensemble, weighted_average
+from autokeras_lab.export import load_model_dir, write_model_dir
+from autokeras_lab.metrics import evaluate
+from autokeras_lab.spaces import Task
+
+Y = np.linspace(-2.0, 2.0, 50)
+
+
+def _rmse(output: np.ndarray) -> float:
+    return evaluate("regression", Y, output)["rmse"]
+
+
+def test_selection_combines_models_whose_errors_cancel() -> None:
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0, 0.3, Y.shape)
+    predictions = {  # best single first; "low" and "high" err in opposite directions
+        "good": Y + noise,
+        "low": Y - 0.5 + 0.1 * noise,
+        "high": Y + 0.5 + 0.1 * noise,
+        "bad": Y * 0.0,
+    }
+    selection = select_ensemble(predictions, _rmse, rounds=20)
+    assert sum(selection.weights.values()) == pytest.approx(1.0)
+    assert set(selection.weights) >= {"low", "high"} and "bad" not in selection.weights
+    assert selection.first == "good" and selection.single == pytest.approx(_rmse(Y + noise))
+    averaged = sum(w * predictions[k] for k, w in selection.weights.items())
+    assert selection.value == pytest.approx(_rmse(averaged))
+    assert selection.value < selection.single and selection.improves
+
+
+def test_selection_keeps_the_best_model_alone_when_nothing_helps() -> None:
+    predictions = {"exact": Y.copy(), "off": Y + 1.0}
+    selection = select_ensemble(predictions, _rmse, rounds=10)
+    assert selection.weights == {"exact": 1.0} and not selection.improves
+
+
+def _model(task: Task, seed: int) -> object:
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input(shape=(task.n_features,))
+    hidden = keras.layers.Dense(8, activation="relu")(inputs)
+    outputs = keras.layers.Dense(task.n_outputs, activation=task.output_activation)(hidden)
+    model = keras.Model(inputs, outputs, name="same_name")  # members must not clash
+    model.compile(optimizer="adam", loss=task.loss)
+    return model
+
+
+@pytest.mark.parametrize("kind", ["regression", "binary", "multiclass"])
+def test_an_exported_ensemble_reloads_in_safe_mode_and_predicts_the_weighted_average(
+    tmp_path, kind: str
+) -> None:
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"a": rng.exponential(3.0, 80), "b": rng.normal(0, 1, 80)})
+    classes = {"regression": [], "binary": ["no", "yes"], "multiclass": ["x", "y", "z"]}[kind]
+    frame["t"] = rng.choice(classes, 80) if classes else frame["a"] * 2 + frame["b"]
+    task_name = "classification" if classes else "regression"
+    pre = Preprocessor.fit(frame, features=["a", "b"], target="t", task=task_name,
+                           classes=classes)
+    task = Task.for_data(task_name, pre.n_inputs, len(classes))
+    members = [  # two input transforms: one block of inputs each
+        Member(_model(task, 0), 0.5, "standard"),
+        Member(_model(task, 1), 0.3, "quantile"),
+        Member(_model(task, 2), 0.2, "standard"),
+    ]
+    ensemble, ensemble_pre = weighted_average(members, preprocessor=pre, task=task)
+    assert ensemble_pre.transforms == ("standard", "quantile")
+    write_model_dir(tmp_path / "best", ensemble, None, {"kind": "ensemble"},
+                    preprocessor=ensemble_pre)
+
+    loaded = load_model_dir(tmp_path / "best")  # safe mode: no code in the file
+    got = loaded.model.predict(loaded.preprocessor.transform_x(frame), verbose=0)
+    expected = sum(
+        m.weight * m.model.predict(pre.with_transforms(m.transform).transform_x(frame),
+                                   verbose=0)
+        for m in members
+    )
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    if classes:  # averaged probabilities are probabilities, and predict names classes
+        predicted = loaded.predict(frame)
+        assert set(predicted["predicted_t"]) <= set(classes)
+        columns = [f"probability_{c}" for c in classes]
+        np.testing.assert_allclose(predicted[columns].sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_the_quantile_transform_round_trips_through_preprocessing_json(tmp_path) -> None:
+    rng = np.random.default_rng(2)
+    skewed = np.concatenate([np.zeros(40), rng.exponential(50.0, 160)])  # like concrete's slag
+    frame = pd.DataFrame({"slag": skewed, "colour": rng.choice(["r", "g"], 200),
+                          "y": rng.normal(size=200)})
+    pre = Preprocessor.fit(frame, features=["slag", "colour"], target="y",
+                           task="regression").with_transforms("quantile")
+    pre.save(tmp_path / "preprocessing.json")
+    stored = json.loads((tmp_path / "preprocessing.json").read_text())
+    quantiles = stored["columns"][0]["quantiles"]
+    assert stored["transforms"] == ["quantile"] and len(quantiles) == 200
+    assert all(isinstance(q, float) for q in quantiles)  # numbers, not a pickle
+
+    loaded = Preprocessor.load(tmp_path / "preprocessing.json")
+    assert loaded == pre
+    x = loaded.transform_x(frame)
+    np.testing.assert_array_equal(x, pre.transform_x(frame))
+    # quantile-to-normal: the training column comes out about standard normal, in the
+    # same order, and the tie at zero is not thrown to the edge of the distribution
+    slag = x[:, 0]
+    assert abs(slag.mean()) < 0.15 and 0.8 < slag.std() < 1.2
+    order = np.argsort(skewed, kind="stable")
+    assert np.all(np.diff(slag[order]) >= -1e-6)
+    assert slag[skewed == 0].max() > -2.0
+    # standardised and quantile inputs side by side for a mixed ensemble
+    both = pre.with_transforms("standard", "quantile").transform_x(frame)
+    assert both.shape == (200, 2 * pre.n_inputs)
+    np.testing.assert_array_equal(both[:, pre.n_inputs:], x)
