@@ -30,6 +30,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="20 trials of up to 10 epochs")
     parser.add_argument("--trials", type=int, default=None,
                         help="trials to measure (default 50, 20 with --quick)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="most epochs per trial (default 20, 10 with --quick)")
     parser.add_argument("--onednn", choices=("on", "off"), default="on",
                         help="TensorFlow's oneDNN kernels (off: TF_ENABLE_ONEDNN_OPTS=0)")
     args = parser.parse_args()
@@ -38,6 +40,7 @@ def main() -> None:
         if args.trials < 6:
             parser.error("--trials must be 6 or more")
         trials = args.trials
+    epochs = args.epochs or epochs
     if args.onednn == "off":
         os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"  # local workers inherit it
     start_ray(num_cpus=1)  # one worker, reused for every trial

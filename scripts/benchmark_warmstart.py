@@ -32,10 +32,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--target", type=float, default=4.6, help="validation RMSE to reach")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds (3, 2 with --quick)")
+    parser.add_argument("--trials", type=int, default=None,
+                        help="trials per search (20, 10 with --quick)")
+    parser.add_argument("--max-epochs", type=int, default=200)
     args = parser.parse_args()
-    seeds = [1, 2] if args.quick else [1, 2, 3]
-    trials = 10 if args.quick else 20
-    base = load_experiment("concrete").with_overrides(trials=trials, max_epochs=200)
+    seeds = list(range(1, 1 + (args.seeds or (2 if args.quick else 3))))
+    trials = args.trials or (10 if args.quick else 20)
+    base = load_experiment("concrete").with_overrides(trials=trials, max_epochs=args.max_epochs)
     rows = []
     for seed in seeds:
         with tempfile.TemporaryDirectory() as tmp:

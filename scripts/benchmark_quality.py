@@ -1,0 +1,292 @@
+"""The quality of the model a default search hands over, against what a user would
+pick instead, on the same rows.
+
+For each data set and each of N random 90/10 splits (seeded), every tool gets the
+same 90 % and is scored on the 10 % it never saw:
+
+- ``ours``: the default search, run from the command line as a user runs it
+  (``python -m autokeras_lab search --csv train.csv --target T``), its exported
+  model (``runs/EXP/best``, loaded in safe mode) predicting the held-out rows;
+- ``hgb``: scikit-learn's ``HistGradientBoostingRegressor()`` /
+  ``HistGradientBoostingClassifier()`` with default settings (categorical columns
+  as pandas categories);
+- ``grid``: the seed notes' flow: a 6x64 ReLU network with dropout and SGD,
+  scikeras' ``KerasRegressor`` / ``KerasClassifier`` in ``GridSearchCV`` (3 folds;
+  learning rate 0.01/0.05/0.1, dropout 0.2/0.5, batch 16/32; early stopping on a
+  10 % validation split), inputs standardised and one-hot encoded. Needs the
+  ``bench`` extra (``pip install -e ".[bench]"``).
+
+It prints, per data set, the mean and standard error over the splits of the test
+RMSE (regression) or log loss and accuracy (classification), each tool's wins
+against ours split by split, and the mean wall time; ``--json`` keeps every split.
+
+    python scripts/benchmark_quality.py                     # 4 data sets x 10 splits
+    python scripts/benchmark_quality.py --quick             # 2 splits, 60 s searches
+    python scripts/benchmark_quality.py --datasets concrete --splits 5 --tools ours,hgb
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+DATASETS = ("concrete", "diabetes", "car", "breast_cancer")
+TOOLS = ("ours", "hgb", "grid")
+GRID = {"model__learning_rate": [0.01, 0.05, 0.1], "model__dropout": [0.2, 0.5],
+        "batch_size": [16, 32]}
+
+
+def splits(frame: pd.DataFrame, target: str, *, classify: bool, n: int) -> list[Any]:
+    """N seeded 90/10 train/test cuts (stratified for classification)."""
+    from sklearn.model_selection import train_test_split
+
+    labels = frame[target].astype(str) if classify else None
+    return [train_test_split(frame, test_size=0.1, random_state=seed, stratify=labels)
+            for seed in range(n)]
+
+
+def score(test: pd.Series, predicted: Any, *, classes: list[str] | None) -> dict[str, float]:
+    """RMSE for regression; log loss and accuracy for classification (``predicted``:
+    one probability column per class, in ``classes`` order)."""
+    from sklearn.metrics import accuracy_score, log_loss
+
+    if classes is None:
+        error = np.asarray(predicted, dtype=float) - test.to_numpy(dtype=float)
+        return {"rmse": float(np.sqrt(np.mean(error**2)))}
+    probs = np.clip(np.asarray(predicted, dtype=float), 1e-7, 1.0)
+    probs = probs / probs.sum(axis=1, keepdims=True)
+    truth = test.astype(str).to_numpy()
+    return {"log_loss": float(log_loss(truth, probs, labels=classes)),
+            "accuracy": float(accuracy_score(truth, np.asarray(classes)[probs.argmax(1)]))}
+
+
+def run_ours(train: pd.DataFrame, test: pd.DataFrame, target: str, *,
+             classes: list[str] | None, budget: float | None, work: Path,
+             search_args: tuple[str, ...] = (), **_: Any) -> dict[str, Any]:
+    from autokeras_lab.export import load_model_dir
+
+    csv = work / "train.csv"
+    train.to_csv(csv, index=False)
+    command = [sys.executable, "-m", "autokeras_lab", "search", "--csv", str(csv),
+               "--target", target, "--name", "bench", "--runs-dir", str(work / "runs"),
+               "--no-report", "--quiet",
+               "--task", "classification" if classes is not None else "regression"]
+    if budget is not None:
+        command += ["--time-budget", str(budget)]
+    command += list(search_args)
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"search failed: {done.stderr[-2000:]}")
+    model = load_model_dir(work / "runs" / "bench" / "best")
+    predicted = model.predict(test.drop(columns=[target]))
+    if classes is None:
+        output: Any = predicted[f"predicted_{target}"].to_numpy()
+    else:
+        zero = np.zeros(len(predicted))  # a class the search's training rows lacked
+        output = np.stack([predicted.get(f"probability_{c}", zero) for c in classes], axis=1)
+    return {"scores": score(test[target], output, classes=classes),
+            "kind": model.card.get("kind", "trial"),
+            "members": len(model.card.get("members", [])) or 1}
+
+
+def _categorical(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    for column in out.columns:
+        if not pd.api.types.is_numeric_dtype(out[column]):
+            out[column] = out[column].astype(str).astype("category")
+    return out
+
+
+def run_hgb(train: pd.DataFrame, test: pd.DataFrame, target: str, *,
+            classes: list[str] | None, **_: Any) -> dict[str, Any]:
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    x_train, x_test = _categorical(train.drop(columns=[target])), test.drop(columns=[target])
+    for column in x_train.columns:  # the test rows get the training categories
+        if isinstance(x_train[column].dtype, pd.CategoricalDtype):
+            x_test = x_test.assign(**{column: pd.Categorical(
+                x_test[column].astype(str), categories=x_train[column].cat.categories)})
+    if classes is None:
+        model = HistGradientBoostingRegressor().fit(x_train, train[target])
+        return {"scores": score(test[target], model.predict(x_test), classes=None)}
+    model = HistGradientBoostingClassifier().fit(x_train, train[target].astype(str))
+    probs = pd.DataFrame(model.predict_proba(x_test), columns=model.classes_)
+    return {"scores": score(test[target], probs.reindex(columns=classes, fill_value=0.0),
+                            classes=classes)}
+
+
+def notes_network(learning_rate: float = 0.01, dropout: float = 0.2, n_features: int = 8,
+                  n_classes: int = 0) -> Any:
+    """The seed notes' create_model: six hidden ReLU layers, dropout, SGD."""
+    import keras
+
+    model = keras.Sequential([keras.Input((n_features,))])
+    for _ in range(6):
+        model.add(keras.layers.Dense(64, activation="relu"))
+        model.add(keras.layers.Dropout(dropout))
+    if n_classes:
+        model.add(keras.layers.Dense(n_classes, activation="softmax"))
+        loss = "sparse_categorical_crossentropy"
+    else:
+        model.add(keras.layers.Dense(1))
+        loss = "mse"
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate), loss=loss)
+    return model
+
+
+def run_grid(train: pd.DataFrame, test: pd.DataFrame, target: str, *,
+             classes: list[str] | None, seed: int = 0, epochs: int = 100,
+             **_: Any) -> dict[str, Any]:
+    import keras
+    from scikeras.wrappers import KerasClassifier, KerasRegressor
+    from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
+
+    from autokeras_lab.data import Preprocessor
+
+    features = [c for c in train.columns if c != target]
+    pre = Preprocessor.fit(train, features=features, target=target,
+                           task="classification" if classes else "regression", classes=classes)
+    x, x_test = pre.transform_x(train), pre.transform_x(test)
+    y = pre.transform_y(train[target].astype(str) if classes else train[target])
+    keras.utils.set_random_seed(seed)
+    wrapper = KerasClassifier if classes else KerasRegressor
+    estimator = wrapper(
+        model=notes_network, model__n_features=x.shape[1], model__n_classes=len(classes or []),
+        model__learning_rate=0.01, model__dropout=0.2, epochs=epochs, batch_size=32,
+        verbose=0, validation_split=0.1, random_state=seed,
+        callbacks=[keras.callbacks.EarlyStopping(patience=10, restore_best_weights=True)],
+    )
+    folds = (StratifiedKFold if classes else KFold)(3, shuffle=True, random_state=seed)
+    scoring = "neg_log_loss" if classes else "neg_root_mean_squared_error"
+    search = GridSearchCV(estimator, GRID, cv=folds, scoring=scoring, n_jobs=2,
+                          error_score=np.nan).fit(x, y)
+    if classes is None:
+        predicted = pre.inverse_y(search.best_estimator_.predict(x_test))
+        return {"scores": score(test[target], predicted, classes=None)}
+    probs = search.best_estimator_.predict_proba(x_test)
+    return {"scores": score(test[target], probs, classes=classes)}
+
+
+RUNNERS = {"ours": run_ours, "hgb": run_hgb, "grid": run_grid}
+
+
+def run(datasets: list[str], tools: list[str], *, n_splits: int, budget: float | None,
+        search_args: tuple[str, ...] = (), grid_epochs: int = 100,
+        out: Any = sys.stderr) -> list[dict[str, Any]]:
+    from autokeras_lab.data import load_dataset
+
+    records = []
+    for name in datasets:
+        dataset = load_dataset(name)
+        classify = dataset.task == "classification"
+        classes = [str(c) for c in dataset.classes] if classify else None
+        for split, (train, test) in enumerate(splits(dataset.frame, dataset.target,
+                                                     classify=classify, n=n_splits)):
+            for tool in tools:
+                with tempfile.TemporaryDirectory(prefix="akl-quality-") as work:
+                    started = time.perf_counter()
+                    result = RUNNERS[tool](train, test, dataset.target, classes=classes,
+                                           budget=budget, work=Path(work), seed=split,
+                                           search_args=search_args, epochs=grid_epochs)
+                seconds = time.perf_counter() - started
+                records.append({"dataset": name, "split": split, "tool": tool,
+                                "seconds": seconds, **result})
+                shown = ", ".join(f"{k} {v:.4g}" for k, v in result["scores"].items())
+                out.write(f"{name} split {split + 1}/{n_splits} {tool}: {shown} "
+                          f"({seconds:.0f} s)\n")
+                out.flush()
+    return records
+
+
+def _mean_se(values: list[float]) -> str:
+    if len(values) < 2:
+        return f"{values[0]:.4g}" if values else "-"
+    se = statistics.stdev(values) / math.sqrt(len(values))
+    return f"{statistics.fmean(values):.4g} ± {se:.2g}"
+
+
+def summarise(records: list[dict[str, Any]]) -> str:
+    """A markdown table: per data set and metric, each tool's mean ± standard error,
+    its wins against ours on the same splits, and its mean wall time."""
+    lines = ["| data set | metric | tool | mean ± s.e. | splits won vs ours | seconds |",
+             "|---|---|---|---|---|---|"]
+    better = {"rmse": min, "log_loss": min, "accuracy": max}
+    for name in dict.fromkeys(r["dataset"] for r in records):
+        rows = [r for r in records if r["dataset"] == name]
+        tools = list(dict.fromkeys(r["tool"] for r in rows))
+        ours = {r["split"]: r["scores"] for r in rows if r["tool"] == "ours"}
+        for metric in rows[0]["scores"]:
+            for tool in tools:
+                mine = {r["split"]: r for r in rows if r["tool"] == tool}
+                values = [r["scores"][metric] for r in mine.values()]
+                wins = "-"
+                if tool != "ours" and ours:
+                    shared = [s for s in mine if s in ours]
+                    won = sum(
+                        better[metric](mine[s]["scores"][metric], ours[s][metric])
+                        == mine[s]["scores"][metric]
+                        and mine[s]["scores"][metric] != ours[s][metric]
+                        for s in shared)
+                    wins = f"{won}/{len(shared)}"
+                seconds = statistics.fmean(r["seconds"] for r in mine.values())
+                lines.append(f"| {name} | {metric} | {tool} | {_mean_se(values)} | {wins} | "
+                             f"{seconds:.0f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", default=",".join(DATASETS),
+                        help=f"comma-separated (default {','.join(DATASETS)})")
+    parser.add_argument("--tools", default=",".join(TOOLS),
+                        help=f"comma-separated (default {','.join(TOOLS)})")
+    parser.add_argument("--splits", type=int, default=10, help="random 90/10 splits (10)")
+    parser.add_argument("--time-budget", type=float, default=None,
+                        help="our search's --time-budget (default: the search's own)")
+    parser.add_argument("--quick", action="store_true",
+                        help="2 splits and 60 s searches, to see it work")
+    parser.add_argument("--grid-epochs", type=int, default=100,
+                        help="most epochs of each grid fit (100, with early stopping)")
+    parser.add_argument("--search-args", default="",
+                        help='more flags for our search, e.g. "--space plr_mlp --cv 5"')
+    parser.add_argument("--json", type=Path, help="also write every split's result here")
+    args = parser.parse_args(argv)
+    datasets = [d for d in args.datasets.split(",") if d]
+    tools = [t for t in args.tools.split(",") if t]
+    unknown = [t for t in tools if t not in RUNNERS] + [d for d in datasets
+                                                          if d not in DATASETS]
+    if unknown:
+        parser.error(f"unknown tool or data set {', '.join(unknown)}; expected tools "
+                     f"{', '.join(RUNNERS)} and data sets {', '.join(DATASETS)}")
+    n_splits, budget = args.splits, args.time_budget
+    if args.quick:
+        n_splits, budget = min(n_splits, 2), budget or 60.0
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    records = run(datasets, tools, n_splits=n_splits, budget=budget,
+                  search_args=tuple(shlex.split(args.search_args)),
+                  grid_epochs=args.grid_epochs)
+    if args.json:
+        args.json.write_text(json.dumps(records, indent=2))
+    budget_text = f"{budget:.0f} s" if budget else "the default"
+    print(f"\n{n_splits} random 90/10 splits per data set; our search's time budget: "
+          f"{budget_text}{'; its flags: ' + args.search_args if args.search_args else ''}\n")
+    print(summarise(records))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
