@@ -310,7 +310,10 @@ class _SearchEstimator(BaseEstimator):
         self.best_score_ = sign * float(best.best_val)
         self.export_dir_ = result.export_dir
         self.best_estimator_ = load_model_dir(result.export_dir)
-        self.leaderboard_ = pd.DataFrame(leaderboard_rows(result.trials, metric=result.metric))
+        self.ensemble_ = result.ensemble  # what best_estimator_ is, if it beat the best trial
+        self.leaderboard_ = pd.DataFrame(leaderboard_rows(
+            result.trials, metric=result.metric,
+            ensembles=[result.ensemble] if result.ensemble else []))
         self.cv_results_ = _cv_results(result.trials, result.metric, sign)
         self.feature_names_in_ = np.array([c for c in frame.columns if c != target], dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)
@@ -398,8 +401,10 @@ class KerasSearchCV(_SearchEstimator):
         name: The experiment's name on the leaderboard (default: the function's).
 
     Attributes (after ``fit``): ``best_params_``, ``best_score_`` (greater is better:
-    errors negated), ``best_estimator_`` (the exported model), ``cv_results_``,
-    ``leaderboard_`` (a DataFrame), ``search_id_``, ``export_dir_``, ``report_``.
+    errors negated), ``best_estimator_`` (the exported model: the ensemble of trials
+    when it beat the best one, see ``ensemble_``), ``cv_results_`` (one entry per
+    trial), ``leaderboard_`` (a DataFrame, the ensemble's row first), ``ensemble_``
+    (the selected ensemble or ``None``), ``search_id_``, ``export_dir_``, ``report_``.
     """
 
     def __init__(

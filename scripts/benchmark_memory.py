@@ -44,8 +44,9 @@ def main() -> None:
     if args.onednn == "off":
         os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"  # local workers inherit it
     start_ray(num_cpus=1)  # one worker, reused for every trial
-    experiment = load_experiment("concrete").with_overrides(
-        trials=trials + 1, max_epochs=epochs, concurrency=1, time_budget_s=3600, seed=0
+    experiment = load_experiment("concrete").with_overrides(  # one model per trial
+        trials=trials + 1, max_epochs=epochs, concurrency=1, time_budget_s=3600, seed=0,
+        space="mlp", cv=1, ensemble_size=0,
     )
     with tempfile.TemporaryDirectory() as runs:
         result = run_search(experiment, runs_dir=Path(runs))

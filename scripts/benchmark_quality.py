@@ -99,7 +99,22 @@ def run_ours(train: pd.DataFrame, test: pd.DataFrame, target: str, *,
         output = np.stack([predicted.get(f"probability_{c}", zero) for c in classes], axis=1)
     return {"scores": score(test[target], output, classes=classes),
             "kind": model.card.get("kind", "trial"),
-            "members": len(model.card.get("members", [])) or 1}
+            "members": len(model.card.get("members", [])) or 1,
+            **_ensemble_against_single(work / "runs")}
+
+
+def _ensemble_against_single(runs: Path) -> dict[str, Any]:
+    """The search's own held-out rows (a tenth of the training CSV, in no choice):
+    the ensemble's test metric and the best single trial's, for the same search."""
+    from autokeras_lab.leaderboard import Leaderboard
+
+    board = Leaderboard(runs / "leaderboard.db")
+    [search] = board.searches("bench")
+    best = next(t for t in board.trials("bench", direction=search.direction)
+                if t.trial_id == search.best_trial_id)
+    ensembles = board.ensembles("bench", direction=search.direction)
+    return {"metric": search.metric, "single_test": best.test_metric,
+            "ensemble_test": ensembles[0].test_metric if ensembles else None}
 
 
 def _categorical(frame: pd.DataFrame) -> pd.DataFrame:
@@ -244,6 +259,21 @@ def summarise(records: list[dict[str, Any]]) -> str:
                 seconds = statistics.fmean(r["seconds"] for r in mine.values())
                 lines.append(f"| {name} | {metric} | {tool} | {_mean_se(values)} | {wins} | "
                              f"{seconds:.0f} |")
+    lines += ["", "On each search's own held-out rows (a tenth of its training CSV): the "
+              "ensemble against the search's best single trial", "",
+              "| data set | metric | ensemble | best single trial | splits the ensemble won |",
+              "|---|---|---|---|---|"]
+    for name in dict.fromkeys(r["dataset"] for r in records):
+        paired = [r for r in records if r["dataset"] == name and r["tool"] == "ours"
+                  and r.get("ensemble_test") is not None]
+        if not paired:
+            continue
+        metric = paired[0]["metric"]
+        won = sum(better.get(metric, min)(r["ensemble_test"], r["single_test"])
+                  == r["ensemble_test"] and r["ensemble_test"] != r["single_test"]
+                  for r in paired)
+        lines.append(f"| {name} | {metric} | {_mean_se([r['ensemble_test'] for r in paired])} | "
+                     f"{_mean_se([r['single_test'] for r in paired])} | {won}/{len(paired)} |")
     return "\n".join(lines)
 
 

@@ -123,7 +123,11 @@ def test_keras_search_cv_searches_the_seed_notes_model_function(
     frame = pd.DataFrame(X[:10], columns=[f"x{i}" for i in range(8)])
     np.testing.assert_allclose(search.predict(X[:10]),
                                exported.predict(frame)["predicted_y"], rtol=1e-5)
-    assert search.score(X, y) < 0 and len(search.leaderboard_) == 4
+    trial_rows = search.leaderboard_[search.leaderboard_["trial"] != "ensemble"]
+    assert search.score(X, y) < 0 and len(trial_rows) == 4
+    if search.ensemble_ is not None and search.ensemble_.exported:  # the model, first row
+        assert search.leaderboard_.iloc[0]["trial"] == "ensemble"
+        assert exported.card["kind"] == "ensemble"
     assert search.report_.is_file() and search.search_id_
 
 

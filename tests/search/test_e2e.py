@@ -149,10 +149,13 @@ def test_mixed_type_csv_classification_end_to_end(ray_session, tmp_path: Path) -
     frame["tier"] = pd.qcut(frame.pop("price"), 3, labels=["cheap", "mid", "dear"]).astype(str)
     csv = tmp_path / "shop.csv"
     frame.to_csv(csv, index=False)
-    exp = csv_experiment(csv, target="tier").with_overrides(cv=1, trials=3, max_epochs=8)
+    exp = csv_experiment(csv, target="tier").with_overrides(cv=1, trials=3, max_epochs=8,
+                                                            ensemble_size=0)
     result = run_search(exp, runs_dir=tmp_path / "runs")
     assert (result.experiment, result.metric, result.direction) == ("shop", "log_loss", "min")
     best = result.trials[0]
+    # ensemble selection off: the best trial is handed over
+    assert result.ensemble is None and load_model_dir(result.export_dir).card["trial_id"] == best.trial_id
     assert set(best.metrics["val"]) == {"log_loss", "accuracy"}
     assert best.metrics["test"]["log_loss"] == best.test_metric
 
