@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -122,3 +123,33 @@ def test_the_quantile_transform_round_trips_through_preprocessing_json(tmp_path)
     both = pre.with_transforms("standard", "quantile").transform_x(frame)
     assert both.shape == (200, 2 * pre.n_inputs)
     np.testing.assert_array_equal(both[:, pre.n_inputs:], x)
+
+
+def test_a_plr_mlp_model_loads_in_safe_mode_in_a_fresh_process(tmp_path) -> None:
+    """The default space's periodic embedding is a layer of ours: a new process that
+    only runs `predict` must find it (registered on loading), with safe mode on."""
+    import subprocess
+    import sys
+
+    import keras_tuner as kt
+
+    from autokeras_lab.spaces import load_space
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"a": rng.normal(size=40), "b": rng.exponential(size=40)})
+    frame["t"] = frame["a"] * 3 + frame["b"]
+    pre = Preprocessor.fit(frame, features=["a", "b"], target="t", task="regression")
+    task = Task.for_data("regression", pre.n_inputs)
+    hp = kt.HyperParameters()
+    hp.values["embedding"] = True
+    model = load_space("plr_mlp").module.build_model(hp, task)
+    write_model_dir(tmp_path / "best", model, None, {"kind": "trial"}, preprocessor=pre)
+    frame.to_csv(tmp_path / "rows.csv", index=False)
+
+    done = subprocess.run([sys.executable, "-m", "autokeras_lab", "predict",
+                           str(tmp_path / "best"), str(tmp_path / "rows.csv")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    printed = pd.read_csv(io.StringIO(done.stdout), comment="#")
+    expected = pre.inverse_y(model.predict(pre.transform_x(frame), verbose=0))
+    np.testing.assert_allclose(printed["predicted_t"], expected, rtol=1e-3, atol=1e-2)
