@@ -55,8 +55,8 @@ def _printed_rank_one(out: str) -> int:
 def _report_rank_one(page: str) -> tuple[int, float]:
     """Rank 1's trial number in the report's table, and the headline's best value."""
     table = page[page.index('<table id="leaderboard">'):]
-    head = re.findall(r"<th[^>]*>(.*?)</th>", table.split("</thead>")[0])
-    rows = [re.findall(r"<td[^>]*>(.*?)</td>", row)
+    head = re.findall(r"<th(?:\s[^>]*)?>(.*?)</th>", table.split("</thead>")[0])
+    rows = [re.findall(r"<td(?:\s[^>]*)?>(.*?)</td>", row)
             for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table.split("<tbody>")[1])]
     first = next(cells for cells in rows if cells[head.index("trial")] != "ensemble")
     assert first[head.index("rank")] == "1"
