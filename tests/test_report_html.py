@@ -82,7 +82,9 @@ def test_report_renders_in_a_real_browser(searched: Path, experiment: str) -> No
     from playwright.sync_api import sync_playwright
 
     report = write_report(searched, experiment)
-    _, trials = board_of(searched, experiment)
+    search, trials = board_of(searched, experiment)
+    board = Leaderboard(searched / "leaderboard.db")
+    ensembles = board.ensembles(experiment, direction=search.direction)
     problems: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(
@@ -105,7 +107,7 @@ def test_report_renders_in_a_real_browser(searched: Path, experiment: str) -> No
         page.screenshot(path=str(ARTIFACTS / f"report-{experiment}.png"), full_page=True)
         browser.close()
     assert len(widths) == 6 and all(w > 0 for w in widths), widths  # every plot loaded
-    assert rows == min(20, len(trials))
+    assert rows == min(20, len(trials)) + len(ensembles)  # the ensemble's row, and trials
     assert problems == []
     if experiment == "hostile":
         assert HOSTILE_COLUMN in text  # shown as text, not run

@@ -19,8 +19,8 @@ SMOKE = {
     "benchmark_warmstart.py": (["--seeds", "1", "--trials", "2", "--max-epochs", "2",
                                 "--target", "100"], "median: cold"),
     "benchmark_quality.py": (["--datasets", "concrete,car", "--splits", "1", "--time-budget",
-                              "5", "--grid-epochs", "1", "--search-args",
-                              "--trials 2 --max-epochs 2"], "| concrete | rmse | grid |"),
+                              "120", "--grid-epochs", "1", "--search-args",
+                              "--trials 3 --max-epochs 2 --cv 2"], "| concrete | rmse | grid |"),
     "code_shape.py": ([], "dict[str, Any]"),
 }
 COVERED_ELSEWHERE = {"benchmark.py": "tests/test_benchmark.py"}
