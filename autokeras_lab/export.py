@@ -37,7 +37,7 @@ from autokeras_lab.trainable import PREDICTIONS_FILE, load_fold_weights
 from autokeras_lab.types import Direction
 
 __all__ = [
-    "ExportedModel", "assemble", "evaluate_on_test", "export_best", "load_model_dir",
+    "ExportedModel", "assemble", "export_best", "load_model_dir", "test_metrics",
     "trial_members", "val_predictions",
 ]
 
@@ -115,15 +115,6 @@ def test_metrics(model: Any, prepared: Prepared, task: Task) -> dict[str, float]
     output = model.predict_on_batch(prepared.x_test)
     return evaluate(task.kind, prepared.y_test, output,
                     target_scale=prepared.preprocessor.target_scale)
-
-
-def evaluate_on_test(
-    trial: TrialRecord, prepared: Prepared, builder: ModelBuilder
-) -> dict[str, float]:
-    """Every held-out test metric of a trial's best checkpoint (its bag of fold models
-    with ``--cv``)."""
-    model, data = assemble(trial_members(trial, builder, prepared), prepared, builder)
-    return test_metrics(model, data, builder.task)
 
 
 def export_best(

@@ -62,3 +62,23 @@ def test_local_experiments_dir_is_found(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.chdir(tmp_path)
     assert "mine" in available_experiments()
     assert load_experiment("mine").name == "mine"
+
+
+def test_cv_zero_bags_five_folds_on_a_small_table_and_one_split_on_a_large_one() -> None:
+    import dataclasses
+
+    import numpy as np
+    import pandas as pd
+
+    from autokeras_lab.data import from_frame
+    from autokeras_lab.search._setup import resolve_folds
+
+    def rows(n: int):
+        frame = pd.DataFrame({"x": np.arange(n, dtype=float), "y": np.arange(n) % 7 * 1.0})
+        return from_frame(frame, target="y", task="regression", name="t")
+
+    exp = load_experiment("concrete")
+    assert exp.cv == 0  # the default: pick by size
+    assert resolve_folds(exp, rows(1000)).cv == 5
+    assert resolve_folds(exp, rows(20_000)).cv == 1
+    assert resolve_folds(dataclasses.replace(exp, cv=3), rows(1000)).cv == 3  # asked for

@@ -5,6 +5,7 @@ leaderboard. The test rows take part in no choice: they are only scored."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -26,9 +27,10 @@ def finish(run: SearchRun, status: str, started: float) -> SearchResult:
     Raises:
         FatalSearchError: no trial produced a model.
     """
-    from autokeras_lab.export import evaluate_on_test, export_best, trial_card, trial_members
+    from autokeras_lab.export import assemble, export_best, test_metrics, trial_card
 
     setup, board = run.setup, run.board
+    restored = Restored(run)
     trials = run.trials()
     ranked = [t for t in trials if t.checkpoint_path and t.best_val is not None]
     if not ranked:
@@ -41,16 +43,17 @@ def finish(run: SearchRun, status: str, started: float) -> SearchResult:
         )
     for trial in ranked[:TEST_EVALUATED_TOP]:
         if trial.test_metric is None:  # a resumed search keeps earlier evaluations
-            test = evaluate_on_test(trial, setup.prepared, setup.builder)
+            model, data = assemble(restored.members(trial), setup.prepared, setup.builder)
+            test = test_metrics(model, data, setup.task)
             board.set_test_metrics(run.search_id, trial.trial_id, test,
                                    main=setup.experiment.metric)
     trials = run.trials()
     kept = {t.trial_id for t in ranked}
     ranked = [t for t in trials if t.trial_id in kept]  # now with their test metrics
     best = ranked[0]
-    ensemble, members = select_from_trials(run, ranked)
+    ensemble, members = select_from_trials(run, ranked, restored)
     if ensemble is None or not ensemble.exported:
-        members = trial_members(best, setup.builder, setup.prepared)
+        members = restored.members(best)
     about = trial_card(best) if ensemble is None or not ensemble.exported else {
         "kind": "ensemble", "members": _member_cards(ensemble, trials),
         "metrics": {f"{split}_{k}": v for split in ("val", "test")
@@ -77,16 +80,36 @@ def finish(run: SearchRun, status: str, started: float) -> SearchResult:
     )
 
 
+class Restored:
+    """Each trial's models, restored from its checkpoint once for the whole finish
+    (test evaluation, the ensemble and the export share them)."""
+
+    def __init__(self, run: SearchRun) -> None:
+        self.setup = run.setup
+        self._members: dict[str, list[Member]] = {}
+
+    def members(self, trial: TrialRecord, weight: float = 1.0) -> list[Member]:
+        """The trial's models (its bag with folds) as members sharing ``weight``."""
+        from autokeras_lab.export import trial_members
+
+        if trial.trial_id not in self._members:
+            self._members[trial.trial_id] = trial_members(trial, self.setup.builder,
+                                                          self.setup.prepared)
+        return [dataclasses.replace(m, weight=m.weight * weight)
+                for m in self._members[trial.trial_id]]
+
+
 def select_from_trials(
-    run: SearchRun, ranked: list[TrialRecord]
+    run: SearchRun, ranked: list[TrialRecord], restored: Restored | None = None,
 ) -> tuple[EnsembleRecord | None, list[Member]]:
     """Greedy ensemble selection over the best trials' validation predictions (with
     ``--cv``: out-of-fold), its members restored and scored on the test rows, and the
     record stored. ``None`` when it is off, there is one candidate, or the selection
     kept only one model."""
-    from autokeras_lab.export import assemble, test_metrics, trial_members, val_predictions
+    from autokeras_lab.export import assemble, test_metrics, val_predictions
 
     setup = run.setup
+    restored = restored or Restored(run)
     rounds = setup.experiment.ensemble_size
     if rounds < 1 or len(ranked) < 2:
         return None, []
@@ -112,7 +135,7 @@ def select_from_trials(
     members = [
         member
         for trial_id, weight in selection.weights.items()
-        for member in trial_members(by_id[trial_id], setup.builder, prepared, weight=weight)
+        for member in restored.members(by_id[trial_id], weight)
     ]
     model, data = assemble(members, prepared, setup.builder)
     averaged = sum(w * predictions[t] for t, w in selection.weights.items())
