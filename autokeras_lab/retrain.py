@@ -42,7 +42,7 @@ from autokeras_lab.leaderboard import (
     find_search,
 )
 from autokeras_lab.spaces import DerivedSpace, ModelBuilder, Task, batch_size, load_space
-from autokeras_lab.trainable import derive_seed, fit_epochs
+from autokeras_lab.trainable import derive_seed, fit_epochs, fit_together
 from autokeras_lab.types import Direction
 
 __all__ = ["FinetuneResult", "RetrainResult", "RetrainedConfig", "finetune", "retrain_top"]
@@ -116,10 +116,17 @@ def retrain_top(
         inputs = prepared.with_transforms(input_transform(trial.config, prepared))
         data = _train_plus_val(inputs)
         runs = []
+        models = []
         for seed in range(seeds):
             keras.utils.set_random_seed(derive_seed(seed, trial.config))
-            model = space.build(trial.config, task, derived)
-            fit_epochs(model, data, batch=batch_size(trial.config), epochs=n_epochs)
+            models.append(space.build(trial.config, task, derived))
+        if out is not None:
+            out.write(f"config {index}/{len(candidates)} (trial {trial.number}): training "
+                      f"{seeds} seed(s) together for {n_epochs} epochs\n")
+            out.flush()
+        # The seeds train packed, as one graph call an epoch (autokeras_lab.packing).
+        fit_together(models, data, batch=batch_size(trial.config), epochs=n_epochs)
+        for seed, model in enumerate(models):
             test = test_metrics(model, inputs, task)
             runs.append(test)
             if seed == 0:

@@ -30,11 +30,13 @@ import numpy as np
 from autokeras_lab.data import INPUT_TRANSFORM, STANDARD, Arrays, choose_inputs
 from autokeras_lab.errors import TrialFailedError
 from autokeras_lab.metrics import evaluate
+from autokeras_lab.packing import train_together
 from autokeras_lab.spaces import SearchSpace, Task, batch_size
 from autokeras_lab.types import Direction, TrialReport
 
 __all__ = [
-    "TrialSettings", "TrialState", "derive_seed", "train_trial",
+    "TrialSettings", "TrialState", "compiled_epoch", "derive_seed", "fit_epochs", "fit_together",
+    "train_trial",
 ]
 
 WEIGHTS_FILE = "best_weights.npz"
@@ -70,6 +72,8 @@ class TrialSettings:
             a step before a trial's row is written, so it may still list a finished
             trial as running: such a trial reports its recorded result again and
             trains nothing (see :mod:`autokeras_lab.tune_hooks`).
+        pack: Train the fold models packed, as one graph call an epoch (see
+            :mod:`autokeras_lab.packing`); false: one after another.
     """
 
     space: str
@@ -86,6 +90,7 @@ class TrialSettings:
     space_source: str | None = None
     space_object: SearchSpace | None = None
     recorded: dict[str, TrialReport] = field(default_factory=dict)
+    pack: bool = True
 
 
 @dataclass(kw_only=True)
@@ -205,7 +210,6 @@ def _train(
     rss_start = resident_mb()  # what earlier trials on this worker left behind
     import keras
     import keras_tuner as kt
-    import tensorflow as tf
 
     from autokeras_lab.spaces import DerivedSpace, load_space
 
@@ -217,14 +221,13 @@ def _train(
     # metric is their mean; every fold's model is checkpointed and exported (a bag).
     data = choose_inputs(data, values.get(INPUT_TRANSFORM, STANDARD))
     folds = data.get("folds") or [data]
-    models, epochs_fns = [], []
-    for k, fold in enumerate(folds):
+    models = []
+    for k in range(len(folds)):
         keras.utils.set_random_seed(seed + k + (resume.epoch if resume else 0))
         fold_model, active = space.build_tracked(values, settings.task, derived)
         active += [INPUT_TRANSFORM] if INPUT_TRANSFORM in values else []  # read here
         fold_model.optimizer.build(fold_model.trainable_variables)
         models.append(fold_model)
-        epochs_fns.append(_compiled_epoch(fold_model, fold, batch_size(values), tf))
     target_scale = float(data["target_scale"])
     checkpoint_at = set(settings.report_epochs) | {settings.max_epochs}
     direction = settings.direction
@@ -238,6 +241,10 @@ def _train(
             fold_model.set_weights(weights)
             for variable, saved in zip(fold_model.optimizer.variables, slots, strict=True):
                 variable.assign(saved)
+    # The fold models train packed, as one graph call an epoch (autokeras_lab.packing).
+    training = train_together(models, folds, batch_size(values), pack=settings.pack,
+                              order_seeds=[seed + k for k in range(len(folds))],
+                              first_epoch=state.epoch + 1)
     # The first report after a resume repeats the whole curve, so a fresh driver
     # has it all; the recorder places each report's epochs by their epoch numbers.
     pending: list[float] = list(state.curve)
@@ -269,13 +276,9 @@ def _train(
     last: TrialReport | None = None
     for epoch in range(state.epoch + 1, settings.max_epochs + 1):
         t0 = time.perf_counter()
-        per_fold, losses, outputs = [], [], []
-        for fold, run_epoch in zip(folds, epochs_fns, strict=True):
-            loss_tensor, output = run_epoch()
-            losses.append(float(loss_tensor))
-            outputs.append(output.numpy())
-            per_fold.append(evaluate(settings.task.kind, fold["y_val"], outputs[-1],
-                                     target_scale=target_scale))
+        losses, outputs = training.run_epoch()
+        per_fold = [evaluate(settings.task.kind, fold["y_val"], output, target_scale=target_scale)
+                    for fold, output in zip(folds, outputs, strict=True)]
         loss = float(np.mean(losses))
         metrics = {k: float(np.mean([m[k] for m in per_fold])) for k in per_fold[0]}
         value = metrics[settings.metric]
@@ -294,7 +297,7 @@ def _train(
                 state.best_std = {
                     k: float(np.std([m[k] for m in per_fold])) for k in per_fold[0]
                 }
-            state.best_weights = [m.get_weights() for m in models]
+            state.best_weights = training.weights()
             state.best_outputs = np.concatenate(outputs, axis=0)
         state.finished = (
             epoch == settings.max_epochs or epoch - state.best_epoch >= settings.patience
@@ -310,9 +313,7 @@ def _train(
         state.trial_seconds = time_before + time.perf_counter() - started
         last = make_report(value, loss)
         if checkpoint:
-            state.models = [
-                (m.get_weights(), [v.numpy() for v in m.optimizer.variables]) for m in models
-            ]
+            state.models = training.states()
         report(last, state if checkpoint else None)
         pending = []
         if state.finished:
@@ -321,10 +322,14 @@ def _train(
     return last
 
 
-def _compiled_epoch(model: Any, data: Arrays, bs: int, tf: Any) -> Callable[[], Any]:
-    """One epoch as one graph call: shuffle, all batches through the model's own
-    ``train_step`` (its loss, regularisers and optimizer), then the validation output
-    (or the loss again when ``data`` has no ``x_val``)."""
+def compiled_epoch(model: Any, data: Arrays, bs: int, *, order_seed: int | None = 0,
+                   ) -> Callable[[int], Any]:
+    """One epoch as one graph call: the rows in the epoch's order (see
+    :func:`data_order`), all batches through the model's own ``train_step`` (its loss,
+    regularisers and optimizer), then the validation output (or the loss again when
+    ``data`` has no ``x_val``). Call it with the epoch's number."""
+    import tensorflow as tf
+
     x = tf.constant(data["x_train"])
     y = tf.constant(np.reshape(data["y_train"], (-1, 1)))
     weights = data.get("w_train")
@@ -334,10 +339,10 @@ def _compiled_epoch(model: Any, data: Arrays, bs: int, tf: Any) -> Callable[[], 
     steps = max(1, math.ceil(n / bs))
 
     @tf.function
-    def epoch() -> Any:
+    def epoch(number: Any) -> Any:
         for metric in model.metrics:
             metric.reset_state()
-        order = tf.random.shuffle(tf.range(n))
+        order = data_order(n, order_seed, number)
         logs = {"loss": tf.constant(0.0)}
         for i in tf.range(steps):
             batch = order[i * bs : (i + 1) * bs]
@@ -350,25 +355,55 @@ def _compiled_epoch(model: Any, data: Arrays, bs: int, tf: Any) -> Callable[[], 
             return loss, loss
         return loss, tf.cast(model(xv, training=False), tf.float32)
 
-    return epoch
+    return lambda number: epoch(tf.constant(number, tf.int32))
+
+
+def data_order(n: int, seed: int | None, epoch: Any) -> Any:
+    """The order of a model's ``n`` training rows in an epoch: a stateless function of
+    the model's seed and the epoch's number (``seed`` None: the rows as they are), so
+    packed and one-after-another training see the same orders, and a resumed trial
+    the orders it would have seen."""
+    import tensorflow as tf
+
+    if seed is None:
+        return tf.range(n)
+    key = tf.stack([tf.constant(seed % 2**31, tf.int32), tf.cast(epoch, tf.int32)])
+    return tf.argsort(tf.random.stateless_uniform([n], seed=key))
 
 
 def fit_epochs(model: Any, data: Arrays, *, batch: int, epochs: int) -> float:
     """Train a compiled model for a fixed number of compiled epochs (no validation);
-    returns the last epoch's training loss. Used to retrain and fine-tune."""
-    import tensorflow as tf
+    returns the last epoch's training loss. Used to fine-tune."""
+    return fit_together([model], data, batch=batch, epochs=epochs)[0]
 
-    model.optimizer.build(model.trainable_variables)
-    loss = math.nan
+
+def fit_together(models: list[Any], data: Arrays, *, batch: int, epochs: int,
+                 order_seeds: list[int] | None = None, pack: bool = True) -> list[float]:
+    """Train compiled models of one architecture (a configuration's seeds) on the same
+    rows for a fixed number of epochs, packed where possible (see
+    :mod:`autokeras_lab.packing`); returns each one's last training loss.
+    ``order_seeds``: each model's seed for its data order (default 0, 1, 2, ...).
+
+    Raises:
+        TrialFailedError: a model's loss became NaN or infinite.
+    """
+    from autokeras_lab.packing import train_together
+
+    for model in models:
+        model.optimizer.build(model.trainable_variables)
+    losses = [math.nan] * len(models)
+    order_seeds = order_seeds or list(range(len(models)))
     with released_graphs():
-        run_epoch = _compiled_epoch(model, {**data, "x_val": None}, batch, tf)
+        training = train_together(models, [{**data, "x_val": None}] * len(models), batch,
+                                  pack=pack, order_seeds=order_seeds)
         for _ in range(epochs):
-            loss = float(run_epoch()[0])
-            if not math.isfinite(loss):
+            losses, _ = training.run_epoch()
+            if not all(math.isfinite(loss) for loss in losses):
                 raise TrialFailedError(
-                    f"loss became {loss} while training; lower the learning rate"
+                    f"loss became {losses} while training; lower the learning rate"
                 )
-    return loss
+        training.sync()
+    return losses
 
 
 @contextlib.contextmanager

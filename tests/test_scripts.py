@@ -14,7 +14,8 @@ SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 # script: (tiny arguments, a line its output must hold)
 SMOKE = {
-    "benchmark_epoch.py": (["--epochs", "2", "--batches", "32"], "ours ms/epoch"),
+    "benchmark_epoch.py": (["--epochs", "2", "--batches", "32", "--packs", "1,3",
+                            "--pack-batches", "64"], "packed/one"),
     "benchmark_memory.py": (["--trials", "6", "--epochs", "2"], "growth:"),
     "benchmark_warmstart.py": (["--seeds", "1", "--trials", "2", "--max-epochs", "2",
                                 "--target", "100"], "median: cold"),

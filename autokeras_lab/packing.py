@@ -1,0 +1,447 @@
+"""Many small models of one architecture trained as one: a graph call per epoch.
+
+A tabular trial's model is so small that a training step costs dispatch, not
+arithmetic: about ten times the step's arithmetic on concrete. The K fold models of a
+``--cv K`` trial and the S seeds of a configuration in ``retrain`` all share one
+architecture, so they are trained *packed*: every variable is stacked along a new
+leading axis of size K, the model's own forward pass runs on each slice through
+``model.stateless_call`` under ``tf.vectorized_map`` (one batched matmul where there
+were K matmuls), and one optimizer of the model's own kind and settings updates the
+stacked variables. Each model keeps its own weights, optimizer state (the updates of
+Adam, AdamW, SGD and kin are element-wise, so a stacked slot is K separate slots),
+training rows, data order, dropout masks and best epoch; nothing in a search-space
+module changes.
+
+Where a model cannot be packed (an op with no vectorized form, an optimizer that
+clips by a norm, which would span all K models, a loss that is not one function),
+:func:`train_together` falls back to training the models one after another, and says
+why in one line (:class:`Sequential`).
+
+Exactness: with dropout off, the same initial weights and the same data order, packed
+and one-after-another training give the same weights within float tolerance
+(tests/test_packing.py). Dropout masks are drawn from each model's own seed
+generator, but as slices of one draw, so they differ from the masks an unpacked model
+would draw: the same distribution, not the same numbers. Folds whose training rows
+differ in count by one end an epoch with batches of different sizes, which a mask
+handles exactly; in the rare epoch where that leaves one model no row in its last
+step, that model's optimizer still takes the (zero-gradient) step.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from autokeras_lab.data import Arrays
+
+__all__ = ["Packed", "Sequential", "Training", "Unpackable", "train_together"]
+
+
+class Unpackable(Exception):
+    """The models cannot be packed; the message says why."""
+
+
+class Training(Protocol):
+    """K models training side by side, each on its own data."""
+
+    models: list[Any]
+    packed: bool
+
+    def run_epoch(self) -> tuple[list[float], list[np.ndarray]]:
+        """One epoch of every model: their training losses and their outputs on
+        their validation rows (empty where the data have none)."""
+
+    def weights(self) -> list[list[np.ndarray]]:
+        """Every model's weights, as ``model.get_weights()`` orders them."""
+
+    def states(self) -> list[tuple[list[np.ndarray], list[np.ndarray]]]:
+        """Every model's ``(weights, optimizer variables)``, for a checkpoint."""
+
+    def sync(self) -> None:
+        """Bring the Keras models up to date (before they are used or saved)."""
+
+
+def train_together(
+    models: list[Any], datas: Sequence[Arrays], batch: int, *,
+    order_seeds: Sequence[int | None], first_epoch: int = 1, pack: bool = True,
+    say: Callable[[str], None] | None = None,
+) -> Training:
+    """Train ``models[k]`` on ``datas[k]``: packed where possible (two models or more,
+    ``pack``), else one after another, with one line to ``say`` (stderr by default)
+    naming the reason.
+
+    Each model must be compiled and its optimizer built; ``datas[k]`` holds
+    ``x_train``, ``y_train``, optional ``w_train`` and ``x_val``. Model k's rows come
+    in the order :func:`~autokeras_lab.trainable.data_order` gives for
+    ``order_seeds[k]`` and the epoch's number, counted from ``first_epoch``.
+    """
+    def one_after_another() -> Sequential:
+        return Sequential(models, datas, batch, order_seeds=order_seeds,
+                          first_epoch=first_epoch)
+
+    if pack and len(models) > 1:
+        def fall_back(why: str) -> Sequential:
+            _say_once(f"autokeras_lab: training {len(models)} models one after another, "
+                      f"not packed: {why}", say)
+            return one_after_another()
+
+        try:
+            return _FirstEpochGuard(Packed(models, datas, batch, order_seeds=order_seeds,
+                                           first_epoch=first_epoch), fall_back)
+        except Unpackable as why:
+            return fall_back(str(why))
+    return one_after_another()
+
+
+_said: set[str] = set()
+
+
+def _say_once(line: str, say: Callable[[str], None] | None) -> None:
+    """Say a fallback's reason once per process (a worker trains many trials)."""
+    if say is not None:
+        say(line)
+    elif line not in _said:
+        _said.add(line)
+        print(line, file=sys.stderr, flush=True)
+
+
+class Sequential:
+    """The models one after another, each epoch one compiled call per model (the
+    fallback, and the way a single model trains)."""
+
+    packed = False
+
+    def __init__(self, models: list[Any], datas: Sequence[Arrays], batch: int, *,
+                 order_seeds: Sequence[int | None], first_epoch: int = 1) -> None:
+        from autokeras_lab.trainable import compiled_epoch
+
+        self.models = models
+        self._epochs = [compiled_epoch(m, d, batch, order_seed=seed)
+                        for m, d, seed in zip(models, datas, order_seeds, strict=True)]
+        self._has_val = [d.get("x_val") is not None for d in datas]
+        self._number = first_epoch
+
+    def run_epoch(self) -> tuple[list[float], list[np.ndarray]]:
+        losses, outputs = [], []
+        number, self._number = self._number, self._number + 1
+        for run, has_val in zip(self._epochs, self._has_val, strict=True):
+            loss, output = run(number)
+            losses.append(float(loss))
+            if has_val:
+                outputs.append(output.numpy())
+        return losses, outputs
+
+    def weights(self) -> list[list[np.ndarray]]:
+        return [m.get_weights() for m in self.models]
+
+    def states(self) -> list[tuple[list[np.ndarray], list[np.ndarray]]]:
+        return [(m.get_weights(), [v.numpy() for v in m.optimizer.variables])
+                for m in self.models]
+
+    def sync(self) -> None:
+        pass
+
+
+class _FirstEpochGuard:
+    """Packed training that falls back if its first epoch fails: some ops trace in
+    vectorized form but refuse the stacked shapes only when they run. Nothing is lost:
+    the Keras models keep their starting state until :meth:`Packed.sync`."""
+
+    def __init__(self, packed: Packed, fall_back: Callable[[str], Sequential]) -> None:
+        self._current: Packed | Sequential = packed
+        self._fall_back = fall_back
+        self._tried = False
+        self.models = packed.models
+
+    @property
+    def packed(self) -> bool:
+        return self._current.packed
+
+    def run_epoch(self) -> tuple[list[float], list[np.ndarray]]:
+        if self._tried:
+            return self._current.run_epoch()
+        self._tried = True
+        import tensorflow as tf
+
+        try:
+            return self._current.run_epoch()
+        except tf.errors.InvalidArgumentError as error:
+            self._current = self._fall_back(_reason(error))
+            return self._current.run_epoch()
+
+    def weights(self) -> list[list[np.ndarray]]:
+        return self._current.weights()
+
+    def states(self) -> list[tuple[list[np.ndarray], list[np.ndarray]]]:
+        return self._current.states()
+
+    def sync(self) -> None:
+        self._current.sync()
+
+
+class Packed:
+    """K models of one architecture as stacked variables (see the module doc).
+
+    Raises:
+        Unpackable: the models cannot be packed (the message says why).
+    """
+
+    packed = True
+
+    def __init__(self, models: list[Any], datas: Sequence[Arrays], batch: int, *,
+                 order_seeds: Sequence[int | None], first_epoch: int = 1) -> None:
+        import keras
+        import tensorflow as tf
+
+        self.models = models
+        first = models[0]
+        self._check(models)
+        _register_random_converters()
+        self._per_row_loss = _per_row_loss(first.loss)
+        # Where each of model.weights lives among the stacked variables.
+        places = {id(v): ("t", i) for i, v in enumerate(first.trainable_variables)}
+        places |= {id(v): ("n", i) for i, v in enumerate(first.non_trainable_variables)}
+        self._weight_places = [places[id(v)] for v in first.weights]
+
+        def stack(index: int, group: str) -> np.ndarray:
+            return np.stack([getattr(m, group)[index].numpy() for m in models])
+
+        self._trainable = [
+            keras.Variable(stack(i, "trainable_variables"), name=v.name, dtype=v.dtype)
+            for i, v in enumerate(first.trainable_variables)
+        ]
+        self._state = [
+            keras.Variable(stack(i, "non_trainable_variables"), name=v.name, dtype=v.dtype,
+                           trainable=False)
+            for i, v in enumerate(first.non_trainable_variables)
+        ]
+        optimizer = first.optimizer.__class__.from_config(first.optimizer.get_config())
+        optimizer.build(self._trainable)
+        for j, variable in enumerate(optimizer.variables):
+            values = [m.optimizer.variables[j].numpy() for m in models]
+            variable.assign(values[0] if tuple(variable.shape) == values[0].shape
+                            else np.stack(values))
+        self._optimizer = optimizer
+        self._epoch = self._compile(datas, batch, list(order_seeds), tf)
+        self._number = first_epoch
+        try:  # trace now: an op with no vectorized form shows itself here
+            self._epoch.get_concrete_function(tf.TensorSpec([], tf.int32))
+        except (ValueError, NotImplementedError, TypeError) as error:
+            raise Unpackable(_reason(error)) from error
+
+    @staticmethod
+    def _check(models: list[Any]) -> None:
+        first = models[0]
+        shapes = [tuple(v.shape) for v in first.weights]
+        if any([tuple(v.shape) for v in m.weights] != shapes for m in models[1:]):
+            raise Unpackable("the models differ in architecture")
+        if len(first.inputs) != 1 or len(first.outputs) != 1:
+            raise Unpackable("the model has several inputs or outputs")
+        config = first.optimizer.get_config()
+        for option in ("clipnorm", "global_clipnorm"):
+            if config.get(option) is not None:
+                raise Unpackable(f"the optimizer's {option} would span all the models")
+        if config.get("gradient_accumulation_steps"):
+            raise Unpackable("the optimizer accumulates gradients")
+
+    def _compile(self, datas: Sequence[Arrays], bs: int, order_seeds: list[int | None],
+                 tf: Any) -> Any:
+        """The epoch as one ``tf.function`` over all K models."""
+        from autokeras_lab.trainable import data_order
+
+        k_models = len(datas)
+        model, per_row_loss = self.models[0], self._per_row_loss
+        counts = [len(d["x_train"]) for d in datas]
+        steps = max(1, math.ceil(max(counts) / bs))
+        padded = steps * bs
+
+        def pad(array: np.ndarray, rows: int) -> np.ndarray:
+            extra = np.zeros((rows - len(array), *array.shape[1:]), array.dtype)
+            return np.concatenate([array, extra])
+
+        def row_weights(data: Arrays) -> np.ndarray:
+            given = data.get("w_train")
+            n = len(data["x_train"])
+            return np.ones(n, np.float32) if given is None else given.astype(np.float32)
+
+        n_max = max(counts)
+        x = tf.constant(np.stack([pad(d["x_train"], n_max) for d in datas]))
+        y = tf.constant(np.stack([pad(np.reshape(d["y_train"], (-1, 1)), n_max)
+                                  for d in datas]))
+        w = tf.constant(np.stack([pad(row_weights(d), n_max) for d in datas]))
+        x_vals = [d.get("x_val") for d in datas]
+        has_val = all(xs is not None for xs in x_vals)
+        if has_val:
+            val_rows = [len(xs) for xs in x_vals if xs is not None]
+            xv = tf.constant(np.stack([pad(xs, max(val_rows)) for xs in x_vals
+                                       if xs is not None]))
+            self._val_rows = val_rows
+        trainable, state, optimizer = self._trainable, self._state, self._optimizer
+
+        def one_step(args: tuple[Any, ...]) -> tuple[Any, Any, list[Any]]:
+            weights, states, xb, yb, wb, valid = args
+            out, new_states, losses = model.stateless_call(
+                list(weights), list(states), xb, training=True, return_losses=True)
+            per_row = tf.cast(per_row_loss(yb, out), tf.float32) * wb * valid
+            rows = tf.reduce_sum(valid)
+            loss = tf.math.divide_no_nan(tf.reduce_sum(per_row), rows)
+            if losses:
+                loss += tf.cast(tf.add_n([tf.reduce_sum(r) for r in losses]), tf.float32)
+            return loss * tf.minimum(rows, 1.0), rows, list(new_states)
+
+        def predict(args: tuple[Any, ...]) -> Any:
+            weights, states, xb = args
+            out, _ = model.stateless_call(list(weights), list(states), xb, training=False)
+            return tf.cast(out, tf.float32)
+
+        def vmap(fn: Callable[..., Any], elems: tuple[Any, ...]) -> Any:
+            return tf.vectorized_map(fn, elems, fallback_to_while_loop=False, warn=False)
+
+        @tf.function
+        def epoch(number: Any) -> Any:
+            orders, valid = [], []
+            for k in range(k_models):  # each model its own order of its own rows
+                order = tf.cast(data_order(counts[k], order_seeds[k], number), tf.int32)
+                orders.append(tf.concat([order, tf.zeros([padded - counts[k]], tf.int32)], 0))
+                valid.append(tf.concat([tf.ones([counts[k]]), tf.zeros([padded - counts[k]])], 0))
+            order_t, valid_t = tf.stack(orders), tf.stack(valid)
+            total, seen = tf.zeros([k_models]), tf.zeros([k_models])
+            for i in tf.range(steps):
+                batch = order_t[:, i * bs : (i + 1) * bs]
+                mask = valid_t[:, i * bs : (i + 1) * bs]
+                elems = ([v.value for v in trainable], [v.value for v in state],
+                         tf.gather(x, batch, batch_dims=1), tf.gather(y, batch, batch_dims=1),
+                         tf.gather(w, batch, batch_dims=1), mask)
+                with tf.GradientTape() as tape:
+                    losses, rows, new_states = vmap(one_step, elems)
+                    summed = tf.reduce_sum(losses)
+                grads = tape.gradient(summed, [v.value for v in trainable])
+                optimizer.apply(grads, trainable)
+                for variable, value in zip(state, new_states, strict=True):
+                    variable.assign(value)
+                total += losses * rows
+                seen += rows
+            mean_loss = tf.math.divide_no_nan(total, seen)
+            if not has_val:
+                return mean_loss, mean_loss
+            return mean_loss, vmap(predict, ([v.value for v in trainable],
+                                             [v.value for v in state], xv))
+
+        return epoch
+
+    def run_epoch(self) -> tuple[list[float], list[np.ndarray]]:
+        import tensorflow as tf
+
+        number, self._number = self._number, self._number + 1
+        losses, outputs = self._epoch(tf.constant(number, tf.int32))
+        losses = [float(v) for v in losses.numpy()]
+        if not hasattr(self, "_val_rows"):
+            return losses, []
+        stacked = outputs.numpy()
+        return losses, [stacked[k, :rows] for k, rows in enumerate(self._val_rows)]
+
+    def weights(self) -> list[list[np.ndarray]]:
+        trainable = [v.numpy() for v in self._trainable]
+        state = [v.numpy() for v in self._state]
+        return [[(trainable if group == "t" else state)[i][k]
+                 for group, i in self._weight_places] for k in range(len(self.models))]
+
+    def states(self) -> list[tuple[list[np.ndarray], list[np.ndarray]]]:
+        slots = [v.numpy() for v in self._optimizer.variables]
+        shapes = [tuple(v.shape) for v in self.models[0].optimizer.variables]
+        return [
+            (weights, [s if s.shape == shape else s[k] for s, shape in zip(slots, shapes,
+                                                                              strict=True)])
+            for k, weights in enumerate(self.weights())
+        ]
+
+    def sync(self) -> None:
+        for model, (weights, slots) in zip(self.models, self.states(), strict=True):
+            model.set_weights(weights)
+            for variable, value in zip(model.optimizer.variables, slots, strict=True):
+                variable.assign(value)
+        state = [v.numpy() for v in self._state]  # seed generators too, not in weights
+        for k, model in enumerate(self.models):
+            for variable, value in zip(model.non_trainable_variables, state, strict=True):
+                variable.assign(value[k])
+
+
+def _per_row_loss(loss: Any) -> Callable[[Any, Any], Any]:
+    """The compiled loss as a function of one batch giving one value per row."""
+    import keras
+
+    if isinstance(loss, str):
+        return keras.losses.get(loss)  # type: ignore[no-any-return]
+    if isinstance(loss, keras.losses.Loss):
+        return loss.call  # type: ignore[no-any-return]
+    if callable(loss):
+        return loss  # type: ignore[no-any-return]
+    raise Unpackable(f"the model's loss is not one function ({type(loss).__name__})")
+
+
+def _reason(error: BaseException) -> str:
+    """The words of a TensorFlow error that name the problem: the op with no
+    vectorized form, else the error's last line (a traced function's error ends with
+    it, after ``in user code:`` and the stack)."""
+    text = str(error)
+    op = re.search(r"No pfor vectorization defined for (\w+)", text)
+    if op:
+        return f"no vectorized form of op {op.group(1)}"
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith(("in user code", "File "))]
+    return lines[-1][:200] if lines else type(error).__name__
+
+
+_registered: list[bool] = []
+
+
+def _register_random_converters() -> None:
+    """Teach ``tf.vectorized_map`` to draw stateless random numbers for K models at
+    once (dropout's masks): TensorFlow vectorizes those ops only through a slow
+    per-model loop. One draw of K times the shape, keyed by the first model's seed,
+    gives each model its own slice. Private TensorFlow API: if it moved, the
+    registration is skipped and a model with dropout trains unpacked, saying so."""
+    if _registered:
+        return
+    _registered.append(True)
+    try:
+        import tensorflow as tf
+        from tensorflow.python.ops.parallel_for import pfor
+    except ImportError:  # pragma: no cover - TensorFlow reorganised
+        return
+
+    def first_seed(pfor_input: Any) -> Any:
+        seed = pfor_input.stacked_input(0)
+        n = pfor_input.pfor.loop_len_vector
+        outputs = pfor._create_op(pfor_input.op_type, [seed[0]],
+                                  [t.dtype for t in pfor_input.outputs],
+                                  attrs=pfor_input.op.node_def.attr).outputs
+        return [pfor.wrap(tf.tile(t[tf.newaxis], tf.concat([n, tf.ones_like(tf.shape(t))], 0)),
+                          True) for t in outputs]
+
+    def one_draw(pfor_input: Any) -> Any:
+        shape = pfor_input.unstacked_input(0)
+        n = tf.cast(pfor_input.pfor.loop_len_vector, shape.dtype)
+        key, _, _ = pfor_input.input(1)
+        counter, _, _ = pfor_input.input(2)
+        key = key[0] if pfor_input.input(1)[1] else key
+        counter = counter[0] if pfor_input.input(2)[1] else counter
+        rest = [pfor_input.unstacked_input(i) for i in range(3, pfor_input.num_inputs)]  # alg
+        outputs = pfor._create_op(pfor_input.op_type, [tf.concat([n, shape], 0), key,
+                                                        counter, *rest],
+                                  [t.dtype for t in pfor_input.outputs],
+                                  attrs=pfor_input.op.node_def.attr).outputs
+        return [pfor.wrap(t, True) for t in outputs]
+
+    try:
+        pfor.RegisterPFor("StatelessRandomGetKeyCounter")(first_seed)
+        for op_type in ("StatelessRandomUniformV2", "StatelessRandomNormalV2",
+                        "StatelessTruncatedNormalV2"):
+            pfor.RegisterPFor(op_type)(one_draw)
+    except (AttributeError, ValueError):  # pragma: no cover - API moved or taken
+        return

@@ -1,0 +1,185 @@
+"""Packed training (autokeras_lab.packing): K models as one graph call an epoch give
+what K models trained one after another give, and models that cannot be packed fall
+back with a reason."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from autokeras_lab.packing import train_together
+from autokeras_lab.spaces import Task, load_space
+from tests.conftest import REPO
+
+KINDS = {
+    "regression": Task(kind="regression", n_features=5),
+    "binary": Task(kind="binary", n_features=5),
+    "multiclass": Task(kind="multiclass", n_features=5, n_outputs=3),
+}
+
+
+def fold_data(task: Task, rows: int, seed: int) -> dict:
+    """A fold's training and validation rows; row weights for the classifiers."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, task.n_features)).astype(np.float32)
+    signal = x[:, 0] - 0.5 * x[:, 1] ** 2
+    if task.kind == "regression":
+        y = signal.astype(np.float32)
+        w = None
+    else:
+        y = np.digitize(signal, [-0.5, 0.3][: task.n_outputs - 1 or 1]).astype(np.float32)
+        w = rng.uniform(0.5, 2.0, size=rows).astype(np.float32)  # class weights
+    cut = rows * 3 // 4
+    return {"x_train": x[:cut], "y_train": y[:cut], "w_train": None if w is None else w[:cut],
+            "x_val": x[cut:], "y_val": y[cut:]}
+
+
+def models_of(space, task: Task, values: dict, seeds: list[int]) -> list:
+    import keras
+
+    derived = space.derive(task)
+    built = []
+    for seed in seeds:
+        keras.utils.set_random_seed(seed)
+        model = space.build(derived.defaults() | values, task, derived)
+        model.optimizer.build(model.trainable_variables)
+        built.append(model)
+    return built
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_packed_training_gives_the_weights_of_one_after_another(kind) -> None:
+    """K = 3 models with folds of unequal size (the last batch of an epoch differs by a
+    row), dropout off, the same initial weights and data order: after a few epochs
+    every model's weights, losses and validation outputs match the unpacked run's."""
+    task = KINDS[kind]
+    space = load_space("mlp")
+    values = {"num_layers": 2, "units_0": 16, "units_1": 8, "dropout": 0.0, "l2": 1e-3,
+              "batch_size": 16}
+    datas = [fold_data(task, rows, seed) for seed, rows in enumerate((91, 90, 90))]
+    packed = train_together(models_of(space, task, values, [1, 2, 3]), datas, 16,
+                            order_seeds=[7, 8, 9])
+    alone = train_together(models_of(space, task, values, [1, 2, 3]), datas, 16,
+                           order_seeds=[7, 8, 9], pack=False)
+    assert packed.packed and not alone.packed
+    for _ in range(4):
+        packed_losses, packed_outputs = packed.run_epoch()
+        alone_losses, alone_outputs = alone.run_epoch()
+        np.testing.assert_allclose(packed_losses, alone_losses, rtol=1e-4)
+        for p, a in zip(packed_outputs, alone_outputs, strict=True):
+            assert p.shape == a.shape
+            np.testing.assert_allclose(p, a, rtol=1e-4, atol=1e-5)
+    for p_weights, a_weights in zip(packed.weights(), alone.weights(), strict=True):
+        for p, a in zip(p_weights, a_weights, strict=True):
+            np.testing.assert_allclose(p, a, rtol=1e-4, atol=1e-5)
+    # The models moved, each its own way (not one model copied K times).
+    first, second = (w[0] for w in packed.weights()[:2])
+    assert not np.allclose(first, second)
+    # The Keras models take the packed weights and optimizer state (export, checkpoints).
+    packed.sync()
+    for model, (weights, slots) in zip(packed.models, alone.states(), strict=True):
+        for p, a in zip(model.get_weights(), weights, strict=True):
+            np.testing.assert_allclose(p, a, rtol=1e-4, atol=1e-5)
+        for p, a in zip(model.optimizer.variables, slots, strict=True):
+            np.testing.assert_allclose(p.numpy(), a, rtol=1e-3, atol=1e-6)
+
+
+def test_packed_dropout_draws_each_models_own_masks() -> None:
+    """With dropout on, packed models still train (finite, falling losses) and differ
+    from each other although they start from the same weights on the same rows."""
+    task = KINDS["regression"]
+    space = load_space("mlp")
+    values = {"num_layers": 2, "units_0": 32, "units_1": 16, "dropout": 0.3,
+              "batch_size": 16}
+    models = models_of(space, task, values, [5, 5, 5])  # identical starts
+    data = fold_data(task, 120, 0)
+    packed = train_together(models, [data] * 3, 16, order_seeds=[1, 1, 1])
+    assert packed.packed
+    first, _ = packed.run_epoch()
+    for _ in range(5):
+        losses, _ = packed.run_epoch()
+    assert all(np.isfinite(losses)) and np.mean(losses) < np.mean(first)
+    kernels = [w[0] for w in packed.weights()]
+    assert not np.allclose(kernels[0], kernels[1])  # different masks moved them apart
+
+
+def test_an_unpackable_model_falls_back_and_says_why() -> None:
+    """An optimizer that clips by the gradients' norm would clip all K models by one
+    norm: the models train one after another instead, and the line says why."""
+    import keras
+
+    task = KINDS["regression"]
+    models = []
+    for seed in (1, 2):
+        keras.utils.set_random_seed(seed)
+        model = keras.Sequential([keras.Input((task.n_features,)), keras.layers.Dense(1)])
+        model.compile(optimizer=keras.optimizers.Adam(1e-3, global_clipnorm=1.0), loss="mse")
+        model.optimizer.build(model.trainable_variables)
+        models.append(model)
+    said: list[str] = []
+    training = train_together(models, [fold_data(task, 40, 0)] * 2, 8, order_seeds=[0, 1],
+                              say=said.append)
+    assert not training.packed
+    [line] = said
+    assert "one after another" in line and "global_clipnorm" in line
+    losses, outputs = training.run_epoch()
+    assert len(losses) == len(outputs) == 2
+
+
+@pytest.fixture(scope="module")
+def concrete_folds():
+    from autokeras_lab.data import load_dataset, prepare
+
+    return prepare(load_dataset("concrete"), test_fraction=0.1, val_fraction=0.2,
+                   split_seed=42, cv=3)
+
+
+def fold_trial(space_name: str, values: dict, data, *, pack: bool, epochs: int = 4):
+    """A ``--cv 3`` trial through the trainable a search runs; its last report and
+    checkpointed state."""
+    from autokeras_lab.trainable import TrialSettings, train_trial
+    from autokeras_lab.types import Direction
+
+    task = Task(n_features=data.x_train.shape[1])
+    space = load_space(space_name)
+    derived = space.derive(task)
+    settings = TrialSettings(
+        space=space_name, space_config=derived.to_config(), task=task, metric="rmse",
+        direction=Direction.MIN, max_epochs=epochs, patience=50, search_seed=3, pack=pack)
+    states = []
+    last = train_trial(derived.defaults() | values, data.search_arrays(), settings,
+                       lambda report, state: states.append(state))
+    return last, states[-1]
+
+
+def test_a_cv_trial_reports_the_same_values_packed_or_not(concrete_folds) -> None:
+    """What the leaderboard stores of a ``--cv 3`` trial (best value, its spread over
+    the folds, the best epoch, the out-of-fold outputs and every fold model's weights)
+    does not change with packing (dropout off: it is the one thing drawn differently)."""
+    values = {"num_layers": 2, "units_0": 32, "units_1": 16, "dropout": 0.0, "batch_size": 32}
+    packed, packed_state = fold_trial("mlp", values, concrete_folds, pack=True)
+    alone, alone_state = fold_trial("mlp", values, concrete_folds, pack=False)
+    assert packed.best_epoch == alone.best_epoch
+    for name, value in alone.best_metrics.items():
+        assert packed.best_metrics[name] == pytest.approx(value, rel=1e-4)
+        assert packed.best_metrics_std[name] == pytest.approx(alone.best_metrics_std[name],
+                                                              rel=1e-3, abs=1e-6)
+    np.testing.assert_allclose(packed_state.best_outputs, alone_state.best_outputs,
+                               rtol=1e-4, atol=1e-5)
+    assert len(packed_state.best_weights) == 3  # the bag: every fold's model
+    for p_model, a_model in zip(packed_state.best_weights, alone_state.best_weights,
+                                strict=True):
+        for p, a in zip(p_model, a_model, strict=True):
+            np.testing.assert_allclose(p, a, rtol=1e-4, atol=1e-5)
+
+
+def test_a_module_with_an_unpackable_layer_trains_its_folds_one_after_another(
+    concrete_folds, capfd
+) -> None:
+    last, state = fold_trial(str(REPO / "tests" / "spaces" / "unpackable.py"), {},
+                             concrete_folds, pack=True, epochs=3)
+    err = capfd.readouterr().err
+    assert "training 3 models one after another, not packed" in err
+    assert "no vectorized form of op PyFunc" in err
+    assert last.epoch == 3 and np.isfinite(last.best_val_metric)
+    assert len(state.best_weights) == 3
