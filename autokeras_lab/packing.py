@@ -50,7 +50,10 @@ class Training(Protocol):
     """K models training side by side, each on its own data."""
 
     models: list[Any]
-    packed: bool
+
+    @property
+    def packed(self) -> bool:
+        """Whether the models train packed (false: one after another)."""
 
     def run_epoch(self) -> tuple[list[float], list[np.ndarray]]:
         """One epoch of every model: their training losses and their outputs on
