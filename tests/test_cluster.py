@@ -73,6 +73,18 @@ def _kill_processes_under(marker: str) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+def _running(program: str, marker: str) -> bool:
+    """Whether a process of ``program`` whose command line names ``marker`` runs."""
+    for entry in Path("/proc").iterdir():
+        try:
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if program in cmdline and marker in cmdline:
+            return True
+    return False
+
+
 def _ray(*args: str, env: dict[str, str], prefix: tuple[str, ...] = ()) -> None:
     ray = str(Path(sys.executable).with_name("ray"))
     command = [*prefix, ray, *args, "--disable-usage-stats"]
@@ -285,3 +297,53 @@ def test_address_auto_never_picks_one_of_several_runtimes_at_random(monkeypatch)
     monkeypatch.setattr(services, "find_gcs_addresses", set)
     with pytest.raises(UserError, match="no Ray cluster on this machine"):
         resolve_auto()
+
+
+def test_a_search_joins_only_a_loopback_runtime_that_ray_start_left_running(monkeypatch):
+    import ray._private.services as services
+
+    from autokeras_lab.cluster import running_local_runtime
+
+    monkeypatch.setattr(services, "find_gcs_addresses", lambda: {"127.0.0.1:6379"})
+    monkeypatch.setattr(services, "find_bootstrap_address", lambda temp_dir: "127.0.0.1:6379")
+    assert running_local_runtime() == "127.0.0.1:6379"
+    # A runtime other machines can reach is a cluster: joined only with --address.
+    monkeypatch.setattr(services, "find_gcs_addresses", lambda: {"10.0.0.5:6379"})
+    monkeypatch.setattr(services, "find_bootstrap_address", lambda temp_dir: "10.0.0.5:6379")
+    assert running_local_runtime() is None
+    # A record left by a runtime that has stopped since.
+    monkeypatch.setattr(services, "find_gcs_addresses", set)
+    monkeypatch.setattr(services, "find_bootstrap_address", lambda temp_dir: "127.0.0.1:6379")
+    assert running_local_runtime() is None
+    monkeypatch.setattr(services, "find_bootstrap_address", lambda temp_dir: None)
+    assert running_local_runtime() is None
+
+
+def test_searches_reuse_a_local_runtime_started_once(tmp_path):
+    """``ray start --head`` once (cluster mode off: loopback only), then searches with
+    no flag join it, with its token authentication, and leave it running."""
+    temp = Path(tempfile.mkdtemp(prefix="akl-", dir="/tmp"))  # short: socket paths
+    # A user's shell: no Ray settings; HOME keeps the token `ray start` writes here.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env |= {"RAY_TMPDIR": str(temp), "HOME": str(temp), "PYTHONUNBUFFERED": "1"}
+    port = _free_port()
+    try:
+        # With a token in ~/.ray, `ray start` turns token authentication on.
+        subprocess.run([str(Path(sys.executable).with_name("ray")), "get-auth-token",
+                        "--generate"], env=env, capture_output=True, check=True, timeout=60)
+        assert (temp / ".ray" / "auth_token").is_file()
+        _ray("start", "--head", "--port", str(port), "--num-cpus", "2", "--include-dashboard",
+             "false", "--temp-dir", str(temp / "ray"),
+             env=env | {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"})
+        for _ in range(2):
+            done = _search("concrete", "--trials", "2", "--max-epochs", "2", "--cv", "1",
+                           "--runs-dir", str(tmp_path), env=env)
+            assert done.returncode == 0, done.stderr[-3000:]
+            assert f"joined the Ray runtime at 127.0.0.1:{port}" in done.stdout + done.stderr
+        board = Leaderboard(tmp_path / "leaderboard.db")
+        assert len(board.trials("concrete", direction=Direction.MIN)) == 4
+        # The runtime outlives the searches that joined it.
+        assert _running("gcs_server", str(temp)) and _running("raylet", str(temp))
+    finally:
+        _kill_processes_under(str(temp))
+        shutil.rmtree(temp, ignore_errors=True)

@@ -17,10 +17,17 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TextIO
 
-from autokeras_lab.cluster import ClusterOptions, check_gpus, check_storage, start_ray
+from autokeras_lab.cluster import (
+    ClusterOptions,
+    check_gpus,
+    check_storage,
+    joined_runtime,
+    start_ray,
+)
 from autokeras_lab.config import Experiment, experiment_from_settings
 from autokeras_lab.errors import UserError
 from autokeras_lab.layout import RunsLayout
@@ -69,9 +76,18 @@ def run_search(
     """
     layout = RunsLayout(check_runs_dir(Path(runs_dir).absolute()))
     cluster = cluster or ClusterOptions()
-    setup = set_up(experiment)
+    # Ray starts (and its workers import TensorFlow) while the data are prepared and
+    # the space derived: the fixed cost of a small search.
+    with ThreadPoolExecutor(1, thread_name_prefix="set-up") as pool:
+        preparing = pool.submit(set_up, experiment)
+        try:
+            dashboard = _connect(cluster, layout.storage_root(experiment.name,
+                                                              storage=cluster.storage))
+        except BaseException:
+            preparing.result()  # the data's error first: it is the user's to fix
+            raise
+        setup = preparing.result()
     experiment, dataset = setup.experiment, setup.dataset
-    dashboard = _connect(cluster, layout.storage_root(experiment.name, storage=cluster.storage))
     _write_header(out, setup, dashboard)
     board = Leaderboard(layout.leaderboard)
     plan = None
@@ -180,6 +196,9 @@ def _write_header(out: TextIO | None, setup: Setup, dashboard: str | None) -> No
         f"{experiment.scheduler.name}, sampler {experiment.sampler.name}, "
         f"seed {experiment.seed}\n"
     )
+    joined = joined_runtime()
+    if joined:
+        out.write(f"joined the Ray runtime at {joined}\n")
     if dashboard:
         out.write(
             f"Ray dashboard: {dashboard} (token authentication: paste the token that "
