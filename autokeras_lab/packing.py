@@ -39,7 +39,10 @@ import numpy as np
 
 from autokeras_lab.data import Arrays
 
-__all__ = ["Packed", "Sequential", "Training", "Unpackable", "train_together"]
+__all__ = [
+    "Packed", "Sequential", "Training", "Unpackable", "compiled_epoch", "data_order",
+    "train_together",
+]
 
 
 class Unpackable(Exception):
@@ -80,7 +83,7 @@ def train_together(
 
     Each model must be compiled and its optimizer built; ``datas[k]`` holds
     ``x_train``, ``y_train``, optional ``w_train`` and ``x_val``. Model k's rows come
-    in the order :func:`~autokeras_lab.trainable.data_order` gives for
+    in the order :func:`data_order` gives for
     ``order_seeds[k]`` and the epoch's number, counted from ``first_epoch``.
     """
     def one_after_another() -> Sequential:
@@ -121,8 +124,6 @@ class Sequential:
 
     def __init__(self, models: list[Any], datas: Sequence[Arrays], batch: int, *,
                  order_seeds: Sequence[int | None], first_epoch: int = 1) -> None:
-        from autokeras_lab.trainable import compiled_epoch
-
         self.models = models
         self._epochs = [compiled_epoch(m, d, batch, order_seed=seed)
                         for m, d, seed in zip(models, datas, order_seeds, strict=True)]
@@ -255,8 +256,6 @@ class Packed:
     def _compile(self, datas: Sequence[Arrays], bs: int, order_seeds: list[int | None],
                  tf: Any) -> Any:
         """The epoch as one ``tf.function`` over all K models."""
-        from autokeras_lab.trainable import data_order
-
         k_models = len(datas)
         model, per_row_loss = self.models[0], self._per_row_loss
         counts = [len(d["x_train"]) for d in datas]
@@ -372,6 +371,55 @@ class Packed:
         for k, model in enumerate(self.models):
             for variable, value in zip(model.non_trainable_variables, state, strict=True):
                 variable.assign(value[k])
+
+
+def compiled_epoch(model: Any, data: Arrays, bs: int, *, order_seed: int | None = 0,
+                   ) -> Callable[[int], Any]:
+    """One epoch as one graph call: the rows in the epoch's order (see
+    :func:`data_order`), all batches through the model's own ``train_step`` (its loss,
+    regularisers and optimizer), then the validation output (or the loss again when
+    ``data`` has no ``x_val``). Call it with the epoch's number."""
+    import tensorflow as tf
+
+    x = tf.constant(data["x_train"])
+    y = tf.constant(np.reshape(data["y_train"], (-1, 1)))
+    weights = data.get("w_train")
+    w = tf.constant(weights) if weights is not None else None
+    xv = tf.constant(data["x_val"]) if data.get("x_val") is not None else None
+    n = int(x.shape[0])
+    steps = max(1, math.ceil(n / bs))
+
+    @tf.function
+    def epoch(number: Any) -> Any:
+        for metric in model.metrics:
+            metric.reset_state()
+        order = data_order(n, order_seed, number)
+        logs = {"loss": tf.constant(0.0)}
+        for i in tf.range(steps):
+            batch = order[i * bs : (i + 1) * bs]
+            step_data: tuple[Any, ...] = (tf.gather(x, batch), tf.gather(y, batch))
+            if w is not None:
+                step_data = (*step_data, tf.gather(w, batch))
+            logs = model.train_step(step_data)
+        loss = tf.cast(logs["loss"], tf.float32)
+        if xv is None:
+            return loss, loss
+        return loss, tf.cast(model(xv, training=False), tf.float32)
+
+    return lambda number: epoch(tf.constant(number, tf.int32))
+
+
+def data_order(n: int, seed: int | None, epoch: Any) -> Any:
+    """The order of a model's ``n`` training rows in an epoch: a stateless function of
+    the model's seed and the epoch's number (``seed`` None: the rows as they are), so
+    packed and one-after-another training see the same orders, and a resumed trial
+    the orders it would have seen."""
+    import tensorflow as tf
+
+    if seed is None:
+        return tf.range(n)
+    key = tf.stack([tf.constant(seed % 2**31, tf.int32), tf.cast(epoch, tf.int32)])
+    return tf.argsort(tf.random.stateless_uniform([n], seed=key))
 
 
 def _per_row_loss(loss: Any) -> Callable[[Any, Any], Any]:

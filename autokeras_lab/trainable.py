@@ -35,8 +35,7 @@ from autokeras_lab.spaces import SearchSpace, Task, batch_size
 from autokeras_lab.types import Direction, TrialReport
 
 __all__ = [
-    "TrialSettings", "TrialState", "compiled_epoch", "derive_seed", "fit_epochs", "fit_together",
-    "train_trial",
+    "TrialSettings", "TrialState", "derive_seed", "fit_epochs", "fit_together", "train_trial",
 ]
 
 WEIGHTS_FILE = "best_weights.npz"
@@ -322,55 +321,6 @@ def _train(
     return last
 
 
-def compiled_epoch(model: Any, data: Arrays, bs: int, *, order_seed: int | None = 0,
-                   ) -> Callable[[int], Any]:
-    """One epoch as one graph call: the rows in the epoch's order (see
-    :func:`data_order`), all batches through the model's own ``train_step`` (its loss,
-    regularisers and optimizer), then the validation output (or the loss again when
-    ``data`` has no ``x_val``). Call it with the epoch's number."""
-    import tensorflow as tf
-
-    x = tf.constant(data["x_train"])
-    y = tf.constant(np.reshape(data["y_train"], (-1, 1)))
-    weights = data.get("w_train")
-    w = tf.constant(weights) if weights is not None else None
-    xv = tf.constant(data["x_val"]) if data.get("x_val") is not None else None
-    n = int(x.shape[0])
-    steps = max(1, math.ceil(n / bs))
-
-    @tf.function
-    def epoch(number: Any) -> Any:
-        for metric in model.metrics:
-            metric.reset_state()
-        order = data_order(n, order_seed, number)
-        logs = {"loss": tf.constant(0.0)}
-        for i in tf.range(steps):
-            batch = order[i * bs : (i + 1) * bs]
-            step_data: tuple[Any, ...] = (tf.gather(x, batch), tf.gather(y, batch))
-            if w is not None:
-                step_data = (*step_data, tf.gather(w, batch))
-            logs = model.train_step(step_data)
-        loss = tf.cast(logs["loss"], tf.float32)
-        if xv is None:
-            return loss, loss
-        return loss, tf.cast(model(xv, training=False), tf.float32)
-
-    return lambda number: epoch(tf.constant(number, tf.int32))
-
-
-def data_order(n: int, seed: int | None, epoch: Any) -> Any:
-    """The order of a model's ``n`` training rows in an epoch: a stateless function of
-    the model's seed and the epoch's number (``seed`` None: the rows as they are), so
-    packed and one-after-another training see the same orders, and a resumed trial
-    the orders it would have seen."""
-    import tensorflow as tf
-
-    if seed is None:
-        return tf.range(n)
-    key = tf.stack([tf.constant(seed % 2**31, tf.int32), tf.cast(epoch, tf.int32)])
-    return tf.argsort(tf.random.stateless_uniform([n], seed=key))
-
-
 def fit_epochs(model: Any, data: Arrays, *, batch: int, epochs: int) -> float:
     """Train a compiled model for a fixed number of compiled epochs (no validation);
     returns the last epoch's training loss. Used to fine-tune."""
@@ -387,8 +337,6 @@ def fit_together(models: list[Any], data: Arrays, *, batch: int, epochs: int,
     Raises:
         TrialFailedError: a model's loss became NaN or infinite.
     """
-    from autokeras_lab.packing import train_together
-
     for model in models:
         model.optimizer.build(model.trainable_variables)
     losses = [math.nan] * len(models)

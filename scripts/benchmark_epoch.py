@@ -19,9 +19,9 @@ from collections.abc import Callable
 
 from autokeras_lab._env import import_tensorflow_quietly
 from autokeras_lab.data import load_dataset, prepare
-from autokeras_lab.packing import train_together
+from autokeras_lab.packing import compiled_epoch, train_together
 from autokeras_lab.spaces import Task, load_space
-from autokeras_lab.trainable import compiled_epoch, configure_threads
+from autokeras_lab.trainable import configure_threads
 
 
 def main(argv: list[str] | None = None) -> None:
