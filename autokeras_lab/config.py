@@ -162,6 +162,9 @@ class Experiment:
             validation predictions after the search (see
             :mod:`autokeras_lab.ensemble`); the ensemble becomes the search's model when
             it beats the best single trial. 0 turns it off.
+        pack: Train a trial's fold models packed, as one graph call an epoch (see
+            :mod:`autokeras_lab.packing`); false trains them one after another (the same
+            values without dropout, K times the time).
         budget: See :class:`Budget`.
         scheduler: See :class:`SchedulerSettings`.
         sampler: See :class:`SamplerSettings`.
@@ -189,6 +192,7 @@ class Experiment:
     split_seed: int = 42
     input_transforms: tuple[str, ...] = INPUT_TRANSFORMS
     ensemble_size: int = ENSEMBLE_ROUNDS
+    pack: bool = True
     budget: Budget = field(default_factory=Budget)
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     sampler: SamplerSettings = field(default_factory=SamplerSettings)
@@ -221,6 +225,8 @@ class Experiment:
             set(transforms)) != len(transforms):
             raise ValueError(f"input_transforms must be distinct values among "
                              f"{', '.join(INPUT_TRANSFORMS)}, got {list(transforms)}")
+        if not isinstance(self.pack, bool):
+            raise ValueError(f"pack must be true or false, got {self.pack!r}")
         if isinstance(self.ensemble_size, bool) or not 0 <= self.ensemble_size <= 1000:
             raise ValueError(f"ensemble_size must be 0 (no ensemble) to 1000, got "
                              f"{self.ensemble_size!r}")

@@ -264,7 +264,7 @@ def _train(
             finished=state.finished,
             seed=seed,
             active=active,
-            worker=worker_info() | {"rss_start_mb": rss_start},
+            worker=worker_info() | {"rss_start_mb": rss_start, "packed": training.packed},
         )
 
     if state.finished:  # it ended before the crash: say so again, train nothing

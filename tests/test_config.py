@@ -31,10 +31,11 @@ def test_unknown_experiment_lists_the_known_ones() -> None:
         ('dataset = "concrete"\n[scheduler]\nname = "pbt"\n', r"name must be one of asha, hyperband, median, fifo, got 'pbt'"),
         ('dataset = "concrete"\n[sampler]\nname = "grid"\n', r"\[sampler\]: name must be one of tpe, random, cmaes, gp, got 'grid'"),
         ('dataset = "concrete"\ndirection = "up"\n', r"direction must be one of min, max"),
+        ('dataset = "concrete"\npack = "no"\n', r"pack must be true or false, got 'no'"),
         ("dataset = \n", r"not valid TOML"),
     ],
     ids=["unknown-key", "unknown-nested-key", "wrong-type", "negative", "bad-scheduler",
-         "bad-sampler", "bad-direction", "syntax"],
+         "bad-sampler", "bad-direction", "bad-pack", "syntax"],
 )
 def test_bad_experiment_files_are_rejected_naming_file_and_key(
     tmp_path: Path, text: str, match: str

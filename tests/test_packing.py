@@ -183,3 +183,28 @@ def test_a_module_with_an_unpackable_layer_trains_its_folds_one_after_another(
     assert "no vectorized form of op PyFunc" in err
     assert last.epoch == 3 and np.isfinite(last.best_val_metric)
     assert len(state.best_weights) == 3
+
+
+def test_a_cv_search_stores_the_same_leaderboard_values_packed_or_not(ray_session,
+                                                                       tmp_path) -> None:
+    """Two ``--cv 3`` searches with the same seed, one with ``--no-pack``: every trial's
+    stored validation values, spread and best epoch agree (a space without dropout)."""
+    from autokeras_lab import load_experiment, run_search
+
+    def search(pack: bool) -> dict:
+        exp = load_experiment("concrete").with_overrides(
+            trials=3, max_epochs=4, cv=3, ensemble_size=0, concurrency=1, pack=pack,
+            space=str(REPO / "tests" / "spaces" / "dense.py"), input_transforms=("standard",))
+        result = run_search(exp, runs_dir=tmp_path / str(pack))
+        return {repr(sorted(t.config.items())): t for t in result.trials}
+
+    packed, alone = search(True), search(False)
+    assert packed.keys() == alone.keys() and len(packed) == 3  # the same proposals
+    assert all(t.metrics["worker"]["packed"] for t in packed.values())
+    assert not any(t.metrics["worker"]["packed"] for t in alone.values())
+    for key, trial in alone.items():
+        other = packed[key]
+        assert other.best_val == pytest.approx(trial.best_val, rel=1e-4)
+        assert other.best_epoch == trial.best_epoch
+        for name, std in trial.metrics["val_std"].items():
+            assert other.metrics["val_std"][name] == pytest.approx(std, rel=1e-3, abs=1e-6)

@@ -58,6 +58,9 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--ensemble-size", type=non_negative_int, metavar="N",
                         help="rounds of greedy ensemble selection over the finished trials "
                         "(default 25; 0: hand over the best trial alone)")
+    parser.add_argument("--no-pack", dest="pack", action="store_const", const=False,
+                        help="train a trial's fold models one after another instead of "
+                        "packed into one graph call (slower; for diagnosis)")
     parser.add_argument("--max-consecutive-failures", type=positive_int, metavar="N",
                         help="stop the search after N failed trials in a row (default 5)")
     parser.add_argument(
@@ -123,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
             cv=args.cv,
             max_consecutive_failures=args.max_consecutive_failures,
             ensemble_size=args.ensemble_size,
+            pack=args.pack,
             space=args.space,
         )
         result = run_search(
@@ -196,6 +200,7 @@ def _check_resume_flags(args: argparse.Namespace) -> str | None:
         "concurrency": (args.concurrency, stored.budget.concurrency),
         "cv": (args.cv, stored.cv),
         "ensemble_size": (args.ensemble_size, stored.ensemble_size),
+        "no_pack": (None if args.pack is None else True, None if stored.pack else True),
         "max_consecutive_failures": (args.max_consecutive_failures,
                                      stored.budget.max_consecutive_failures),
         "storage": (args.storage, cluster.get("storage")),

@@ -41,6 +41,7 @@ def trial_settings(run: SearchRun, rungs: tuple[int, ...], done: list[TrialRecor
         report_every=REPORT_EVERY,
         checkpoint_every=CHECKPOINT_EVERY,
         recorded=hooks.recorded_results(done, run.direction),
+        pack=experiment.pack,
     )
 
 
