@@ -241,11 +241,18 @@ class Packed:
     @staticmethod
     def _check(models: list[Any]) -> None:
         first = models[0]
+        try:
+            inputs, outputs = len(first.inputs), len(first.outputs)
+        except AttributeError:  # a Sequential model without an Input builds on first use
+            inputs = outputs = 0
+        if not inputs or not first.trainable_variables:
+            raise Unpackable("the model has no weights before training (begin it with "
+                             "keras.Input)")
+        if inputs != 1 or outputs != 1:
+            raise Unpackable("the model has several inputs or outputs")
         shapes = [tuple(v.shape) for v in first.weights]
         if any([tuple(v.shape) for v in m.weights] != shapes for m in models[1:]):
             raise Unpackable("the models differ in architecture")
-        if len(first.inputs) != 1 or len(first.outputs) != 1:
-            raise Unpackable("the model has several inputs or outputs")
         config = first.optimizer.get_config()
         for option in ("clipnorm", "global_clipnorm"):
             if config.get(option) is not None:

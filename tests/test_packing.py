@@ -208,3 +208,24 @@ def test_a_cv_search_stores_the_same_leaderboard_values_packed_or_not(ray_sessio
         assert other.best_epoch == trial.best_epoch
         for name, std in trial.metrics["val_std"].items():
             assert other.metrics["val_std"][name] == pytest.approx(std, rel=1e-3, abs=1e-6)
+
+
+def test_a_model_built_on_first_use_trains_one_after_another() -> None:
+    """A Sequential model without ``keras.Input`` has no weights to stack until it
+    first runs: it trains unpacked, and the line says how to pack it."""
+    import keras
+
+    task = KINDS["regression"]
+    models = []
+    for seed in (1, 2):
+        keras.utils.set_random_seed(seed)
+        model = keras.Sequential([keras.layers.Dense(8, activation="relu"),
+                                  keras.layers.Dense(1)])
+        model.compile(optimizer="adam", loss="mse")
+        models.append(model)
+    said: list[str] = []
+    training = train_together(models, [fold_data(task, 40, 0)] * 2, 8, order_seeds=[0, 1],
+                              say=said.append)
+    assert not training.packed and "begin it with keras.Input" in said[0]
+    losses, _ = training.run_epoch()
+    assert all(np.isfinite(losses))
