@@ -33,7 +33,10 @@ import numpy as np
 from autokeras_lab.data import Preprocessor
 from autokeras_lab.spaces import Task
 
-__all__ = ["Member", "Selection", "select_ensemble", "weighted_average"]
+__all__ = [
+    "Member", "Selection", "apply_temperature", "fit_temperature", "select_ensemble",
+    "weighted_average",
+]
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,39 @@ def select_ensemble(
                      single=float(single))
 
 
+def apply_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarray:
+    """What the :class:`~autokeras_lab.layers.Temperature` layer computes, in NumPy:
+    one column is a binary probability, several are class probabilities."""
+    p = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-7, 1 - 1e-7)
+    if p.shape[-1] == 1:
+        return 1 / (1 + np.exp(-(np.log(p) - np.log1p(-p)) / temperature))
+    logits = np.log(p) / temperature
+    logits -= logits.max(axis=-1, keepdims=True)
+    e = np.exp(logits)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def fit_temperature(probabilities: np.ndarray, y: np.ndarray) -> float:
+    """The temperature (0.05 to 20) that minimises the log loss of ``probabilities``
+    for labels ``y`` (temperature scaling, Guo et al. 2017): averaging members makes an
+    ensemble's probabilities less confident than they should be, which the log loss
+    charges for even when every class is right. 1 when nothing is gained."""
+    from scipy.optimize import minimize_scalar
+
+    labels = np.asarray(y).reshape(-1).astype(int)
+
+    def log_loss(log_t: float) -> float:
+        p = apply_temperature(probabilities, float(np.exp(log_t)))
+        if p.shape[-1] == 1:
+            p_true = np.where(labels == 1, p[:, 0], 1 - p[:, 0])
+        else:
+            p_true = p[np.arange(len(labels)), labels]
+        return float(-np.mean(np.log(np.clip(p_true, 1e-15, 1))))
+
+    found = minimize_scalar(log_loss, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
+    return float(np.exp(found.x)) if found.fun < log_loss(0.0) else 1.0
+
+
 @dataclass(frozen=True)
 class Member:
     """One model of an ensemble: its weight and the input transform it was trained on."""
@@ -105,17 +141,19 @@ class Member:
 
 
 def weighted_average(
-    members: Sequence[Member], *, preprocessor: Preprocessor, task: Task
+    members: Sequence[Member], *, preprocessor: Preprocessor, task: Task,
+    temperature: float = 1.0,
 ) -> tuple[Any, Preprocessor]:
     """One Keras model whose output is the members' outputs averaged by weight
-    (probabilities for classification), and the preprocessing it takes: one block of
-    inputs per input transform the members use. A single member of weight 1 is
-    returned as it is."""
+    (probabilities for classification, scaled by ``temperature``: see
+    :func:`fit_temperature`), and the preprocessing it takes: one block of inputs per
+    input transform the members use. A single member of weight 1 (at temperature 1)
+    is returned as it is."""
     import keras
 
     transforms = tuple(dict.fromkeys(m.transform for m in members))
     pre = preprocessor.with_transforms(*transforms)
-    if len(members) == 1:
+    if len(members) == 1 and temperature == 1.0:
         return members[0].model, pre
     width, n_out = pre.n_inputs, task.n_outputs
     inputs = keras.Input(shape=(width * len(transforms),), name="inputs")
@@ -130,8 +168,12 @@ def weighted_average(
         wrapped = keras.Model(model.inputs[0], model.outputs[0], name=f"member_{i}")
         outputs.append(wrapped(blocks[member.transform]))
     kernel = np.concatenate([m.weight * np.eye(n_out) for m in members], axis=0)
-    averaged = _fixed_dense(keras.layers.Concatenate(name="members")(outputs), kernel,
-                            name="weighted_average")
+    joined = keras.layers.Concatenate(name="members")(outputs) if len(outputs) > 1 else outputs[0]
+    averaged = _fixed_dense(joined, kernel, name="weighted_average")
+    if temperature != 1.0 and task.kind != "regression":
+        from autokeras_lab.layers import Temperature
+
+        averaged = Temperature(temperature, name="temperature")(averaged)
     ensemble = keras.Model(inputs, averaged, name="ensemble")
     ensemble.compile(loss=task.loss)
     return ensemble, pre

@@ -100,12 +100,13 @@ def trial_members(
 
 
 def assemble(
-    members: list[Member], prepared: Prepared, builder: ModelBuilder
+    members: list[Member], prepared: Prepared, builder: ModelBuilder, *,
+    temperature: float = 1.0,
 ) -> tuple[Any, Prepared]:
     """One model of the members (see :func:`weighted_average`) and the data as it
     takes it."""
     model, pre = weighted_average(members, preprocessor=prepared.preprocessor,
-                                  task=builder.task)
+                                  task=builder.task, temperature=temperature)
     return model, prepared.with_transforms(*pre.transforms)
 
 
@@ -133,12 +134,15 @@ def export_best(
 
     Args:
         about: What the card says of the model: ``trial_id`` and ``config`` of a
-            trial, or ``members`` of an ensemble; ``metrics`` (``val_*``, ``test_*``).
+            trial, or ``members`` of an ensemble and its ``temperature`` (see
+            :func:`autokeras_lab.ensemble.fit_temperature`); ``metrics`` (``val_*``,
+            ``test_*``).
 
     Returns:
         The experiment-level ``best`` directory if it was updated, else the search's.
     """
-    model, data = assemble(members, prepared, builder)
+    model, data = assemble(members, prepared, builder,
+                           temperature=float(about.get("temperature", 1.0)))
     dataset = prepared.dataset
     card = {
         "experiment": search.experiment,

@@ -13,7 +13,7 @@ from typing import Any
 
 import keras
 
-__all__ = ["PeriodicEmbedding"]
+__all__ = ["PeriodicEmbedding", "Temperature"]
 
 
 @keras.saving.register_keras_serializable(package="autokeras_lab")
@@ -46,3 +46,30 @@ class PeriodicEmbedding(keras.layers.Layer):
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "n_frequencies": self.n_frequencies,
                 "sigma": self.sigma}
+
+
+@keras.saving.register_keras_serializable(package="autokeras_lab")
+class Temperature(keras.layers.Layer):
+    """Temperature scaling of predicted probabilities (Guo et al. 2017): class
+    probabilities ``p`` become ``softmax(log(p) / T)``, a binary probability becomes
+    ``sigmoid(logit(p) / T)``. ``T < 1`` sharpens, ``T > 1`` softens; the predicted
+    class never changes. An ensemble's averaged probabilities are less confident than
+    its members' (see :func:`autokeras_lab.ensemble.fit_temperature`).
+    """
+
+    def __init__(self, temperature: float = 1.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.temperature = float(temperature)
+
+    def call(self, inputs: Any) -> Any:
+        ops = keras.ops
+        p = ops.clip(inputs, 1e-7, 1.0 - 1e-7)
+        if inputs.shape[-1] == 1:
+            return ops.sigmoid((ops.log(p) - ops.log1p(-p)) / self.temperature)
+        return ops.softmax(ops.log(p) / self.temperature, axis=-1)
+
+    def compute_output_shape(self, input_shape: Any) -> tuple[Any, ...]:
+        return tuple(input_shape)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "temperature": self.temperature}
