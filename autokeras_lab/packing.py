@@ -75,16 +75,15 @@ class Training(Protocol):
 def train_together(
     models: list[Any], datas: Sequence[Arrays], batch: int, *,
     order_seeds: Sequence[int | None], first_epoch: int = 1, pack: bool = True,
-    say: Callable[[str], None] | None = None,
 ) -> Training:
     """Train ``models[k]`` on ``datas[k]``: packed where possible (two models or more,
-    ``pack``), else one after another, with one line to ``say`` (stderr by default)
-    naming the reason.
+    ``pack``), else one after another, with one line on stderr naming the reason
+    (once per process: a worker trains many trials).
 
     Each model must be compiled and its optimizer built; ``datas[k]`` holds
     ``x_train``, ``y_train``, optional ``w_train`` and ``x_val``. Model k's rows come
-    in the order :func:`data_order` gives for
-    ``order_seeds[k]`` and the epoch's number, counted from ``first_epoch``.
+    in the order :func:`data_order` gives for ``order_seeds[k]`` and the epoch's
+    number, counted from ``first_epoch``.
     """
     def one_after_another() -> Sequential:
         return Sequential(models, datas, batch, order_seeds=order_seeds,
@@ -92,8 +91,11 @@ def train_together(
 
     if pack and len(models) > 1:
         def fall_back(why: str) -> Sequential:
-            _say_once(f"autokeras_lab: training {len(models)} models one after another, "
-                      f"not packed: {why}", say)
+            line = f"autokeras_lab: training {len(models)} models one after another, " \
+                   f"not packed: {why}"
+            if line not in _said:
+                _said.add(line)
+                print(line, file=sys.stderr, flush=True)
             return one_after_another()
 
         try:
@@ -105,15 +107,6 @@ def train_together(
 
 
 _said: set[str] = set()
-
-
-def _say_once(line: str, say: Callable[[str], None] | None) -> None:
-    """Say a fallback's reason once per process (a worker trains many trials)."""
-    if say is not None:
-        say(line)
-    elif line not in _said:
-        _said.add(line)
-        print(line, file=sys.stderr, flush=True)
 
 
 class Sequential:

@@ -103,7 +103,7 @@ def test_packed_dropout_draws_each_models_own_masks() -> None:
     assert not np.allclose(kernels[0], kernels[1])  # different masks moved them apart
 
 
-def test_an_unpackable_model_falls_back_and_says_why() -> None:
+def test_an_unpackable_model_falls_back_and_says_why(capfd) -> None:
     """An optimizer that clips by the gradients' norm would clip all K models by one
     norm: the models train one after another instead, and the line says why."""
     import keras
@@ -116,11 +116,9 @@ def test_an_unpackable_model_falls_back_and_says_why() -> None:
         model.compile(optimizer=keras.optimizers.Adam(1e-3, global_clipnorm=1.0), loss="mse")
         model.optimizer.build(model.trainable_variables)
         models.append(model)
-    said: list[str] = []
-    training = train_together(models, [fold_data(task, 40, 0)] * 2, 8, order_seeds=[0, 1],
-                              say=said.append)
+    training = train_together(models, [fold_data(task, 40, 0)] * 2, 8, order_seeds=[0, 1])
     assert not training.packed
-    [line] = said
+    [line] = [x for x in capfd.readouterr().err.splitlines() if "not packed" in x]
     assert "one after another" in line and "global_clipnorm" in line
     losses, outputs = training.run_epoch()
     assert len(losses) == len(outputs) == 2
@@ -210,7 +208,7 @@ def test_a_cv_search_stores_the_same_leaderboard_values_packed_or_not(ray_sessio
             assert other.metrics["val_std"][name] == pytest.approx(std, rel=1e-3, abs=1e-6)
 
 
-def test_a_model_built_on_first_use_trains_one_after_another() -> None:
+def test_a_model_built_on_first_use_trains_one_after_another(capfd) -> None:
     """A Sequential model without ``keras.Input`` has no weights to stack until it
     first runs: it trains unpacked, and the line says how to pack it."""
     import keras
@@ -223,9 +221,8 @@ def test_a_model_built_on_first_use_trains_one_after_another() -> None:
                                   keras.layers.Dense(1)])
         model.compile(optimizer="adam", loss="mse")
         models.append(model)
-    said: list[str] = []
-    training = train_together(models, [fold_data(task, 40, 0)] * 2, 8, order_seeds=[0, 1],
-                              say=said.append)
-    assert not training.packed and "begin it with keras.Input" in said[0]
+    training = train_together(models, [fold_data(task, 40, 0)] * 2, 8, order_seeds=[0, 1])
+    assert not training.packed
+    assert "begin it with keras.Input" in capfd.readouterr().err
     losses, _ = training.run_epoch()
     assert all(np.isfinite(losses))
