@@ -276,13 +276,11 @@ class Packed:
         y = tf.constant(np.stack([pad(np.reshape(d["y_train"], (-1, 1)), n_max)
                                   for d in datas]))
         w = tf.constant(np.stack([pad(row_weights(d), n_max) for d in datas]))
-        x_vals = [d.get("x_val") for d in datas]
-        has_val = all(xs is not None for xs in x_vals)
+        x_vals = [xs for d in datas if (xs := d.get("x_val")) is not None]
+        has_val = len(x_vals) == len(datas)
         if has_val:
-            val_rows = [len(xs) for xs in x_vals if xs is not None]
-            xv = tf.constant(np.stack([pad(xs, max(val_rows)) for xs in x_vals
-                                       if xs is not None]))
-            self._val_rows = val_rows
+            self._val_rows = [len(xs) for xs in x_vals]
+            xv = tf.constant(np.stack([pad(xs, max(self._val_rows)) for xs in x_vals]))
         trainable, state, optimizer = self._trainable, self._state, self._optimizer
 
         def one_step(args: tuple[Any, ...]) -> tuple[Any, Any, list[Any]]:
