@@ -28,6 +28,7 @@ from ray import tune
 
 from autokeras_lab.leaderboard import Leaderboard, TrialRecord
 from autokeras_lab.progress import Progress
+from autokeras_lab.search._interrupt import INTERRUPTED
 from autokeras_lab.search._state import take_snapshot
 from autokeras_lab.types import Direction, TrialReport, TrialStatus
 
@@ -47,6 +48,7 @@ class Live:
         recorded: Trials the leaderboard held when this run started (a resumed
             search); their rows stand and are not written again.
         pending: Finished trials waiting for the newest copy to list them.
+        finished: Trials this run recorded (pending or written).
         staging: Tune's staging directory on the driver, once a trial has shown it.
         stamp: What the newest copy was taken from; ``saved``: its experiment state.
     """
@@ -61,6 +63,7 @@ class Live:
     failures_in_a_row: int = 0
     abort_reason: str | None = None
     pending: list[TrialRecord] = field(default_factory=list)
+    finished: set[str] = field(default_factory=set)
     staging: Path | None = None
     stamp: tuple[int, int] | None = None
     saved: str = ""
@@ -130,6 +133,21 @@ class Recorder(tune.Callback):
                          else TrialStatus.STOPPED_EARLY, None)
         self.live.progress.update(trials)
 
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        """Record the trials the time budget cut short. Ray ends the trials still
+        running when the budget runs out without ``on_trial_complete``; each one that
+        checkpointed its best epoch so far is a model the budget paid for, so it goes
+        on the leaderboard as stopped early. An interrupted search leaves them to its
+        resume, which continues them."""
+        live = self.live
+        if INTERRUPTED.is_set() or live.abort_reason is not None:
+            return
+        done = live.recorded | live.finished
+        for trial in trials:
+            if (trial.trial_id not in done and trial.trial_id in self.last
+                    and trial.checkpoint is not None):
+                self.on_trial_complete(0, trials, trial)
+
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._record(trial, TrialStatus.FAILED, _failure_reason(trial))
         self.live.progress.update(trials)
@@ -161,6 +179,7 @@ class Recorder(tune.Callback):
         checkpoint = trial.checkpoint
         best_val = last.best_val_metric
         failed = status is TrialStatus.FAILED
+        live.finished.add(trial.trial_id)
         live.pending.append(
             TrialRecord(
                 search_id=self.search_id,

@@ -141,6 +141,26 @@ def test_time_budget_ends_the_search_before_the_trial_count(ray_session, tmp_pat
     assert result.wall_seconds < 90  # 20 s of search plus start-up, evaluation and export
 
 
+def test_a_trial_the_time_budget_cuts_short_keeps_the_epochs_it_trained(
+    ray_session, tmp_path: Path,
+) -> None:
+    """Ray ends a trial still running when the budget runs out without completing
+    it; its best epoch so far is a model the budget paid for: recorded, ranked and
+    handed over, not lost (before, this search had no model at all)."""
+    exp = load_experiment("concrete").with_overrides(
+        cv=1, trials=1, max_epochs=100_000, patience=100_000, time_budget_s=15)
+    result = run_search(exp, runs_dir=tmp_path)
+    [trial] = result.trials
+    assert trial.status == "stopped_early"
+    assert 1 <= trial.best_epoch <= trial.epochs < 100_000
+    assert trial.checkpoint_path and trial.test_metric is not None
+    assert result.best_trial_id == trial.trial_id
+    model = load_model_dir(result.export_dir)
+    assert model.card["trial_id"] == trial.trial_id
+    frame = pd.read_csv(Path(__file__).parents[2] / "autokeras_lab" / "data" / "concrete.csv")
+    assert model.predict(frame.head(5)).notna().all().all()
+
+
 def test_mixed_type_csv_classification_end_to_end(ray_session, tmp_path: Path) -> None:
     """A user's CSV with numbers, categories, booleans and gaps: searched, exported,
     and predicted on raw rows (label plus class probabilities)."""
