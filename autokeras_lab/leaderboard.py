@@ -195,7 +195,7 @@ class TrialRecord:
 
     Attributes:
         status: ``completed`` (trained to its end or its patience ran out),
-            ``stopped_early`` (the scheduler stopped it) or ``failed`` (see
+            ``stopped_early`` (the scheduler or the time budget stopped it) or ``failed`` (see
             ``failure_reason``).
         best_val: Best validation metric over its epochs (``None`` if it failed first).
         curve: The validation metric after every epoch.

@@ -81,8 +81,9 @@ class TrialStatus(StrEnum):
     """How a finished trial ended.
 
     ``completed``: trained to its epoch limit or its patience ran out;
-    ``stopped_early``: the scheduler stopped it; ``failed``: it failed by itself
-    (its reason is recorded).
+    ``stopped_early``: the scheduler stopped it, or the time budget ran out while it
+    trained (its best epoch so far is kept); ``failed``: it failed by itself (its
+    reason is recorded).
     """
 
     COMPLETED = "completed"
