@@ -45,10 +45,10 @@ class Live:
     Attributes:
         snapshots: Where the copies of Tune's state go (see :mod:`._state`).
         error_file: Where the traceback of an error of ours inside a trial goes.
-        recorded: Trials the leaderboard held when this run started (a resumed
-            search); their rows stand and are not written again.
+        recorded: Trials whose rows stand and are not written again: those the
+            leaderboard held when this run started (a resumed search), and those
+            this run has recorded (pending or written).
         pending: Finished trials waiting for the newest copy to list them.
-        finished: Trials this run recorded (pending or written).
         staging: Tune's staging directory on the driver, once a trial has shown it.
         stamp: What the newest copy was taken from; ``saved``: its experiment state.
     """
@@ -63,7 +63,6 @@ class Live:
     failures_in_a_row: int = 0
     abort_reason: str | None = None
     pending: list[TrialRecord] = field(default_factory=list)
-    finished: set[str] = field(default_factory=set)
     staging: Path | None = None
     stamp: tuple[int, int] | None = None
     saved: str = ""
@@ -142,9 +141,8 @@ class Recorder(tune.Callback):
         live = self.live
         if INTERRUPTED.is_set() or live.abort_reason is not None:
             return
-        done = live.recorded | live.finished
         for trial in trials:
-            if (trial.trial_id not in done and trial.trial_id in self.last
+            if (trial.trial_id not in live.recorded and trial.trial_id in self.last
                     and trial.checkpoint is not None):
                 self.on_trial_complete(0, trials, trial)
 
@@ -174,12 +172,12 @@ class Recorder(tune.Callback):
     def _record(self, trial: Any, status: TrialStatus, reason: str | None) -> None:
         live = self.live
         if trial.trial_id in live.recorded:
-            return  # finished before the driver died: its row stands
+            return  # recorded before (or before the driver died): its row stands
         last = self.last.get(trial.trial_id) or TrialReport(epoch=0, best_val_metric=math.nan)
         checkpoint = trial.checkpoint
         best_val = last.best_val_metric
         failed = status is TrialStatus.FAILED
-        live.finished.add(trial.trial_id)
+        live.recorded |= {trial.trial_id}
         live.pending.append(
             TrialRecord(
                 search_id=self.search_id,
