@@ -18,11 +18,13 @@ same 90 % and is scored on the 10 % it never saw:
 
 It prints, per data set, the mean and standard error over the splits of the test
 RMSE (regression) or log loss and accuracy (classification), each tool's wins
-against ours split by split, and the mean wall time; ``--json`` keeps every split.
+against ours split by split, and the mean wall time; ``--json`` keeps every split
+(rewritten after each run) and ``--resume`` reruns only what that file lacks.
 
     python scripts/benchmark_quality.py                     # 4 data sets x 10 splits
     python scripts/benchmark_quality.py --quick             # 2 splits, 60 s searches
     python scripts/benchmark_quality.py --datasets concrete --splits 5 --tools ours,hgb
+    python scripts/benchmark_quality.py --json runs.json --resume   # go on where it stopped
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -200,9 +203,15 @@ RUNNERS = {"ours": run_ours, "hgb": run_hgb, "grid": run_grid}
 
 def run(datasets: list[str], tools: list[str], *, n_splits: int, budget: float | None,
         search_args: tuple[str, ...] = (), grid_epochs: int = 100,
+        done: Sequence[dict[str, Any]] = (), save: Path | None = None,
         out: Any = sys.stderr) -> list[dict[str, Any]]:
+    """Every tool on every split; a run already in ``done`` (same data set, split,
+    tool and settings) is kept instead of rerun, and ``save`` is rewritten after each
+    run, so a benchmark of hours that dies loses one run, not all of them."""
     from autokeras_lab.data import load_dataset
 
+    settings = {"budget": budget, "search_args": list(search_args), "grid_epochs": grid_epochs}
+    kept = {(r["dataset"], r["split"], r["tool"]): r for r in done}
     records = []
     for name in datasets:
         dataset = load_dataset(name)
@@ -211,18 +220,39 @@ def run(datasets: list[str], tools: list[str], *, n_splits: int, budget: float |
         for split, (train, test) in enumerate(splits(dataset.frame, dataset.target,
                                                      classify=classify, n=n_splits)):
             for tool in tools:
-                with tempfile.TemporaryDirectory(prefix="akl-quality-") as work:
-                    started = time.perf_counter()
-                    result = RUNNERS[tool](train, test, dataset.target, classes=classes,
-                                           budget=budget, work=Path(work), seed=split,
-                                           search_args=search_args, epochs=grid_epochs)
-                seconds = time.perf_counter() - started
-                records.append({"dataset": name, "split": split, "tool": tool,
-                                "seconds": seconds, **result})
-                shown = ", ".join(f"{k} {v:.4g}" for k, v in result["scores"].items())
+                record = kept.get((name, split, tool))
+                if record is None:
+                    with tempfile.TemporaryDirectory(prefix="akl-quality-") as work:
+                        started = time.perf_counter()
+                        result = RUNNERS[tool](train, test, dataset.target, classes=classes,
+                                               budget=budget, work=Path(work), seed=split,
+                                               search_args=search_args, epochs=grid_epochs)
+                    record = {"dataset": name, "split": split, "tool": tool,
+                              "seconds": time.perf_counter() - started,
+                              "settings": settings, **result}
+                records.append(record)
+                kept.pop((name, split, tool), None)
+                if save:  # the runs not redone this time stay in the file too
+                    save.write_text(json.dumps([*kept.values(), *records], indent=2))
+                shown = ", ".join(f"{k} {v:.4g}" for k, v in record["scores"].items())
+                again = " (kept from the --json file)" if record in done else ""
                 out.write(f"{name} split {split + 1}/{n_splits} {tool}: {shown} "
-                          f"({seconds:.0f} s)\n")
+                          f"({record['seconds']:.0f} s){again}\n")
                 out.flush()
+    return records
+
+
+def resumable(path: Path, *, budget: float | None, search_args: tuple[str, ...],
+              grid_epochs: int) -> list[dict[str, Any]]:
+    """The runs in an earlier ``--json`` file, after checking they were made with
+    these settings (a run of another budget must not be averaged with this one)."""
+    records = json.loads(path.read_text())
+    settings = {"budget": budget, "search_args": list(search_args), "grid_epochs": grid_epochs}
+    other = [r for r in records if r.get("settings") != settings]
+    if other:
+        found = other[0].get("settings", "none recorded")
+        raise SystemExit(f"error: {path} holds runs made with other settings ({found}, "
+                         f"not {settings}); pass the same flags or another --json file")
     return records
 
 
@@ -293,7 +323,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="most epochs of each grid fit (100, with early stopping)")
     parser.add_argument("--search-args", default="",
                         help='more flags for our search, e.g. "--space plr_mlp --cv 5"')
-    parser.add_argument("--json", type=Path, help="also write every split's result here")
+    parser.add_argument("--json", type=Path,
+                        help="also write every split's result here (after each run)")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the runs already in the --json file instead of rerunning "
+                             "them (same flags required)")
     args = parser.parse_args(argv)
     datasets = [d for d in args.datasets.split(",") if d]
     tools = [t for t in args.tools.split(",") if t]
@@ -305,12 +339,14 @@ def main(argv: list[str] | None = None) -> int:
     n_splits, budget = args.splits, args.time_budget
     if args.quick:
         n_splits, budget = min(n_splits, 2), budget or 60.0
+    if args.resume and not (args.json and args.json.exists()):
+        parser.error("--resume needs --json naming the file an earlier run wrote")
+    search_args = tuple(shlex.split(args.search_args))
+    done = (resumable(args.json, budget=budget, search_args=search_args,
+                      grid_epochs=args.grid_epochs) if args.resume else [])
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    records = run(datasets, tools, n_splits=n_splits, budget=budget,
-                  search_args=tuple(shlex.split(args.search_args)),
-                  grid_epochs=args.grid_epochs)
-    if args.json:
-        args.json.write_text(json.dumps(records, indent=2))
+    records = run(datasets, tools, n_splits=n_splits, budget=budget, search_args=search_args,
+                  grid_epochs=args.grid_epochs, done=done, save=args.json)
     budget_text = f"{budget:.0f} s" if budget else "the default"
     print(f"\n{n_splits} random 90/10 splits per data set; our search's time budget: "
           f"{budget_text}{'; its flags: ' + args.search_args if args.search_args else ''}\n")
