@@ -205,12 +205,12 @@ def run(datasets: list[str], tools: list[str], *, n_splits: int, budget: float |
         search_args: tuple[str, ...] = (), grid_epochs: int = 100,
         done: Sequence[dict[str, Any]] = (), save: Path | None = None,
         out: Any = sys.stderr) -> list[dict[str, Any]]:
-    """Every tool on every split; a run already in ``done`` (same data set, split,
-    tool and settings) is kept instead of rerun, and ``save`` is rewritten after each
-    run, so a benchmark of hours that dies loses one run, not all of them."""
+    """Every tool on every split; a run already in ``done`` (same data set, split and
+    tool; :func:`resumable` checks the settings) is kept instead of rerun, and ``save``
+    is rewritten after each run, so a benchmark of hours that dies loses one run."""
     from autokeras_lab.data import load_dataset
 
-    settings = {"budget": budget, "search_args": list(search_args), "grid_epochs": grid_epochs}
+    settings = _settings(budget, search_args, grid_epochs)
     kept = {(r["dataset"], r["split"], r["tool"]): r for r in done}
     records = []
     for name in datasets:
@@ -220,7 +220,8 @@ def run(datasets: list[str], tools: list[str], *, n_splits: int, budget: float |
         for split, (train, test) in enumerate(splits(dataset.frame, dataset.target,
                                                      classify=classify, n=n_splits)):
             for tool in tools:
-                record = kept.get((name, split, tool))
+                record = kept.pop((name, split, tool), None)
+                fresh = record is None
                 if record is None:
                     with tempfile.TemporaryDirectory(prefix="akl-quality-") as work:
                         started = time.perf_counter()
@@ -231,28 +232,37 @@ def run(datasets: list[str], tools: list[str], *, n_splits: int, budget: float |
                               "seconds": time.perf_counter() - started,
                               "settings": settings, **result}
                 records.append(record)
-                kept.pop((name, split, tool), None)
                 if save:  # the runs not redone this time stay in the file too
                     save.write_text(json.dumps([*kept.values(), *records], indent=2))
                 shown = ", ".join(f"{k} {v:.4g}" for k, v in record["scores"].items())
-                again = " (kept from the --json file)" if record in done else ""
+                again = "" if fresh else " (kept from the --json file)"
                 out.write(f"{name} split {split + 1}/{n_splits} {tool}: {shown} "
                           f"({record['seconds']:.0f} s){again}\n")
                 out.flush()
     return records
 
 
+def _settings(budget: float | None, search_args: tuple[str, ...],
+              grid_epochs: int) -> dict[str, Any]:
+    """What a run's score depends on besides its data set, split and tool."""
+    return {"budget": budget, "search_args": list(search_args), "grid_epochs": grid_epochs}
+
+
 def resumable(path: Path, *, budget: float | None, search_args: tuple[str, ...],
               grid_epochs: int) -> list[dict[str, Any]]:
     """The runs in an earlier ``--json`` file, after checking they were made with
-    these settings (a run of another budget must not be averaged with this one)."""
+    these settings (a run of another budget must not be averaged with this one).
+
+    Raises:
+        ValueError: The file is not such a file, or holds runs of other settings.
+    """
     records = json.loads(path.read_text())
-    settings = {"budget": budget, "search_args": list(search_args), "grid_epochs": grid_epochs}
+    settings = _settings(budget, search_args, grid_epochs)
     other = [r for r in records if r.get("settings") != settings]
     if other:
         found = other[0].get("settings", "none recorded")
-        raise SystemExit(f"error: {path} holds runs made with other settings ({found}, "
-                         f"not {settings}); pass the same flags or another --json file")
+        raise ValueError(f"{path} holds runs made with other settings ({found}, not "
+                         f"{settings}); pass the same flags or another --json file")
     return records
 
 
@@ -342,8 +352,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.resume and not (args.json and args.json.exists()):
         parser.error("--resume needs --json naming the file an earlier run wrote")
     search_args = tuple(shlex.split(args.search_args))
-    done = (resumable(args.json, budget=budget, search_args=search_args,
-                      grid_epochs=args.grid_epochs) if args.resume else [])
+    try:
+        done = (resumable(args.json, budget=budget, search_args=search_args,
+                          grid_epochs=args.grid_epochs) if args.resume else [])
+    except ValueError as error:  # a JSON syntax error is one too
+        parser.error(f"--resume: {error}")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     records = run(datasets, tools, n_splits=n_splits, budget=budget, search_args=search_args,
                   grid_epochs=args.grid_epochs, done=done, save=args.json)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -47,11 +48,16 @@ def test_a_split_not_yet_run_is_run_and_the_kept_ones_stay_in_the_file(tmp_path)
     assert [r["split"] for r in json.loads(saved.read_text())] == [0, 1, 2]
 
 
-def test_runs_made_with_other_settings_are_refused_not_averaged_in(tmp_path):
+def test_runs_made_with_other_settings_are_refused_not_averaged_in(tmp_path, capsys):
     saved = tmp_path / "runs.json"
     quality.run(["concrete"], ["hgb"], n_splits=1, budget=None, save=saved, out=io.StringIO())
-    with pytest.raises(SystemExit, match=r"other settings.*pass the same flags"):
-        quality.resumable(saved, budget=120.0, search_args=(), grid_epochs=100)
+    before = saved.read_text()
+    with pytest.raises(SystemExit) as exit_:
+        quality.main(["--datasets", "concrete", "--tools", "hgb", "--splits", "1",
+                      "--time-budget", "120", "--json", str(saved), "--resume"])
+    assert exit_.value.code == 2
+    assert re.search(r"other settings.*pass the same flags", capsys.readouterr().err)
+    assert saved.read_text() == before
 
 
 def test_resume_without_a_json_file_is_a_clear_usage_error(tmp_path, capsys):
