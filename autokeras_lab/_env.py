@@ -1,4 +1,5 @@
-"""Keeping TensorFlow's and Ray's start-up chatter off the user's terminal."""
+"""Keeping TensorFlow's, Ray's and Optuna's chatter off the user's terminal: for the
+length of a block where a library call does it, for good only from the command line."""
 
 from __future__ import annotations
 
@@ -67,3 +68,17 @@ def import_tensorflow_quietly() -> None:
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+@contextmanager
+def quiet_optuna() -> Iterator[None]:
+    """Optuna's per-trial log lines off for the block (the progress view and the
+    leaderboard say it better), its verbosity as it was afterwards."""
+    import optuna
+
+    before = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(before)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from autokeras_lab import _ray_internals as ray_internals
 from autokeras_lab._env import environ, worker_env
 from autokeras_lab.errors import UserError
 
@@ -101,12 +102,12 @@ def start_ray(
     import ray
 
     if ray.is_initialized():
-        return _dashboard_url()
+        return ray_internals.dashboard_url()
     if address is None:
         address = running_local_runtime()
         if address is not None:
             _token_auth_as_ray_start()
-        _local_mode_only()
+        ray_internals.disable_cluster_mode()
         if dashboard and address is None:
             _require_token_auth()
     else:
@@ -133,7 +134,7 @@ def start_ray(
             "if it uses token authentication, export RAY_AUTH_MODE=token with the "
             "cluster's token in ~/.ray/auth_token or RAY_AUTH_TOKEN"
         ) from None
-    return _dashboard_url()
+    return ray_internals.dashboard_url()
 
 
 def running_local_runtime() -> str | None:
@@ -148,11 +149,9 @@ def running_local_runtime() -> str | None:
     """
     import ipaddress
 
-    from ray._private.services import find_bootstrap_address, find_gcs_addresses
-
-    recorded = find_bootstrap_address(None)
+    recorded = ray_internals.bootstrap_address()
     match = _ADDRESS.match(str(recorded or ""))
-    if match is None or recorded not in find_gcs_addresses():  # none, or a stale record
+    if match is None or recorded not in ray_internals.gcs_addresses():  # none, or stale
         return None
     host = match["host"].strip("[]")
     try:
@@ -167,38 +166,12 @@ def _token_auth_as_ray_start() -> None:
     the token in ``~/.ray/auth_token``; Ray's own ``ray.init()`` uses it when it finds
     the runtime itself, as joining a local runtime does (an explicit address never
     does, so tell Ray here, unless RAY_AUTH_MODE says otherwise)."""
-    try:
-        from ray._private.authentication.authentication_token_setup import (
-            maybe_enable_token_auth_if_token_available,
-        )
-    except ImportError:  # pragma: no cover - an older Ray: no token authentication
-        return
-    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+    ray_internals.enable_token_auth_if_available()
 
 
 def joined_runtime() -> str | None:
     """The address of the runtime this process joined rather than started, if any."""
-    import ray
-
-    if not ray.is_initialized():
-        return None
-    node = ray.get_runtime_context().worker.node
-    return None if getattr(node, "head", False) else str(node.gcs_address)
-
-
-def _dashboard_url() -> str | None:
-    import ray
-
-    url = ray.get_runtime_context().worker.node.address_info.get("webui_url")
-    return f"http://{url}" if url else None
-
-
-def _local_mode_only() -> None:
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # read when Ray is imported
-    if "ray" in sys.modules:
-        from ray._private import ray_constants
-
-        ray_constants.ENABLE_RAY_CLUSTER = False
+    return ray_internals.joined_address()
 
 
 def _require_token_auth() -> None:
@@ -224,12 +197,10 @@ def resolve_auto() -> str:
         UserError: no Ray cluster runs on this machine, or several do and none is
             recorded as the latest.
     """
-    from ray._private.services import find_bootstrap_address, find_gcs_addresses
-
-    recorded = find_bootstrap_address(None)
+    recorded = ray_internals.bootstrap_address()
     if recorded:
-        return str(recorded)
-    running = sorted(find_gcs_addresses())
+        return recorded
+    running = ray_internals.gcs_addresses()
     if len(running) == 1:
         return str(running[0])
     if not running:

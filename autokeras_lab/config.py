@@ -21,8 +21,15 @@ from typing import TYPE_CHECKING, Any
 
 from autokeras_lab.errors import UserError
 from autokeras_lab.metrics import METRICS
-from autokeras_lab.tuners import SAMPLERS, SCHEDULERS
-from autokeras_lab.types import INPUT_TRANSFORMS, Direction
+from autokeras_lab.tuners import CUSTOM_SAMPLER, SAMPLERS, SCHEDULERS
+from autokeras_lab.types import (
+    AUTO_TASK,
+    INPUT_TRANSFORMS,
+    TASK_CHOICES,
+    Budget,
+    Direction,
+    check_positive,
+)
 
 ENSEMBLE_ROUNDS = 25  # auto-sklearn's and AutoGluon's default ensemble size
 AUTO_FOLDS = 5  # cv = 0 on a small table: AutoGluon's and auto-sklearn's usual bag
@@ -45,46 +52,7 @@ __all__ = [
     "load_experiment_data",
 ]
 
-TASKS = ("auto", "regression", "classification")
 CLASS_WEIGHTS = ("none", "balanced")
-
-
-@dataclass(frozen=True, kw_only=True)
-class Budget:
-    """How much a search may spend.
-
-    Attributes:
-        trials: Most trials to run; ``None`` means "until the time budget ends".
-        max_epochs: Most epochs one trial trains (ASHA's ``max_t``).
-        time_budget_s: Wall-clock limit of the whole search in seconds, or ``None``.
-        concurrency: Trials trained at once; ``None`` lets Ray fill the free CPUs.
-        patience: A trial ends once its validation metric has not improved for this
-            many epochs (the scheduler may stop it sooner).
-        max_consecutive_failures: Stop the search once this many trials in a row
-            failed (a broken space or a hopeless range would otherwise burn the budget).
-        worker_retries: Times a trial whose worker process died is restarted from its
-            last checkpoint before it counts as failed.
-    """
-
-    trials: int | None = None
-    max_epochs: int = 300
-    time_budget_s: float | None = 300.0
-    concurrency: int | None = None
-    patience: int = 40
-    max_consecutive_failures: int = 5
-    worker_retries: int = 2
-
-    def __post_init__(self) -> None:
-        if self.trials is None and self.time_budget_s is None:
-            raise ValueError("give a trial count, a time budget, or both")
-        _positive("trials", self.trials)
-        _positive("max_epochs", self.max_epochs)
-        _positive("time_budget_s", self.time_budget_s)
-        _positive("concurrency", self.concurrency)
-        _positive("patience", self.patience)
-        _positive("max_consecutive_failures", self.max_consecutive_failures)
-        if isinstance(self.worker_retries, bool) or self.worker_retries < 0:
-            raise ValueError(f"worker_retries must be 0 or more, got {self.worker_retries!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,7 +74,7 @@ class SchedulerSettings:
     def __post_init__(self) -> None:
         if self.name not in SCHEDULERS:
             raise ValueError(f"name must be one of {', '.join(SCHEDULERS)}, got {self.name!r}")
-        _positive("grace_period", self.grace_period)
+        check_positive("grace_period", self.grace_period)
         if self.reduction_factor < 2:
             raise ValueError("reduction_factor must be 2 or more")
 
@@ -116,14 +84,23 @@ class SamplerSettings:
     """The Optuna sampler that proposes configurations (see :mod:`autokeras_lab.tuners`).
 
     Attributes:
-        name: ``"tpe"`` (default), ``"random"``, ``"cmaes"`` or ``"gp"``.
+        name: ``"tpe"`` (default), ``"random"``, ``"cmaes"`` or ``"gp"``; ``"custom"``
+            when ``run_search`` was handed an Optuna sampler instance,
+        custom: whose class this is.
     """
 
     name: str = "tpe"
+    custom: str | None = None
 
     def __post_init__(self) -> None:
-        if self.name not in SAMPLERS:
+        if self.name == CUSTOM_SAMPLER and self.custom:
+            return
+        if self.name not in SAMPLERS or self.custom is not None:
             raise ValueError(f"name must be one of {', '.join(SAMPLERS)}, got {self.name!r}")
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.custom})" if self.custom else self.name
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -180,7 +157,7 @@ class Experiment:
     dataset: str = ""
     csv: str = ""
     target: str = ""
-    task: str = "auto"
+    task: str = AUTO_TASK
     space: str = "plr_mlp"
     metric: str = ""
     direction: Direction | None = None
@@ -213,7 +190,7 @@ class Experiment:
             )
         for key, allowed in (
             ("metric", ("", *METRICS)),
-            ("task", TASKS),
+            ("task", TASK_CHOICES),
             ("class_weight", CLASS_WEIGHTS),
         ):
             if getattr(self, key) not in allowed:
@@ -243,7 +220,7 @@ class Experiment:
     @classmethod
     def from_data(
         cls, X: Any, y: Any = None, *, target: str | None = None, name: str = "data",
-        task: str = "auto",
+        task: str = AUTO_TASK,
     ) -> Experiment:
         """An experiment on in-memory data with the default space, budget and scheduler:
         a DataFrame and its ``target`` column, or ``X`` (a DataFrame or a 2-d array)
@@ -306,11 +283,6 @@ def _settings(cls: type, **values: Any) -> Any:
         return cls(**values)
     except ValueError as exc:
         raise UserError(f"bad setting: {exc}") from None
-
-
-def _positive(name: str, value: float | None) -> None:
-    if value is not None and (isinstance(value, bool) or value <= 0):
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
 
 
 def experiment_dirs() -> list[Path]:
@@ -390,7 +362,7 @@ def load_experiment_data(experiment: Experiment) -> Dataset:
             experiment.csv, target=experiment.target, task=experiment.task, name=experiment.name
         )
     dataset = load_dataset(experiment.dataset)
-    if experiment.task not in ("auto", dataset.task):
+    if experiment.task not in (AUTO_TASK, dataset.task):
         raise UserError(
             f"experiment {experiment.name!r} says task {experiment.task!r}, but data set "
             f"{dataset.name!r} is a {dataset.task} data set; remove the task key"
@@ -399,7 +371,7 @@ def load_experiment_data(experiment: Experiment) -> Dataset:
 
 
 def csv_experiment(
-    csv: str | Path, *, target: str, task: str = "auto", name: str | None = None
+    csv: str | Path, *, target: str, task: str = AUTO_TASK, name: str | None = None
 ) -> Experiment:
     """An experiment for a user's CSV with the default budget, scheduler and space."""
     path = Path(csv).absolute()

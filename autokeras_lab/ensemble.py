@@ -32,6 +32,7 @@ import numpy as np
 
 from autokeras_lab.data import Preprocessor
 from autokeras_lab.spaces import Task
+from autokeras_lab.types import OutputKind
 
 __all__ = [
     "Member", "Selection", "apply_temperature", "fit_temperature", "select_ensemble",
@@ -170,7 +171,7 @@ def weighted_average(
     kernel = np.concatenate([m.weight * np.eye(n_out) for m in members], axis=0)
     joined = keras.layers.Concatenate(name="members")(outputs) if len(outputs) > 1 else outputs[0]
     averaged = _fixed_dense(joined, kernel, name="weighted_average")
-    if temperature != 1.0 and task.kind != "regression":
+    if temperature != 1.0 and task.kind is not OutputKind.REGRESSION:
         from autokeras_lab.layers import Temperature
 
         averaged = Temperature(temperature, name="temperature")(averaged)

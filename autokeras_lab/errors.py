@@ -12,7 +12,28 @@
 
 from __future__ import annotations
 
-__all__ = ["AutoKerasLabError", "FatalSearchError", "SpaceError", "TrialFailedError", "UserError"]
+__all__ = ["AutoKerasLabError", "FatalSearchError", "SpaceError", "TrialFailedError", "UserError",
+           "one_line"]
+
+ONE_LINE_LIMIT = 500
+
+
+def one_line(error: BaseException | str, limit: int = ONE_LINE_LIMIT) -> str:
+    """An error in one line for a person or a leaderboard cell: ``Type: message``, the
+    message's last line (where a long TensorFlow or Ray message, or a traceback's
+    text, says what went wrong), cut at ``limit`` characters.
+
+    Example:
+        >>> one_line(ValueError("while training\nloss became nan"))
+        'ValueError: loss became nan'
+    """
+    if isinstance(error, BaseException):
+        lines = str(error).strip().splitlines()
+        text = f"{type(error).__name__}: {lines[-1] if lines else ''}".rstrip(": ")
+    else:
+        lines = error.strip().splitlines()
+        text = lines[-1] if lines else ""
+    return text[:limit]
 
 
 class AutoKerasLabError(Exception):

@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import platform
@@ -29,23 +30,17 @@ from autokeras_lab._env import import_tensorflow_quietly
 from autokeras_lab.data import INPUT_TRANSFORM, Prepared, Preprocessor
 from autokeras_lab.ensemble import Member, weighted_average
 from autokeras_lab.errors import UserError
-from autokeras_lab.layout import RunsLayout
+from autokeras_lab.layout import CHECKPOINT_PREDICTIONS, ModelDir, RunsLayout
 from autokeras_lab.leaderboard import SearchRecord, TrialRecord
 from autokeras_lab.metrics import evaluate
 from autokeras_lab.spaces import ModelBuilder, Task
-from autokeras_lab.trainable import PREDICTIONS_FILE, load_fold_weights
-from autokeras_lab.types import Direction
+from autokeras_lab.trainable import load_fold_weights
+from autokeras_lab.types import Direction, ModelKind, TaskKind
 
 __all__ = [
     "ExportedModel", "assemble", "export_best", "load_model_dir", "test_metrics",
     "trial_members", "val_predictions",
 ]
-
-MODEL_FILE = "model.keras"
-PREPROCESSING_FILE = "preprocessing.json"
-CARD_FILE = "card.json"
-TEST_PREDICTIONS_FILE = "test_predictions.csv"
-
 
 @contextlib.contextmanager
 def checkpoint_dir(trial: TrialRecord) -> Iterator[Path]:
@@ -79,7 +74,7 @@ def val_predictions(trial: TrialRecord) -> np.ndarray | None:
     if not trial.checkpoint_path:
         return None
     with checkpoint_dir(trial) as directory:
-        path = directory / PREDICTIONS_FILE
+        path = directory / CHECKPOINT_PREDICTIONS
         return np.load(path, allow_pickle=False) if path.is_file() else None
 
 
@@ -159,7 +154,7 @@ def export_best(
         "metric": search.metric,
         "direction": search.direction,
         **about,
-        "split_sizes": prepared.sizes(),
+        "split_sizes": dataclasses.asdict(prepared.sizes()),
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "versions": versions(),
     }
@@ -167,7 +162,7 @@ def export_best(
     search_dir = layout.search_best(search.experiment, search.search_id)
     write_model_dir(search_dir, model, data, card)
     top = layout.experiment_best(search.experiment)
-    if _beats(card, top / CARD_FILE, search.direction):
+    if _beats(card, ModelDir(top).card, search.direction):
         staging = Path(tempfile.mkdtemp(prefix=".best-", dir=top.parent))
         shutil.copytree(search_dir, staging, dirs_exist_ok=True)
         _replace_dir(staging, top)
@@ -178,6 +173,7 @@ def export_best(
 def trial_card(trial: TrialRecord) -> dict[str, Any]:
     """What an exported trial's card says of it."""
     return {
+        "kind": ModelKind.SINGLE,
         "trial_id": trial.trial_id,
         "config": trial.config,
         "metrics": {
@@ -208,7 +204,7 @@ def _test_predictions(model: Any, prepared: Prepared) -> pd.DataFrame:
     """The model on the held-out rows, for the report's predicted-vs-actual plots."""
     pre = prepared.preprocessor
     output = np.asarray(model.predict_on_batch(prepared.x_test))
-    if pre.task == "classification":
+    if pre.task is TaskKind.CLASSIFICATION:
         index = output.argmax(axis=1) if output.shape[1] > 1 else (output[:, 0] > 0.5).astype(int)
         actual = [pre.classes[int(i)] for i in prepared.y_test]
         return pd.DataFrame({"actual": actual, "predicted": [pre.classes[i] for i in index]})
@@ -236,11 +232,12 @@ def write_model_dir(
     if optimizer is not None and not optimizer.built:
         # saved with all its slots, so loading the file restores them without warnings
         optimizer.build(model.trainable_variables)
-    model.save(staging / MODEL_FILE)
-    pre.save(staging / PREPROCESSING_FILE)
-    (staging / CARD_FILE).write_text(json.dumps(card, indent=2), encoding="utf-8")
+    files = ModelDir(staging)
+    model.save(files.model)
+    pre.save(files.preprocessing)
+    files.card.write_text(json.dumps(card, indent=2), encoding="utf-8")
     if prepared is not None:
-        _test_predictions(model, prepared).to_csv(staging / TEST_PREDICTIONS_FILE, index=False)
+        _test_predictions(model, prepared).to_csv(files.test_predictions, index=False)
     _replace_dir(staging, target)
 
 
@@ -294,7 +291,7 @@ class ExportedModel:
             self.model.predict(x, verbose=0, batch_size=1024)
             if len(x) else np.zeros((0, max(1, len(pre.classes))))
         )
-        if pre.task != "classification":
+        if pre.task is not TaskKind.CLASSIFICATION:
             return pd.DataFrame({column: pre.inverse_y(output)}, index=frame.index)
         if output.shape[1] == 1:
             p1 = output.reshape(-1).astype(np.float64)
@@ -322,10 +319,8 @@ def load_model_dir(path: str | Path, *, unsafe: bool = False) -> ExportedModel:
             model carries code and ``unsafe`` is false.
     """
     directory = Path(path)
-    missing = [
-        name for name in (MODEL_FILE, PREPROCESSING_FILE, CARD_FILE)
-        if not (directory / name).is_file()
-    ]
+    files = ModelDir(directory)
+    missing = [file.name for file in files.required if not file.is_file()]
     if missing:
         raise UserError(
             f"{directory} is not an exported model directory (missing {', '.join(missing)}); "
@@ -337,13 +332,13 @@ def load_model_dir(path: str | Path, *, unsafe: bool = False) -> ExportedModel:
     import autokeras_lab.layers  # noqa: F401  (registers the layers our spaces use)
 
     try:
-        model = keras.saving.load_model(directory / MODEL_FILE, safe_mode=not unsafe)
-        pre = Preprocessor.load(directory / PREPROCESSING_FILE)
-        card = json.loads((directory / CARD_FILE).read_text(encoding="utf-8"))
+        model = keras.saving.load_model(files.model, safe_mode=not unsafe)
+        pre = Preprocessor.load(files.preprocessing)
+        card = json.loads(files.card.read_text(encoding="utf-8"))
     except (ValueError, TypeError, OSError, KeyError) as exc:
         if "safe_mode" in str(exc):
             raise UserError(
-                f"{directory / MODEL_FILE} contains a Lambda layer, Python code that would "
+                f"{files.model} contains a Lambda layer, Python code that would "
                 "run on loading, so safe mode refused it; pass --unsafe only if you trust "
                 "where the model came from"
             ) from None

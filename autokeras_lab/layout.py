@@ -12,7 +12,10 @@
       EXP/ray/ID/                          Ray Tune's trial directories (or under --storage)
       EXP/retrained/ID/{single,ensemble}/  models retrain exported
 
-No other module joins parts of these paths: they ask a :class:`RunsLayout`.
+No other module joins parts of these paths: they ask a :class:`RunsLayout`. The
+files inside a model directory (``best/``) and a trial's checkpoint are named here
+too (:class:`ModelDir`, the ``CHECKPOINT_*`` names), so the report can read what
+export wrote without importing export.
 
 Example:
     >>> from pathlib import Path
@@ -26,10 +29,69 @@ Example:
 
 from __future__ import annotations
 
+import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["RunsLayout"]
+__all__ = [
+    "CHECKPOINT_ARRAYS",
+    "CHECKPOINT_PREDICTIONS",
+    "CHECKPOINT_STATE",
+    "CHECKPOINT_WEIGHTS",
+    "ModelDir",
+    "RunsLayout",
+    "run_id",
+]
+
+
+def run_id() -> str:
+    """A new id for a search or a retraining run (``20261123-010203-abcd``): sortable by
+    time, unique enough for one runs directory, and a safe directory name."""
+    return time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+
+#: A trial checkpoint's best weights (fold ``k > 0``: ``best_weights_k.npz``).
+CHECKPOINT_WEIGHTS = "best_weights.npz"
+#: A trial checkpoint's validation predictions at its best epoch (ensemble selection).
+CHECKPOINT_PREDICTIONS = "val_predictions.npy"
+#: A trial checkpoint's resumable state: its bookkeeping and its arrays.
+CHECKPOINT_STATE = "state.json"
+CHECKPOINT_ARRAYS = "state.npz"
+
+
+@dataclass(frozen=True)
+class ModelDir:
+    """The files of an exported model directory.
+
+    Example:
+        >>> ModelDir(Path("runs/concrete/best")).card
+        PosixPath('runs/concrete/best/card.json')
+    """
+
+    path: Path
+
+    @property
+    def model(self) -> Path:
+        return self.path / "model.keras"
+
+    @property
+    def preprocessing(self) -> Path:
+        return self.path / "preprocessing.json"
+
+    @property
+    def card(self) -> Path:
+        """The model card: task, target, metrics, members (JSON)."""
+        return self.path / "card.json"
+
+    @property
+    def test_predictions(self) -> Path:
+        """The model's predictions on the held-out test rows (CSV: actual, predicted)."""
+        return self.path / "test_predictions.csv"
+
+    @property
+    def required(self) -> tuple[Path, ...]:
+        """The files without which the directory is no model."""
+        return (self.model, self.preprocessing, self.card)
 
 
 @dataclass(frozen=True)

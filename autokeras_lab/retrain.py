@@ -18,7 +18,6 @@ Example:
 from __future__ import annotations
 
 import math
-import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,7 @@ from autokeras_lab.data import Arrays, Prepared, Preprocessor, prepare
 from autokeras_lab.ensemble import Member
 from autokeras_lab.errors import UserError
 from autokeras_lab.export import assemble, input_transform, test_metrics, write_model_dir
-from autokeras_lab.layout import RunsLayout
+from autokeras_lab.layout import RunsLayout, run_id
 from autokeras_lab.leaderboard import (
     Leaderboard,
     RetrainRecord,
@@ -43,7 +42,7 @@ from autokeras_lab.leaderboard import (
 )
 from autokeras_lab.spaces import DerivedSpace, ModelBuilder, Task, batch_size, load_space
 from autokeras_lab.trainable import derive_seed, fit_epochs, fit_together
-from autokeras_lab.types import Direction
+from autokeras_lab.types import Direction, ModelKind, RetrainKind, TaskKind
 
 __all__ = ["FinetuneResult", "RetrainResult", "RetrainedConfig", "finetune", "retrain_top"]
 
@@ -107,7 +106,7 @@ def retrain_top(
     derived = DerivedSpace(hps, tuple(hp.name for hp in hps.space))
     space = load_space(latest.space)
     task = Task.for_data(dataset.task, prepared.preprocessor.n_inputs, len(dataset.classes))
-    retrain_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+    retrain_id = run_id()
     metric, direction = latest.metric, latest.direction
     results: list[RetrainedConfig] = []
     first_models: dict[str, Any] = {}
@@ -132,7 +131,8 @@ def retrain_top(
             if seed == 0:
                 first_models[trial.trial_id] = model
             board.record_retrain(RetrainRecord(
-                retrain_id=retrain_id, experiment=experiment, kind="run", config=trial.config,
+                retrain_id=retrain_id, experiment=experiment, kind=RetrainKind.RUN,
+                config=trial.config,
                 metrics=test, created_at=time.time(), source_search_id=trial.search_id,
                 source_trial_id=trial.trial_id, seed=seed, epochs=n_epochs,
             ))
@@ -156,7 +156,7 @@ def retrain_top(
     single_metrics = test_metrics(single, single_data, task)
     card = _card(latest, dataset, prepared, task, retrain_id)
     write_model_dir(base / "single", single, single_data, card | {
-        "kind": "single", "config": best.trial.config, "epochs": best.epochs,
+        "kind": ModelKind.SINGLE, "config": best.trial.config, "epochs": best.epochs,
         "source_trial": best.trial.trial_id,
         "metrics": {f"test_{k}": v for k, v in single_metrics.items()}
         | {f"test_{metric}_mean": best.mean(metric), f"test_{metric}_std": best.std(metric)},
@@ -164,22 +164,23 @@ def retrain_top(
     ensemble, ensemble_data = model_of(results)
     ensemble_metrics = test_metrics(ensemble, ensemble_data, task)
     write_model_dir(base / "ensemble", ensemble, ensemble_data, card | {
-        "kind": "ensemble", "members": [r.trial.config for r in results],
+        "kind": ModelKind.ENSEMBLE, "members": [r.trial.config for r in results],
         "metrics": {f"test_{k}": v for k, v in ensemble_metrics.items()},
     })
-    for kind, config, test, path in (
-        ("single", best.trial.config, single_metrics, base / "single"),
-        ("ensemble", {"members": [r.trial.trial_id for r in results]}, ensemble_metrics,
-         base / "ensemble"),
-    ):
-        board.record_retrain(RetrainRecord(
-            retrain_id=retrain_id, experiment=experiment, kind=kind, config=config,
-            metrics=test | {f"{metric}_mean": best.mean(metric), f"{metric}_std": best.std(metric)}
-            if kind == "single" else test,
-            created_at=time.time(), source_search_id=best.trial.search_id,
-            source_trial_id=best.trial.trial_id if kind == "single" else None,
-            epochs=best.epochs if kind == "single" else None, model_dir=str(path),
-        ))
+    board.record_retrain(RetrainRecord(
+        retrain_id=retrain_id, experiment=experiment, kind=RetrainKind.SINGLE,
+        config=best.trial.config, created_at=time.time(),
+        metrics=single_metrics
+        | {f"{metric}_mean": best.mean(metric), f"{metric}_std": best.std(metric)},
+        source_search_id=best.trial.search_id, source_trial_id=best.trial.trial_id,
+        epochs=best.epochs, model_dir=str(base / "single"),
+    ))
+    board.record_retrain(RetrainRecord(
+        retrain_id=retrain_id, experiment=experiment, kind=RetrainKind.ENSEMBLE,
+        config={"members": [r.trial.trial_id for r in results]}, created_at=time.time(),
+        metrics=ensemble_metrics, source_search_id=best.trial.search_id,
+        model_dir=str(base / "ensemble"),
+    ))
     return RetrainResult(retrain_id, metric, direction, results, base / "single",
                          base / "ensemble", single_metrics, ensemble_metrics)
 
@@ -270,7 +271,7 @@ def finetune(
             + f"; expected {', '.join(pre.features)} and {pre.target}"
         )
     dataset = load_csv(csv, target=pre.target, task=pre.task)
-    if pre.task == "classification":
+    if pre.task is TaskKind.CLASSIFICATION:
         unknown = sorted(set(dataset.frame[pre.target].astype(str)) - set(pre.classes))
         if unknown:
             raise UserError(f"{csv} has classes the model does not know: {', '.join(unknown)}")
@@ -293,7 +294,8 @@ def finetune(
                       batch=batch_size(config), epochs=epochs)
     target = _next_version(Path(model_dir))
     card = exported.card | {
-        "kind": "finetune", "parent": str(Path(model_dir).resolve()), "finetune_rows": len(x),
+        "kind": ModelKind.FINETUNE, "parent": str(Path(model_dir).resolve()),
+        "finetune_rows": len(x),
         "finetune_epochs": epochs, "refit_preprocessing": refit_preprocessing,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -301,7 +303,8 @@ def finetune(
     board_file = RunsLayout(Path(runs_dir)).leaderboard if runs_dir is not None else None
     if board_file is not None and board_file.is_file():
         Leaderboard(board_file).record_retrain(RetrainRecord(
-            retrain_id=target.name, experiment=str(card.get("experiment", "")), kind="finetune",
+            retrain_id=target.name, experiment=str(card.get("experiment", "")),
+            kind=RetrainKind.FINETUNE,
             config=config, metrics={"train_loss": loss}, created_at=time.time(),
             epochs=epochs, model_dir=str(target),
         ))

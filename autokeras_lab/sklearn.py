@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
-from autokeras_lab.types import INPUT_TRANSFORMS
+from autokeras_lab.types import AUTO_TASK, INPUT_TRANSFORMS, TASK_CHOICES, TaskKind
 
 __all__ = ["KerasSearchCV", "SearchClassifier", "SearchRegressor"]
 
@@ -222,7 +222,7 @@ def _in_notebook() -> bool:
 class _SearchEstimator(BaseEstimator):
     """What the estimators share: the search run from ``fit`` and the fitted results."""
 
-    _task = "auto"
+    _task: str = AUTO_TASK
 
     def _task_kind(self) -> str:
         return self._task
@@ -317,7 +317,7 @@ class _SearchEstimator(BaseEstimator):
         self.cv_results_ = _cv_results(result.trials, result.metric, sign)
         self.feature_names_in_ = np.array([c for c in frame.columns if c != target], dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)
-        if dataset.task == "classification":
+        if dataset.task is TaskKind.CLASSIFICATION:
             self.classes_ = np.unique(frame[target].to_numpy())
         self.report_ = write_report(Path(self.runs_dir), result.experiment,
                                     search_id=result.search_id)
@@ -410,7 +410,7 @@ class KerasSearchCV(_SearchEstimator):
     def __init__(
         self, model_fn: Callable[..., Any], param_distributions: Mapping[str, Any] | None = None,
         *, n_trials: int | None = 20, time_budget: float | None = None, max_epochs: int = 100,
-        cv: int | None = None, scoring: str | None = None, task: str = "auto",
+        cv: int | None = None, scoring: str | None = None, task: str = AUTO_TASK,
         random_state: int = 0, runs_dir: str = "runs", address: str | None = None,
         verbose: int = 1, name: str | None = None,
     ) -> None:
@@ -429,8 +429,8 @@ class KerasSearchCV(_SearchEstimator):
         self.name = name
 
     def _task_kind(self) -> str:
-        if self.task not in ("auto", "regression", "classification"):
-            raise ValueError(f"task: expected auto, regression or classification, received "
+        if self.task not in TASK_CHOICES:
+            raise ValueError(f"task: expected one of {', '.join(TASK_CHOICES)}, received "
                              f"{self.task!r}")
         return self.task
 
@@ -443,13 +443,13 @@ class KerasSearchCV(_SearchEstimator):
         from autokeras_lab.types import Direction
 
         metric = str(self.best_estimator_.card["metric"])
-        _, direction = METRICS[metric]
+        direction = METRICS[metric].direction
         if hasattr(self, "classes_"):
             index = {c: i for i, c in enumerate(self.classes_)}
             y_true = np.array([index[v] for v in np.asarray(y)])
-            value = evaluate("classification", y_true, self.predict_proba(X))[metric]
+            value = evaluate(TaskKind.CLASSIFICATION, y_true, self.predict_proba(X))[metric]
         else:
-            value = evaluate("regression", np.asarray(y, dtype=float),
+            value = evaluate(TaskKind.REGRESSION, np.asarray(y, dtype=float),
                              self.predict(X).reshape(-1, 1))[metric]
         return -value if direction is Direction.MIN else value
 
@@ -488,11 +488,11 @@ class SearchRegressor(RegressorMixin, _BuiltInSearch):
     tf.keras model; mixed column types are handled by the package's preprocessing.
     Works in a ``Pipeline`` and in ``cross_val_score`` (``score`` is R²)."""
 
-    _task = "regression"
+    _task = TaskKind.REGRESSION
 
 
 class SearchClassifier(ClassifierMixin, _BuiltInSearch):
     """A classifier that searches the built-in spaces for the best tf.keras model
     (``predict_proba`` gives the class probabilities; ``score`` is accuracy)."""
 
-    _task = "classification"
+    _task = TaskKind.CLASSIFICATION

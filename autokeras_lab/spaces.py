@@ -12,10 +12,11 @@ that defines:
     ``task.n_outputs`` outputs. A hyperparameter named ``batch_size`` sets the batch
     size (default 32).
 
-The orchestrator never asks for the space twice: :func:`derive_space` builds the
+The orchestrator never asks for the space twice: :meth:`SearchSpace.derive` builds the
 model with defaults, then once per extreme value of each discrete hyperparameter, to
 find every conditional one (``units_3`` exists only when depth is 4), and
-:func:`to_optuna` turns what it found into Optuna distributions. Because the module
+:meth:`DerivedSpace.to_optuna` turns what it found into Optuna distributions (through
+:mod:`autokeras_lab.distributions`, which the stored space also goes through). Because the module
 is plain keras-tuner, keras-tuner's own tuners can run it unchanged
 (``functools.partial(module.build_model, task=task)``).
 
@@ -38,7 +39,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from autokeras_lab.errors import SpaceError, UserError
+from autokeras_lab.distributions import optuna_space
+from autokeras_lab.errors import SpaceError, UserError, one_line
+from autokeras_lab.types import OutputKind, TaskKind
 
 if TYPE_CHECKING:
     import keras
@@ -65,7 +68,7 @@ class Task:
     compiles with ``loss=task.loss``.
 
     Attributes:
-        kind: ``"regression"``, ``"binary"`` or ``"multiclass"``.
+        kind: What the output is (an :class:`~autokeras_lab.types.OutputKind`).
         n_features: Number of model inputs after preprocessing.
         n_outputs: Number of model outputs (1, or one per class for multiclass).
         train_rows: Rows a model trains on per epoch, and
@@ -73,34 +76,39 @@ class Task:
             whole run (0: not known, e.g. when a model is rebuilt to load weights).
     """
 
-    kind: str = "regression"
+    kind: OutputKind = OutputKind.REGRESSION
     n_features: int
     n_outputs: int = 1
     train_rows: int = 0
     max_epochs: int = 0
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", OutputKind(self.kind))
+
     @property
     def output_activation(self) -> str | None:
-        return {"regression": None, "binary": "sigmoid", "multiclass": "softmax"}[self.kind]
+        return _HEADS[self.kind][0]
 
     @property
     def loss(self) -> str:
-        return {
-            "regression": "mse",
-            "binary": "binary_crossentropy",
-            "multiclass": "sparse_categorical_crossentropy",
-        }[self.kind]
+        return _HEADS[self.kind][1]
 
     @classmethod
-    def for_data(cls, task: str, n_features: int, n_classes: int = 0, *, train_rows: int = 0,
-                 max_epochs: int = 0) -> Task:
+    def for_data(cls, task: TaskKind, n_features: int, n_classes: int = 0, *,
+                 train_rows: int = 0, max_epochs: int = 0) -> Task:
         """The task of a data set: regression, or binary / multiclass by class count."""
-        run = {"train_rows": train_rows, "max_epochs": max_epochs}
-        if task == "regression":
-            return cls(kind="regression", n_features=n_features, **run)
-        if n_classes == 2:
-            return cls(kind="binary", n_features=n_features, **run)
-        return cls(kind="multiclass", n_features=n_features, n_outputs=n_classes, **run)
+        kind = TaskKind(task).output(n_classes)
+        return cls(kind=kind, n_features=n_features, train_rows=train_rows,
+                   max_epochs=max_epochs,
+                   n_outputs=n_classes if kind is OutputKind.MULTICLASS else 1)
+
+
+#: output kind -> (the output layer's activation, the loss)
+_HEADS: dict[OutputKind, tuple[str | None, str]] = {
+    OutputKind.REGRESSION: (None, "mse"),
+    OutputKind.BINARY: ("sigmoid", "binary_crossentropy"),
+    OutputKind.MULTICLASS: ("softmax", "sparse_categorical_crossentropy"),
+}
 
 
 @dataclass(frozen=True)
@@ -221,8 +229,7 @@ class SearchSpace:
             raise
         except Exception as exc:  # the module's own bug: name it, don't hide it
             raise SpaceError(
-                f"search space {self.name!r}: build_model raised "
-                f"{type(exc).__name__}: {exc}"
+                f"search space {self.name!r}: build_model raised {one_line(exc)}"
             ) from exc
         if not isinstance(model, keras.Model):
             raise SpaceError(
@@ -273,35 +280,6 @@ def _probe_values(hp: Any) -> list[Any]:
     return []
 
 
-def distribution_from_config(kind: str, config: dict[str, Any]) -> Any:
-    """The Optuna distribution of one keras-tuner hyperparameter, from its class name
-    and ``get_config()`` (so stored spaces convert without importing TensorFlow)."""
-    import optuna.distributions as od
-
-    log = config.get("sampling", "linear") == "log"
-    if kind == "Int":
-        step = 1 if log else (config.get("step") or 1)
-        return od.IntDistribution(config["min_value"], config["max_value"], log=log, step=step)
-    if kind == "Float":
-        step = None if log else config.get("step")
-        return od.FloatDistribution(config["min_value"], config["max_value"], log=log, step=step)
-    if kind == "Choice":
-        return od.CategoricalDistribution(list(config["values"]))
-    if kind == "Boolean":
-        return od.CategoricalDistribution([False, True])
-    if kind == "Fixed":
-        return od.CategoricalDistribution([config["value"]])
-    raise SpaceError(f"hyperparameter {config.get('name')!r}: unsupported kind {kind}")
-
-
-def optuna_space(space_config: dict[str, Any]) -> dict[str, Any]:
-    """Optuna distributions of a stored space (``DerivedSpace.to_config()``)."""
-    return {
-        p["config"]["name"]: distribution_from_config(p["class_name"], p["config"])
-        for p in space_config.get("space", [])
-    }
-
-
 def check_module(name: str, module: ModuleType) -> SearchSpace:
     build = getattr(module, "build_model", None)
     if not callable(build):
@@ -349,6 +327,25 @@ def _describe(name: str) -> str:
     return ""
 
 
+def check_space_name(name_or_path: str) -> None:
+    """Refuse an unknown space name or a missing ``.py`` file, without importing it (or
+    TensorFlow): a search checks this before it starts Ray.
+
+    Raises:
+        UserError: unknown name (lists the known ones) or a missing file.
+    """
+    if name_or_path.endswith(".py"):
+        if not Path(name_or_path).is_file():
+            raise UserError(f"search-space file {name_or_path} does not exist")
+        return
+    known = available_spaces()
+    if name_or_path not in known:
+        raise UserError(
+            f"unknown search space {name_or_path!r}; expected one of: {', '.join(known)} "
+            "or a path to a .py module"
+        )
+
+
 def load_space(name_or_path: str, *, source: str | None = None) -> SearchSpace:
     """Load a search space by name (``search_spaces/NAME.py``) or from a ``.py`` path.
 
@@ -361,10 +358,10 @@ def load_space(name_or_path: str, *, source: str | None = None) -> SearchSpace:
         UserError: unknown name (lists the known ones) or a missing file.
         SpaceError: the module breaks the protocol.
     """
+    if source is None:
+        check_space_name(name_or_path)
     if name_or_path.endswith(".py"):
         path = Path(name_or_path)
-        if source is None and not path.is_file():
-            raise UserError(f"search-space file {path} does not exist")
         module = ModuleType(f"_akl_space_{path.stem}")
         module.__file__ = str(path)
         try:
@@ -373,19 +370,13 @@ def load_space(name_or_path: str, *, source: str | None = None) -> SearchSpace:
             exec(compile(source, str(path), "exec"), module.__dict__)
         except Exception as exc:
             raise SpaceError(
-                f"search space {str(path)!r}: importing it raised {type(exc).__name__}: {exc}"
+                f"search space {str(path)!r}: importing it raised {one_line(exc)}"
             ) from exc
         return dataclasses.replace(check_module(str(path), module), source=source)
-    known = available_spaces()
-    if name_or_path not in known:
-        raise UserError(
-            f"unknown search space {name_or_path!r}; expected one of: {', '.join(known)} "
-            "or a path to a .py module"
-        )
     try:
         module = importlib.import_module(f"{SPACES_PACKAGE}.{name_or_path}")
     except Exception as exc:
         raise SpaceError(
-            f"search space {name_or_path!r}: importing it raised {type(exc).__name__}: {exc}"
+            f"search space {name_or_path!r}: importing it raised {one_line(exc)}"
         ) from exc
     return check_module(name_or_path, module)

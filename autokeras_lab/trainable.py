@@ -29,20 +29,20 @@ import numpy as np
 
 from autokeras_lab.data import INPUT_TRANSFORM, STANDARD, Arrays, choose_inputs
 from autokeras_lab.errors import TrialFailedError
+from autokeras_lab.layout import (
+    CHECKPOINT_ARRAYS,
+    CHECKPOINT_PREDICTIONS,
+    CHECKPOINT_STATE,
+    CHECKPOINT_WEIGHTS,
+)
 from autokeras_lab.metrics import evaluate
 from autokeras_lab.packing import train_together
 from autokeras_lab.spaces import SearchSpace, Task, batch_size
-from autokeras_lab.types import Direction, TrialReport
+from autokeras_lab.types import Direction, TrialReport, WorkerInfo
 
 __all__ = [
     "TrialSettings", "TrialState", "derive_seed", "fit_epochs", "fit_together", "train_trial",
 ]
-
-WEIGHTS_FILE = "best_weights.npz"
-PREDICTIONS_FILE = "val_predictions.npy"
-STATE_FILE = "state.json"
-STATE_ARRAYS = "state.npz"
-
 
 @dataclass(frozen=True, kw_only=True)
 class TrialSettings:
@@ -70,7 +70,7 @@ class TrialSettings:
             holds, by trial id. The Tune state a search resumes from is taken at most
             a step before a trial's row is written, so it may still list a finished
             trial as running: such a trial reports its recorded result again and
-            trains nothing (see :mod:`autokeras_lab.tune_hooks`).
+            trains nothing (see :mod:`autokeras_lab.search._hooks`).
         pack: Train the fold models packed, as one graph call an epoch (see
             :mod:`autokeras_lab.packing`); false: one after another.
     """
@@ -123,29 +123,29 @@ class TrialState:
         for k, weights in enumerate(self.best_weights or []):
             save_weights(weights, directory, fold=k)
         if self.best_outputs is not None:
-            np.save(directory / PREDICTIONS_FILE, self.best_outputs)
+            np.save(directory / CHECKPOINT_PREDICTIONS, self.best_outputs)
         arrays = {
             f"f{k}_{kind}{i}": array
             for k, (weights, slots) in enumerate(self.models)
             for kind, group in (("w", weights), ("o", slots))
             for i, array in enumerate(group)
         }
-        np.savez(directory / STATE_ARRAYS, **arrays)  # type: ignore[arg-type]
+        np.savez(directory / CHECKPOINT_ARRAYS, **arrays)  # type: ignore[arg-type]
         meta = {name: getattr(self, name) for name in _STATE_SCALARS}
         meta["shapes"] = [[len(w), len(o)] for w, o in self.models]
-        (directory / STATE_FILE).write_text(json.dumps(meta))
+        (directory / CHECKPOINT_STATE).write_text(json.dumps(meta))
 
     @classmethod
     def load(cls, directory: Path) -> TrialState:
-        meta = json.loads((directory / STATE_FILE).read_text())
-        with np.load(directory / STATE_ARRAYS, allow_pickle=False) as archive:
+        meta = json.loads((directory / CHECKPOINT_STATE).read_text())
+        with np.load(directory / CHECKPOINT_ARRAYS, allow_pickle=False) as archive:
             models = [
                 ([archive[f"f{k}_w{i}"] for i in range(n_w)],
                  [archive[f"f{k}_o{i}"] for i in range(n_o)])
                 for k, (n_w, n_o) in enumerate(meta.pop("shapes"))
             ]
         best_weights = load_fold_weights(directory) or None
-        outputs = directory / PREDICTIONS_FILE
+        outputs = directory / CHECKPOINT_PREDICTIONS
         best_outputs = np.load(outputs, allow_pickle=False) if outputs.is_file() else None
         return cls(**meta, best_weights=best_weights, models=models, best_outputs=best_outputs)
 
@@ -264,7 +264,8 @@ def _train(
             finished=state.finished,
             seed=seed,
             active=active,
-            worker=worker_info() | {"rss_start_mb": rss_start, "packed": training.packed},
+            worker=dataclasses.replace(worker_info(), rss_start_mb=rss_start,
+                                       packed=training.packed),
         )
 
     if state.finished:  # it ended before the crash: say so again, train nothing
@@ -387,7 +388,7 @@ def _gradient_registry() -> dict[str, Any]:
 
 def weights_file(fold: int = 0) -> str:
     """The best weights of a trial's model (``fold``: its k-th fold model)."""
-    return WEIGHTS_FILE if fold == 0 else WEIGHTS_FILE.replace(".npz", f"_{fold}.npz")
+    return CHECKPOINT_WEIGHTS if fold == 0 else CHECKPOINT_WEIGHTS.replace(".npz", f"_{fold}.npz")
 
 
 def save_weights(weights: list[np.ndarray], directory: Path, *, fold: int = 0) -> Path:
@@ -422,13 +423,12 @@ def configure_threads(num_threads: int) -> None:
         pass
 
 
-def worker_info() -> dict[str, Any]:
+def worker_info() -> WorkerInfo:
     """The process training the trial: pid, resident memory and, under Ray, its node."""
-    info: dict[str, Any] = {"pid": os.getpid(), "rss_mb": resident_mb()}
     ray = sys.modules.get("ray")
-    if ray is not None and ray.is_initialized():
-        info["node"] = ray.get_runtime_context().get_node_id()
-    return info
+    node = (ray.get_runtime_context().get_node_id()
+            if ray is not None and ray.is_initialized() else None)
+    return WorkerInfo(pid=os.getpid(), rss_mb=resident_mb(), node=node)
 
 
 def resident_mb() -> float:

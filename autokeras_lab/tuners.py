@@ -1,9 +1,10 @@
 """The registries of early-stopping schedulers and Optuna samplers a search can use.
 
 A scheduler is chosen with the experiment's ``[scheduler] name`` and a sampler with
-``[sampler] name`` (or ``--sampler``). Adding one is one entry here: its name, a line
-for listings, and a function that builds it (Ray and Optuna are imported inside, so
-config errors answer without them).
+``[sampler] name`` (or ``--sampler``; from Python, ``run_search`` also takes an Optuna
+sampler instance). Adding one is one entry here: its name and a :class:`Scheduler` or
+:class:`Sampler` record (a line for listings, and a function that builds it; Ray and
+Optuna are imported inside, so config errors answer without them).
 
 Schedulers (Ray Tune's, all of which work beside an Optuna searcher):
 
@@ -40,8 +41,8 @@ from typing import Any
 
 from autokeras_lab.errors import UserError
 
-__all__ = ["SAMPLERS", "SCHEDULERS", "BuiltScheduler", "asha_rungs", "build_sampler",
-           "build_scheduler"]
+__all__ = ["CUSTOM_SAMPLER", "SAMPLERS", "SCHEDULERS", "BuiltScheduler", "Sampler", "Scheduler",
+           "asha_rungs", "build_sampler", "build_scheduler"]
 
 HYPERBAND_BRACKETS = 3
 
@@ -110,15 +111,25 @@ def _median(grace_period: int, reduction_factor: int, max_epochs: int) -> BuiltS
 def _fifo(grace_period: int, reduction_factor: int, max_epochs: int) -> BuiltScheduler:
     from ray.tune.schedulers import FIFOScheduler
 
-    return BuiltScheduler(FIFOScheduler(), ())
+    return BuiltScheduler(FIFOScheduler(), ())  # type: ignore[no-untyped-call]
 
 
-#: name -> (one line for listings, builder(grace_period, reduction_factor, max_epochs))
-SCHEDULERS: dict[str, tuple[str, Callable[[int, int, int], BuiltScheduler]]] = {
-    "asha": ("asynchronous successive halving (default)", _asha),
-    "hyperband": (f"asynchronous Hyperband: ASHA over {HYPERBAND_BRACKETS} brackets", _hyperband),
-    "median": ("median stopping rule", _median),
-    "fifo": ("no early stopping", _fifo),
+@dataclass(frozen=True, kw_only=True)
+class Scheduler:
+    """A registered scheduler: a line for listings, and its builder
+    ``build(grace_period, reduction_factor, max_epochs)``."""
+
+    description: str
+    build: Callable[[int, int, int], BuiltScheduler]
+
+
+SCHEDULERS: dict[str, Scheduler] = {
+    "asha": Scheduler(description="asynchronous successive halving (default)", build=_asha),
+    "hyperband": Scheduler(
+        description=f"asynchronous Hyperband: ASHA over {HYPERBAND_BRACKETS} brackets",
+        build=_hyperband),
+    "median": Scheduler(description="median stopping rule", build=_median),
+    "fifo": Scheduler(description="no early stopping", build=_fifo),
 }
 
 
@@ -126,7 +137,7 @@ def build_scheduler(
     name: str, *, grace_period: int, reduction_factor: int, max_epochs: int
 ) -> BuiltScheduler:
     """The scheduler ``name`` for trials of at most ``max_epochs`` epochs."""
-    return SCHEDULERS[name][1](grace_period, reduction_factor, max_epochs)
+    return SCHEDULERS[name].build(grace_period, reduction_factor, max_epochs)
 
 
 def _tpe(seed: int) -> Any:
@@ -153,13 +164,29 @@ def _gp(seed: int) -> Any:
     return optuna.samplers.GPSampler(seed=seed)
 
 
-#: name -> (one line for listings, the module it needs besides Optuna, builder(seed))
-SAMPLERS: dict[str, tuple[str, str | None, Callable[[int], Any]]] = {
-    "tpe": ("multivariate TPE with the constant liar (default)", None, _tpe),
-    "random": ("uniform random sampling", None, _random),
-    "cmaes": ("CMA-ES on the numeric hyperparameters", "cmaes", _cmaes),
-    "gp": ("Gaussian-process Bayesian optimisation (needs PyTorch)", "torch", _gp),
+@dataclass(frozen=True, kw_only=True)
+class Sampler:
+    """A registered Optuna sampler: a line for listings, its builder ``build(seed)``,
+    and the module it needs besides Optuna with the extra that installs it."""
+
+    description: str
+    build: Callable[[int], Any]
+    needs: str | None = None
+    extra: str | None = None
+
+
+SAMPLERS: dict[str, Sampler] = {
+    "tpe": Sampler(description="multivariate TPE with the constant liar (default)", build=_tpe),
+    "random": Sampler(description="uniform random sampling", build=_random),
+    "cmaes": Sampler(description="CMA-ES on the numeric hyperparameters", build=_cmaes,
+                     needs="cmaes"),
+    "gp": Sampler(description="Gaussian-process Bayesian optimisation (needs PyTorch)",
+                  build=_gp, needs="torch", extra="gp"),
 }
+
+#: The name a search records when ``run_search`` was handed a sampler instance (its
+#: class is recorded beside it; a resume gets the instance back from Ray Tune's state).
+CUSTOM_SAMPLER = "custom"
 
 
 def build_sampler(name: str, *, seed: int) -> Any:
@@ -168,12 +195,13 @@ def build_sampler(name: str, *, seed: int) -> Any:
     Raises:
         UserError: the sampler needs a package that is not installed.
     """
-    _, needs, build = SAMPLERS[name]
+    entry = SAMPLERS[name]
+    needs = entry.needs
     if needs is not None and importlib.util.find_spec(needs) is None:
-        extra = "gp" if name == "gp" else None
+        extra = entry.extra
         how = f'pip install "autokeras_lab[{extra}]"' if extra else f"pip install {needs}"
         raise UserError(
             f"sampler {name!r} needs the {needs} package, which is not installed; "
             f"run `{how}` or choose another sampler (--sampler tpe)"
         )
-    return build(seed)
+    return entry.build(seed)

@@ -24,8 +24,25 @@ from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from typing import Any, Literal
 
-__all__ = ["INPUT_TRANSFORMS", "Direction", "InputTransform", "TaskKind", "TrialReport",
-           "TrialStatus"]
+__all__ = [
+    "AUTO_TASK",
+    "INPUT_TRANSFORMS",
+    "TASK_CHOICES",
+    "Budget",
+    "Direction",
+    "InputTransform",
+    "ModelKind",
+    "OutputKind",
+    "RetrainKind",
+    "SearchStatus",
+    "SplitSizes",
+    "TaskKind",
+    "TrialReport",
+    "TrialStatus",
+    "WorkerInfo",
+    "check_constraint",
+    "check_positive",
+]
 
 
 class InputTransform(StrEnum):
@@ -76,6 +93,66 @@ class TaskKind(StrEnum):
     REGRESSION = "regression"
     CLASSIFICATION = "classification"
 
+    def output(self, n_classes: int = 0) -> OutputKind:
+        """The kind of output a model of this task gives for ``n_classes`` classes."""
+        if self is TaskKind.REGRESSION:
+            return OutputKind.REGRESSION
+        return OutputKind.BINARY if n_classes <= 2 else OutputKind.MULTICLASS
+
+
+#: The task option that infers the task from the target column.
+AUTO_TASK = "auto"
+#: What ``--task`` (and an experiment's ``task``) accepts.
+TASK_CHOICES = (AUTO_TASK, *(kind.value for kind in TaskKind))
+
+
+class OutputKind(StrEnum):
+    """What a model's output is, where the binary/multi-class split matters (the
+    output layer, the loss, how probabilities become classes)."""
+
+    REGRESSION = "regression"
+    BINARY = "binary"
+    MULTICLASS = "multiclass"
+
+    @property
+    def task(self) -> TaskKind:
+        return TaskKind.REGRESSION if self is OutputKind.REGRESSION else TaskKind.CLASSIFICATION
+
+
+class SearchStatus(StrEnum):
+    """Where a search stands: ``running`` (or its driver died), ``interrupted``
+    (Ctrl-C; both can be resumed), ``completed`` or ``failed``."""
+
+    RUNNING = "running"
+    INTERRUPTED = "interrupted"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    @property
+    def resumable(self) -> bool:
+        return self in (SearchStatus.RUNNING, SearchStatus.INTERRUPTED)
+
+
+class ModelKind(StrEnum):
+    """What an exported model directory holds (its card's ``kind``): one trial's
+    ``single`` model (its bag of fold models with ``--cv``), a weighted ``ensemble``
+    of trials, or a ``finetune`` of an exported model on new rows."""
+
+    SINGLE = "single"
+    ENSEMBLE = "ensemble"
+    FINETUNE = "finetune"
+
+
+class RetrainKind(StrEnum):
+    """What a retraining row holds: one ``run`` (a configuration, a seed), the
+    exported ``single`` best model or ``ensemble``, or a ``finetune`` of an exported
+    model on new rows."""
+
+    RUN = "run"
+    SINGLE = "single"
+    ENSEMBLE = "ensemble"
+    FINETUNE = "finetune"
+
 
 class TrialStatus(StrEnum):
     """How a finished trial ended.
@@ -89,6 +166,108 @@ class TrialStatus(StrEnum):
     COMPLETED = "completed"
     STOPPED_EARLY = "stopped_early"
     FAILED = "failed"
+
+    @property
+    def words(self) -> str:
+        """The status as a reader says it ("stopped early")."""
+        return self.value.replace("_", " ")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SplitSizes:
+    """How a search's rows were split: ``train``/``val`` are the single validation
+    split's rows; with ``folds`` > 1 every row of the two trains ``folds - 1`` of a
+    trial's fold models and validates one (a k-fold bag), and ``test`` rows are held
+    out from every choice."""
+
+    train: int
+    val: int
+    test: int
+    folds: int = 1
+
+    @property
+    def searched(self) -> int:
+        """The rows the search may look at (everything but the held-out test rows)."""
+        return self.train + self.val
+
+    def describe(self) -> str:
+        """The split in words, as the header and the report say it."""
+        if self.folds > 1:
+            return (f"{self.searched} rows in {self.folds}-fold bags (each fold model "
+                    f"trains on {self.folds - 1}/{self.folds} of them and validates on the "
+                    f"rest) / {self.test} held-out test rows")
+        return f"{self.train} train / {self.val} validation / {self.test} held-out test rows"
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerInfo:
+    """The process that trained a trial: its pid, its Ray node, its resident memory
+    (MiB) when it reported and when the trial started, and whether the trial's models
+    trained packed into one graph call."""
+
+    pid: int
+    rss_mb: float
+    node: str | None = None
+    rss_start_mb: float | None = None
+    packed: bool | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Budget:
+    """How much a search may spend.
+
+    Attributes:
+        trials: Most trials to run; ``None`` means "until the time budget ends".
+        max_epochs: Most epochs one trial trains (ASHA's ``max_t``).
+        time_budget_s: Wall-clock limit of the whole search in seconds, or ``None``.
+        concurrency: Trials trained at once; ``None`` lets Ray fill the free CPUs.
+        patience: A trial ends once its validation metric has not improved for this
+            many epochs (the scheduler may stop it sooner).
+        max_consecutive_failures: Stop the search once this many trials in a row
+            failed (a broken space or a hopeless range would otherwise burn the budget).
+        worker_retries: Times a trial whose worker process died is restarted from its
+            last checkpoint before it counts as failed.
+    """
+
+    trials: int | None = None
+    max_epochs: int = 300
+    time_budget_s: float | None = 300.0
+    concurrency: int | None = None
+    patience: int = 40
+    max_consecutive_failures: int = 5
+    worker_retries: int = 2
+
+    def __post_init__(self) -> None:
+        if self.trials is None and self.time_budget_s is None:
+            raise ValueError("give a trial count, a time budget, or both")
+        check_positive("trials", self.trials)
+        check_positive("max_epochs", self.max_epochs)
+        check_positive("time_budget_s", self.time_budget_s)
+        check_positive("concurrency", self.concurrency)
+        check_positive("patience", self.patience)
+        check_positive("max_consecutive_failures", self.max_consecutive_failures)
+        if isinstance(self.worker_retries, bool) or self.worker_retries < 0:
+            raise ValueError(f"worker_retries must be 0 or more, got {self.worker_retries!r}")
+
+    def describe(self) -> str:
+        """The budget in words: "42 trials, 300 epochs max, 300 s budget"."""
+        parts = [f"{self.trials} trials"] if self.trials is not None else []
+        parts.append(f"{self.max_epochs} epochs max")
+        if self.time_budget_s is not None:
+            parts.append(f"{self.time_budget_s:.0f} s budget")
+        return ", ".join(parts)
+
+
+def check_positive(name: str, value: float | None) -> None:
+    """Refuse a setting that must be a positive number (``None``: not set)."""
+    if value is not None and (isinstance(value, bool) or value <= 0):
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+
+
+def check_constraint(column: str, kind: type[StrEnum]) -> str:
+    """The SQL CHECK that holds a text column to an enum's values."""
+    values = ", ".join(f"'{member.value}'" for member in kind)
+    return f"CHECK ({column} IN ({values}))"
 
 
 @dataclass(kw_only=True)
@@ -130,17 +309,20 @@ class TrialReport:
     active: list[str] | None = None
     failure: str | None = None
     internal_error: str | None = None
-    worker: dict[str, Any] = field(default_factory=dict)
+    worker: WorkerInfo | None = None
 
     def to_result(self) -> dict[str, Any]:
-        """The dict handed to ``ray.tune.report``."""
+        """The dict handed to ``ray.tune.report`` (plain values only)."""
         return asdict(self)
 
     @classmethod
     def from_result(cls, result: Mapping[str, Any]) -> TrialReport:
         """A report back from a Ray Tune result (Tune's own keys left out)."""
         names = {f.name for f in fields(cls)}
-        return cls(**{key: value for key, value in result.items() if key in names})
+        values = {key: value for key, value in result.items() if key in names}
+        if isinstance(values.get("worker"), Mapping):
+            values["worker"] = WorkerInfo(**values["worker"])
+        return cls(**values)
 
     @classmethod
     def failed(cls, *, epoch: int, reason: str, direction: Direction) -> TrialReport:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from autokeras_lab.errors import UserError
-from autokeras_lab.leaderboard import Leaderboard, SearchKey
+from autokeras_lab.leaderboard import Leaderboard, SearchKey, WarmStartRecord
 from autokeras_lab.spaces import DerivedSpace
 from autokeras_lab.types import Direction
 
@@ -44,9 +44,10 @@ class WarmStart:
     first: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
-    def summary(self) -> dict[str, Any]:
-        return {"searches": self.searches, "told": len(self.told), "first": len(self.first),
-                "notes": self.notes}
+    def summary(self) -> WarmStartRecord:
+        """What the search keeps of it on the leaderboard."""
+        return WarmStartRecord(searches=tuple(self.searches), told=len(self.told),
+                               first=len(self.first), notes=tuple(self.notes))
 
 
 def plan_warm_start(

@@ -52,8 +52,8 @@ def main() -> None:
         result = run_search(experiment, runs_dir=Path(runs))
     done = sorted(result.trials, key=lambda t: t.number)
     # after[k - 1]: the worker's memory after trial k, read as trial k + 1 started.
-    after = [t.metrics["worker"]["rss_start_mb"] for t in done[1:]]
-    pids = {t.metrics["worker"]["pid"] for t in done}
+    after = [t.worker.rss_start_mb for t in done[1:]]
+    pids = {t.worker.pid for t in done}
     early = min(5, len(after))
     print(f"{len(after)} trials of up to {epochs} epochs on {len(pids)} worker process(es), "
           f"oneDNN {args.onednn}")

@@ -1,4 +1,10 @@
-"""Shared fixtures: one Ray session for every test that needs one, small data."""
+"""Shared fixtures: one Ray session for every test that needs one, small data.
+
+Two tiers: ``python -m pytest -m "not slow"`` answers in under two minutes (unit
+tests, small in-process training); the tests marked ``slow`` start Ray, run real
+searches or drive a browser. A test that asks for the Ray session must be marked
+slow, so the fast tier never waits for Ray to start.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +18,21 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPO = Path(__file__).resolve().parents[1]
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Refuse a test that would start Ray (directly or through a fixture) unmarked."""
+    unmarked = [item.nodeid for item in items
+                if "ray_session" in getattr(item, "fixturenames", ())
+                and item.get_closest_marker("slow") is None]
+    if unmarked:
+        raise pytest.UsageError(
+            f"these tests start Ray but are not marked slow: {', '.join(unmarked)}; "
+            "add @pytest.mark.slow")
+
+
 @pytest.fixture(scope="session")
 def ray_session() -> Iterator[None]:
     """A real local Ray runtime, started once for the whole test session, the way a
-    search starts one."""
+    search starts one (for tests marked slow only)."""
     import ray
 
     from autokeras_lab._env import quiet

@@ -6,18 +6,23 @@ import numpy as np
 import pandas as pd
 
 from autokeras_lab.leaderboard import SearchRecord, TrialRecord
+from autokeras_lab.types import Direction, SearchStatus, SplitSizes, TrialStatus
+
+SIZES = SplitSizes(train=1, val=1, test=1)
 
 
 def search(search_id: str = "s1", experiment: str = "concrete") -> SearchRecord:
     return SearchRecord(
         search_id=search_id, experiment=experiment, dataset="concrete", data_fingerprint="f",
-        space="mlp", metric="rmse", direction="min", seed=0, status="running", started_at=1.0,
+        space="mlp", metric="rmse", direction=Direction.MIN, seed=0,
+        status=SearchStatus.RUNNING, started_at=1.0,
         command="python -m autokeras_lab search concrete", settings={"a": 1},
-        space_config={"space": []}, split_sizes={"train": 1, "val": 1, "test": 1},
+        space_config={"space": []}, split_sizes=SIZES,
     )
 
 
-def trial(trial_id: str, best: float | None, status: str = "completed", **kw) -> TrialRecord:
+def trial(trial_id: str, best: float | None, status: TrialStatus = TrialStatus.COMPLETED,
+          **kw) -> TrialRecord:
     return TrialRecord(
         search_id=kw.pop("search_id", "s1"), trial_id=trial_id, experiment="concrete", number=1,
         config={"units_0": 16, "learning_rate": 0.01}, status=status, epochs=3,

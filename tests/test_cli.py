@@ -11,6 +11,7 @@ import pytest
 
 from autokeras_lab import load_experiment
 from autokeras_lab.cli import main
+from tests.helpers import SIZES
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -116,15 +117,14 @@ def stored(tmp_path_factory: pytest.TempPathFactory) -> Path:
     board.start_search(SearchRecord(
         search_id="s0", experiment="concrete", dataset="concrete", data_fingerprint="fp",
         space="mlp", metric="rmse", direction="min", seed=0, status="interrupted",
-        started_at=0.5, command="search concrete", space_config={}, split_sizes={},
-        settings=asdict(load_experiment("concrete").with_overrides(trials=60))
-        | {"cluster": {"storage": None, "gpus_per_trial": 0.0}},
+        started_at=0.5, command="search concrete", space_config={}, split_sizes=SIZES,
+        settings=asdict(load_experiment("concrete").with_overrides(trials=60)),
     ))
     board.start_search(SearchRecord(
         search_id="s1", experiment="concrete", dataset="concrete", data_fingerprint="fp",
         space="mlp", metric="rmse", direction="min", seed=0, status="completed",
         started_at=1.0, command="search concrete", settings={}, space_config={},
-        split_sizes={},
+        split_sizes=SIZES,
     ))
     board.record_trial(TrialRecord(search_id="s1", trial_id="t1", experiment="concrete",
                                    number=1, config={"units_0": 8}, status="completed",

@@ -30,7 +30,6 @@ from autokeras_lab.errors import UserError
 from autokeras_lab.leaderboard import Leaderboard
 from autokeras_lab.types import Direction
 
-pytestmark = pytest.mark.slow
 MLP = Path(__file__).resolve().parents[1] / "search_spaces" / "mlp.py"
 
 
@@ -139,6 +138,7 @@ def _search(*args: str, env: dict[str, str], timeout: int = 300) -> subprocess.C
         pytest.fail(f"search {' '.join(args)} ran past {timeout} s; its stderr:\n{tail}")
 
 
+@pytest.mark.slow
 def test_search_on_a_two_node_cluster_runs_trials_on_both_nodes(cluster, tmp_path):
     address, private, env = cluster
     # The experiment and its search-space module exist only on the driver's side of
@@ -164,13 +164,14 @@ def test_search_on_a_two_node_cluster_runs_trials_on_both_nodes(cluster, tmp_pat
     board = Leaderboard(runs / "leaderboard.db")
     trials = board.trials("exp", direction=Direction.MIN)
     assert len(trials) == 4 and all(t.status != "failed" for t in trials)
-    nodes = {t.metrics["worker"]["node"] for t in trials}
+    nodes = {t.worker.node for t in trials}
     assert len(nodes) == 2, nodes
     # Checkpoints went to the shared storage, and the best model was exported from it.
     assert all(str(t.checkpoint_path).startswith(str(shared)) for t in trials if t.checkpoint_path)
     assert (runs / "exp" / "best" / "model.keras").is_file()
 
 
+@pytest.mark.slow
 def test_an_unreachable_cluster_fails_fast(tmp_path):
     started = time.monotonic()
     done = _search("concrete", "--address", f"127.0.0.1:{_free_port()}", "--runs-dir",
@@ -191,6 +192,7 @@ def _get(url: str, token: str | None) -> tuple[int, str]:
         return err.code, err.read().decode()
 
 
+@pytest.mark.slow
 def test_dashboard_shows_running_trials_to_token_holders_only(tmp_path):
     env = {k: v for k, v in _env(secrets.token_hex(32)).items() if k != "RAY_AUTH_MODE"}
     proc = subprocess.Popen(
@@ -230,7 +232,7 @@ def test_dashboard_shows_running_trials_to_token_holders_only(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    workers = {t.metrics["worker"]["pid"] for t in Leaderboard(tmp_path / "leaderboard.db")
+    workers = {t.worker.pid for t in Leaderboard(tmp_path / "leaderboard.db")
                .trials("concrete", direction=Direction.MIN)}
     assert alive <= workers  # the actors the dashboard showed are the trials' workers
 
@@ -264,6 +266,7 @@ def test_a_trial_sees_only_its_gpu_and_grows_its_memory(monkeypatch):
     assert os.environ["CUDA_VISIBLE_DEVICES"] == ""
 
 
+@pytest.mark.slow
 def test_asking_for_a_gpu_without_one_fails_fast(ray_session, tmp_path, capsys):
     import ray
 
@@ -319,6 +322,7 @@ def test_a_search_joins_only_a_loopback_runtime_that_ray_start_left_running(monk
     assert running_local_runtime() is None
 
 
+@pytest.mark.slow
 def test_searches_reuse_a_local_runtime_started_once(tmp_path):
     """``ray start --head`` once (cluster mode off: loopback only), then searches with
     no flag join it, with its token authentication, and leave it running."""

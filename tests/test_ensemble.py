@@ -20,6 +20,7 @@ from autokeras_lab.ensemble import (
 from autokeras_lab.export import load_model_dir, write_model_dir
 from autokeras_lab.metrics import evaluate
 from autokeras_lab.spaces import Task
+from autokeras_lab.types import OutputKind
 
 Y = np.linspace(-2.0, 2.0, 50)
 
@@ -64,15 +65,16 @@ def _model(task: Task, seed: int) -> object:
     return model
 
 
-@pytest.mark.parametrize("kind", ["regression", "binary", "multiclass"])
+@pytest.mark.parametrize("kind", list(OutputKind), ids=str)
 def test_an_exported_ensemble_reloads_in_safe_mode_and_predicts_the_weighted_average(
-    tmp_path, kind: str
+    tmp_path, kind: OutputKind
 ) -> None:
     rng = np.random.default_rng(1)
     frame = pd.DataFrame({"a": rng.exponential(3.0, 80), "b": rng.normal(0, 1, 80)})
-    classes = {"regression": [], "binary": ["no", "yes"], "multiclass": ["x", "y", "z"]}[kind]
+    classes = {OutputKind.REGRESSION: [], OutputKind.BINARY: ["no", "yes"],
+               OutputKind.MULTICLASS: ["x", "y", "z"]}[kind]
     frame["t"] = rng.choice(classes, 80) if classes else frame["a"] * 2 + frame["b"]
-    task_name = "classification" if classes else "regression"
+    task_name = kind.task
     pre = Preprocessor.fit(frame, features=["a", "b"], target="t", task=task_name,
                            classes=classes)
     task = Task.for_data(task_name, pre.n_inputs, len(classes))
@@ -131,6 +133,7 @@ def test_the_quantile_transform_round_trips_through_preprocessing_json(tmp_path)
     np.testing.assert_array_equal(both[:, pre.n_inputs:], x)
 
 
+@pytest.mark.slow
 def test_a_plr_mlp_model_loads_in_safe_mode_in_a_fresh_process(tmp_path) -> None:
     """The default space's periodic embedding is a layer of ours: a new process that
     only runs `predict` must find it (registered on loading), with safe mode on."""

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from pathlib import Path
 
 import pytest
 
-from autokeras_lab.leaderboard import Leaderboard
-from autokeras_lab.types import Direction
+from autokeras_lab.leaderboard import ClusterRecord, DriverRecord, Leaderboard, WarmStartRecord
+from autokeras_lab.types import Direction, SearchStatus, SplitSizes, TrialStatus, WorkerInfo
 from tests.helpers import search, trial
 
 
@@ -15,10 +16,10 @@ def test_trials_survive_the_process_and_rank_best_first(tmp_path: Path) -> None:
     board = Leaderboard(path)
     board.start_search(search())
     board.record_trial(trial("a", 6.0))
-    board.record_trial(trial("b", 5.0, status="stopped_early"))
-    board.record_trial(trial("c", None, status="failed", failure_reason="loss became nan"))
+    board.record_trial(trial("b", 5.0, status=TrialStatus.STOPPED_EARLY))
+    board.record_trial(trial("c", None, status=TrialStatus.FAILED, failure_reason="loss became nan"))
     board.set_test_metrics("s1", "b", {"rmse": 5.5, "mae": 4.0}, main="rmse")
-    board.finish_search("s1", status="completed", best_trial_id="b")
+    board.finish_search("s1", status=SearchStatus.COMPLETED, best_trial_id="b")
 
     reopened = Leaderboard(path)  # a new process would see the same
     ranked = reopened.trials("concrete", direction=Direction.MIN)
@@ -28,9 +29,9 @@ def test_trials_survive_the_process_and_rank_best_first(tmp_path: Path) -> None:
     assert ranked[0].config == {"units_0": 16, "learning_rate": 0.01}
     assert ranked[2].failure_reason == "loss became nan"
     [stored] = reopened.searches("concrete")
-    assert stored.status == "completed" and stored.best_trial_id == "b"
+    assert stored.status is SearchStatus.COMPLETED and stored.best_trial_id == "b"
     assert stored.wall_seconds is not None and stored.settings == {"a": 1}
-    assert [t.trial_id for t in reopened.trials("concrete", statuses=("failed",), direction=Direction.MIN)] == ["c"]
+    assert [t.trial_id for t in reopened.trials("concrete", statuses=(TrialStatus.FAILED,), direction=Direction.MIN)] == ["c"]
 
 
 def test_searches_of_an_experiment_are_kept_apart(tmp_path: Path) -> None:
@@ -45,8 +46,62 @@ def test_searches_of_an_experiment_are_kept_apart(tmp_path: Path) -> None:
 
 
 def test_status_is_checked_before_anything_is_written(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="status must be one of"):
-        trial("x", 1.0, status="weird")
+    with pytest.raises(ValueError, match="'weird' is not a valid TrialStatus"):
+        trial("x", 1.0, status="weird")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("table", "statement"),
+    [("searches", "UPDATE searches SET status = 'paused'"),
+     ("trials", "UPDATE trials SET status = 'finished'"),
+     ("retrains", "INSERT INTO retrains (retrain_id, experiment, kind, config, metrics, "
+                  "created_at) VALUES ('r', 'concrete', 'rerun', '{}', '{}', 1.0)")],
+    ids=["search-status", "trial-status", "retrain-kind"],
+)
+def test_the_file_refuses_a_status_or_kind_outside_its_enum(
+    tmp_path: Path, table: str, statement: str
+) -> None:
+    """A hand-edited or foreign write cannot put a value the records could not read."""
+    path = tmp_path / "lb.db"
+    board = Leaderboard(path)
+    board.start_search(search())
+    board.record_trial(trial("a", 1.0))
+    with sqlite3.connect(path) as db, pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+        db.execute(statement)
+
+
+def test_driver_cluster_and_warm_start_come_back_typed(tmp_path: Path) -> None:
+    board = Leaderboard(tmp_path / "lb.db")
+    record = dataclasses.replace(
+        search(), driver=DriverRecord(pid=41, host="box"),
+        cluster=ClusterRecord(storage="/shared/akl", gpus_per_trial=0.5),
+        warm_start=WarmStartRecord(searches=("s0",), told=3, first=1, notes=("used s0",)),
+        split_sizes=SplitSizes(train=741, val=186, test=103, folds=5),
+    )
+    board.start_search(record)
+    board.reopen_search("s1", driver=DriverRecord(pid=42, host="box"))
+    [stored] = board.searches("concrete")
+    assert stored.driver == DriverRecord(pid=42, host="box")
+    assert stored.cluster == ClusterRecord(storage="/shared/akl", gpus_per_trial=0.5)
+    assert stored.warm_start == record.warm_start
+    assert stored.split_sizes == record.split_sizes
+    assert stored.settings == {"a": 1}  # the experiment's own settings, nothing else
+
+
+def test_a_trial_worker_stored_under_metrics_by_an_older_version_reads_as_its_own_field(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "lb.db"
+    board = Leaderboard(path)
+    board.start_search(search())
+    board.record_trial(trial("a", 1.0))
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE trials SET worker = NULL, metrics = ?",
+                   ('{"val": {"rmse": 1.0}, "worker": {"pid": 7, "rss_mb": 300.0, '
+                    '"node": "n1", "packed": true}}',))
+    [stored] = Leaderboard(path).trials("concrete", direction=Direction.MIN)
+    assert stored.worker == WorkerInfo(pid=7, rss_mb=300.0, node="n1", packed=True)
+    assert stored.metrics == {"val": {"rmse": 1.0}}
 
 
 def test_file_is_plain_sqlite_in_wal_mode(tmp_path: Path) -> None:
@@ -68,7 +123,7 @@ def test_leaderboard_command_filters_by_search_and_status(
     board.start_search(search("s1"))
     board.start_search(search("s2"))
     board.record_trial(trial("a", 6.0, search_id="s1"))
-    board.record_trial(trial("b", 5.0, status="stopped_early", search_id="s1"))
+    board.record_trial(trial("b", 5.0, status=TrialStatus.STOPPED_EARLY, search_id="s1"))
     board.record_trial(trial("c", 4.0, search_id="s2"))
     base = ["leaderboard", "concrete", "--runs-dir", str(tmp_path), "--format", "json"]
 

@@ -9,12 +9,13 @@ import pytest
 
 from autokeras_lab.packing import train_together
 from autokeras_lab.spaces import Task, load_space
+from autokeras_lab.types import OutputKind
 from tests.conftest import REPO
 
 KINDS = {
-    "regression": Task(kind="regression", n_features=5),
-    "binary": Task(kind="binary", n_features=5),
-    "multiclass": Task(kind="multiclass", n_features=5, n_outputs=3),
+    OutputKind.REGRESSION: Task(kind=OutputKind.REGRESSION, n_features=5),
+    OutputKind.BINARY: Task(kind=OutputKind.BINARY, n_features=5),
+    OutputKind.MULTICLASS: Task(kind=OutputKind.MULTICLASS, n_features=5, n_outputs=3),
 }
 
 
@@ -23,7 +24,7 @@ def fold_data(task: Task, rows: int, seed: int) -> dict:
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(rows, task.n_features)).astype(np.float32)
     signal = x[:, 0] - 0.5 * x[:, 1] ** 2
-    if task.kind == "regression":
+    if task.kind is OutputKind.REGRESSION:
         y = signal.astype(np.float32)
         w = None
     else:
@@ -47,7 +48,10 @@ def models_of(space, task: Task, values: dict, seeds: list[int]) -> list:
     return built
 
 
-@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("kind", [  # the fast tier packs a regression head; the rest: slow
+    pytest.param(OutputKind.REGRESSION, id="regression"),
+    pytest.param(OutputKind.BINARY, id="binary", marks=pytest.mark.slow),
+    pytest.param(OutputKind.MULTICLASS, id="multiclass", marks=pytest.mark.slow)])
 def test_packed_training_gives_the_weights_of_one_after_another(kind) -> None:
     """K = 3 models with folds of unequal size (the last batch of an epoch differs by a
     row), dropout off, the same initial weights and data order: after a few epochs
@@ -87,7 +91,7 @@ def test_packed_training_gives_the_weights_of_one_after_another(kind) -> None:
 def test_packed_dropout_draws_each_models_own_masks() -> None:
     """With dropout on, packed models still train (finite, falling losses) and differ
     from each other although they start from the same weights on the same rows."""
-    task = KINDS["regression"]
+    task = KINDS[OutputKind.REGRESSION]
     space = load_space("mlp")
     values = {"num_layers": 2, "units_0": 32, "units_1": 16, "dropout": 0.3,
               "batch_size": 16}
@@ -108,7 +112,7 @@ def test_an_unpackable_model_falls_back_and_says_why(capfd) -> None:
     norm: the models train one after another instead, and the line says why."""
     import keras
 
-    task = KINDS["regression"]
+    task = KINDS[OutputKind.REGRESSION]
     models = []
     for seed in (1, 2):
         keras.utils.set_random_seed(seed)
@@ -150,6 +154,7 @@ def fold_trial(space_name: str, values: dict, data, *, pack: bool, epochs: int =
     return last, states[-1]
 
 
+@pytest.mark.slow
 def test_a_cv_trial_reports_the_same_values_packed_or_not(concrete_folds) -> None:
     """What the leaderboard stores of a ``--cv 3`` trial (best value, its spread over
     the folds, the best epoch, the out-of-fold outputs and every fold model's weights)
@@ -171,6 +176,7 @@ def test_a_cv_trial_reports_the_same_values_packed_or_not(concrete_folds) -> Non
             np.testing.assert_allclose(p, a, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_module_with_an_unpackable_layer_trains_its_folds_one_after_another(
     concrete_folds, capfd
 ) -> None:
@@ -183,6 +189,7 @@ def test_a_module_with_an_unpackable_layer_trains_its_folds_one_after_another(
     assert len(state.best_weights) == 3
 
 
+@pytest.mark.slow
 def test_a_cv_search_stores_the_same_leaderboard_values_packed_or_not(ray_session,
                                                                        tmp_path) -> None:
     """Two ``--cv 3`` searches with the same seed, one with ``--no-pack``: every trial's
@@ -198,8 +205,8 @@ def test_a_cv_search_stores_the_same_leaderboard_values_packed_or_not(ray_sessio
 
     packed, alone = search(True), search(False)
     assert packed.keys() == alone.keys() and len(packed) == 3  # the same proposals
-    assert all(t.metrics["worker"]["packed"] for t in packed.values())
-    assert not any(t.metrics["worker"]["packed"] for t in alone.values())
+    assert all(t.worker.packed for t in packed.values())
+    assert not any(t.worker.packed for t in alone.values())
     for key, trial in alone.items():
         other = packed[key]
         assert other.best_val == pytest.approx(trial.best_val, rel=1e-4)
@@ -213,7 +220,7 @@ def test_a_model_built_on_first_use_trains_one_after_another(capfd) -> None:
     first runs: it trains unpacked, and the line says how to pack it."""
     import keras
 
-    task = KINDS["regression"]
+    task = KINDS[OutputKind.REGRESSION]
     models = []
     for seed in (1, 2):
         keras.utils.set_random_seed(seed)

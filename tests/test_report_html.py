@@ -16,7 +16,6 @@ from autokeras_lab.leaderboard import Leaderboard, find_search
 from autokeras_lab.report import _plots as plots
 from autokeras_lab.report import build_report, write_report
 
-pytestmark = pytest.mark.slow
 HOSTILE_COLUMN = "<script>alert(1)</script>"
 HOSTILE_VALUE = "<img src=x onerror=alert(2)>"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -50,6 +49,7 @@ def board_of(runs: Path, experiment: str):
     return search, board.trials(experiment, direction=search.direction)
 
 
+@pytest.mark.slow
 def test_plot_functions_draw_a_real_search(searched: Path) -> None:
     search, trials = board_of(searched, "concrete")
     history = plots.optimisation_history(trials, search)
@@ -66,6 +66,7 @@ def test_plot_functions_draw_a_real_search(searched: Path) -> None:
     assert "MPa" in both.axes[0].get_xlabel()
 
 
+@pytest.mark.slow
 def test_report_escapes_user_text(searched: Path) -> None:
     board, search = find_search(searched, "hostile")
     page = build_report(board, search, runs_dir=searched)
@@ -73,6 +74,7 @@ def test_report_escapes_user_text(searched: Path) -> None:
     assert "<script" not in page.lower()  # the page has no script at all
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("experiment", ["concrete", "hostile"])
 def test_report_renders_in_a_real_browser(searched: Path, experiment: str) -> None:
     if CHROMIUM is None:
@@ -113,6 +115,7 @@ def test_report_renders_in_a_real_browser(searched: Path, experiment: str) -> No
         assert HOSTILE_COLUMN in text  # shown as text, not run
 
 
+@pytest.mark.slow
 def test_report_command_writes_the_chosen_search_where_asked(
     searched: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

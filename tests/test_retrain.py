@@ -14,7 +14,6 @@ from autokeras_lab.errors import UserError
 from autokeras_lab.leaderboard import Leaderboard
 from autokeras_lab.retrain import finetune, retrain_top
 
-pytestmark = pytest.mark.slow
 CONCRETE = Path(__file__).resolve().parents[1] / "autokeras_lab" / "data" / "concrete.csv"
 
 
@@ -25,6 +24,7 @@ def searched(ray_session, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return runs
 
 
+@pytest.mark.slow
 def test_retrain_ranks_configs_and_exports_single_and_ensemble(searched: Path) -> None:
     result = retrain_top(searched, "concrete", top=2, seeds=2, epochs=4)
     assert result.metric == "rmse" and len(result.ranked) == 2
@@ -45,6 +45,7 @@ def test_retrain_ranks_configs_and_exports_single_and_ensemble(searched: Path) -
     assert len(ensemble.card["members"]) == 2
 
 
+@pytest.mark.slow
 def test_finetune_exports_a_new_version_and_never_touches_the_old(searched: Path,
                                                                   tmp_path: Path) -> None:
     original = searched / "concrete" / "best"
@@ -62,6 +63,7 @@ def test_finetune_exports_a_new_version_and_never_touches_the_old(searched: Path
     assert "finetune" in kinds
 
 
+@pytest.mark.slow
 def test_finetune_refuses_rows_of_another_schema(searched: Path, tmp_path: Path) -> None:
     rows = pd.read_csv(CONCRETE).head(40).drop(columns=["age"]).assign(colour="red")
     path = tmp_path / "other.csv"

@@ -7,6 +7,7 @@ import pytest
 
 from autokeras_lab.errors import SpaceError, UserError
 from autokeras_lab.spaces import Task, available_spaces, load_space
+from autokeras_lab.types import OutputKind
 
 TASK = Task(n_features=8)
 
@@ -112,8 +113,12 @@ def test_broken_modules_get_an_expected_received_error_naming_the_module(
 @pytest.mark.parametrize("name", sorted(available_spaces()))
 @pytest.mark.parametrize(
     "task",
-    [Task(n_features=8), Task(kind="binary", n_features=5), Task(kind="multiclass", n_features=21, n_outputs=4)],
-    ids=["regression", "binary", "multiclass"],
+    # the fast tier builds every space for regression; the other heads are slow
+    [pytest.param(Task(n_features=8), id="regression"),
+     pytest.param(Task(kind=OutputKind.BINARY, n_features=5), id="binary",
+                  marks=pytest.mark.slow),
+     pytest.param(Task(kind=OutputKind.MULTICLASS, n_features=21, n_outputs=4),
+                  id="multiclass", marks=pytest.mark.slow)],
 )
 def test_every_space_builds_valid_models_across_its_space(name: str, task: Task) -> None:
     """Several sampled configurations (plus the extremes) build and take a training step."""

@@ -52,6 +52,7 @@ def test_trial_reports_every_epoch_and_checkpoints_at_rungs(concrete, derived) -
     assert "units_0" in last.active and "units_3" not in last.active
 
 
+@pytest.mark.slow
 def test_a_trial_resumed_from_its_checkpoint_continues_where_it_was(
     concrete, derived, tmp_path
 ) -> None:
@@ -133,6 +134,7 @@ def test_classification_trial_maximises_accuracy_with_row_weights(derived) -> No
     assert last.best_val_metric > 0.5  # iris is easy: well above the 1/3 of guessing
 
 
+@pytest.mark.slow
 def test_finished_trials_leave_no_tensorflow_graphs_behind(concrete, derived) -> None:
     """A reused worker must not grow from trial to trial: what TensorFlow traced for a
     trial is freed when the trial ends (it used to stay, about 4 MiB a trial)."""

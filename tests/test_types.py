@@ -8,7 +8,15 @@ import pytest
 
 from autokeras_lab.leaderboard import TrialRecord, rank_trials
 from autokeras_lab.metrics import direction_of
-from autokeras_lab.types import Direction, TrialStatus
+from autokeras_lab.types import (
+    Budget,
+    Direction,
+    OutputKind,
+    SearchStatus,
+    SplitSizes,
+    TaskKind,
+    TrialStatus,
+)
 
 
 @pytest.mark.parametrize(
@@ -37,7 +45,8 @@ def test_ranking_puts_the_best_first_and_failed_trials_last(direction: Direction
     values = {"a": 0.5, "b": 0.9, "c": None, "d": 0.7}
     trials = [
         TrialRecord(search_id="s", trial_id=tid, experiment="e", number=i, config={},
-                    status="failed" if value is None else "completed", epochs=1,
+                    status=TrialStatus.FAILED if value is None else TrialStatus.COMPLETED,
+                    epochs=1,
                     best_val=value, finished_at=float(i))
         for i, (tid, value) in enumerate(values.items())
     ]
@@ -51,6 +60,35 @@ def test_metrics_know_their_direction_and_records_hold_typed_values() -> None:
     record = TrialRecord(search_id="s", trial_id="t", experiment="e", number=1, config={},
                          status="stopped_early", epochs=1)
     assert record.status is TrialStatus.STOPPED_EARLY
-    with pytest.raises(ValueError, match="status must be one of"):
+    with pytest.raises(ValueError, match="'finished' is not a valid TrialStatus"):
         TrialRecord(search_id="s", trial_id="t", experiment="e", number=1, config={},
                     status="finished", epochs=1)
+
+
+@pytest.mark.parametrize(
+    ("task", "classes", "output"),
+    [(TaskKind.REGRESSION, 0, OutputKind.REGRESSION),
+     (TaskKind.CLASSIFICATION, 2, OutputKind.BINARY),
+     (TaskKind.CLASSIFICATION, 4, OutputKind.MULTICLASS)],
+    ids=["regression", "binary", "multiclass"],
+)
+def test_one_task_vocabulary_and_the_output_kind_beneath_it(
+    task: TaskKind, classes: int, output: OutputKind
+) -> None:
+    assert task.output(classes) is output
+    assert output.task is task
+
+
+def test_only_running_and_interrupted_searches_resume() -> None:
+    assert {s for s in SearchStatus if s.resumable} == {SearchStatus.RUNNING,
+                                                       SearchStatus.INTERRUPTED}
+
+
+def test_budget_and_split_read_as_words_without_none() -> None:
+    assert Budget(trials=None, time_budget_s=300).describe() == "300 epochs max, 300 s budget"
+    assert Budget(trials=8, max_epochs=20, time_budget_s=None).describe() == (
+        "8 trials, 20 epochs max")
+    bagged = SplitSizes(train=741, val=186, test=103, folds=5).describe()
+    assert bagged.startswith("927 rows in 5-fold bags") and "103 held-out test" in bagged
+    assert SplitSizes(train=70, val=20, test=10).describe() == (
+        "70 train / 20 validation / 10 held-out test rows")

@@ -13,6 +13,7 @@ from autokeras_lab.leaderboard import Leaderboard, SearchKey, SearchRecord, Tria
 from autokeras_lab.spaces import DerivedSpace
 from autokeras_lab.types import Direction
 from autokeras_lab.warmstart import plan_warm_start
+from tests.helpers import SIZES
 
 
 def today_space() -> DerivedSpace:
@@ -35,7 +36,7 @@ def board_with_history(tmp_path: Path) -> Leaderboard:
     board.start_search(SearchRecord(
         search_id="old", experiment="concrete", dataset="concrete", data_fingerprint="fp",
         space="mlp", metric="rmse", direction="min", seed=0, status="completed",
-        started_at=1.0, command="", settings={}, space_config={}, split_sizes={},
+        started_at=1.0, command="", settings={}, space_config={}, split_sizes=SIZES,
     ))
     history = [  # (config, best_val)
         ({"learning_rate": 5e-3, "units_0": 32, "activation": "relu"}, 5.0),
@@ -114,7 +115,7 @@ def test_a_maximised_metric_proposes_its_highest_results_first(tmp_path: Path) -
     board.start_search(SearchRecord(
         search_id="acc", experiment="concrete", dataset="concrete", data_fingerprint="fp",
         space="mlp", metric="accuracy", direction="max", seed=0, status="completed",
-        started_at=2.0, command="", settings={}, space_config={}, split_sizes={},
+        started_at=2.0, command="", settings={}, space_config={}, split_sizes=SIZES,
     ))
     for i, (units, value) in enumerate([(16, 0.70), (64, 0.95), (32, 0.80)]):
         board.record_trial(TrialRecord(

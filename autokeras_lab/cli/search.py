@@ -16,6 +16,7 @@ from autokeras_lab.cli._types import (
 )
 from autokeras_lab.metrics import METRICS
 from autokeras_lab.tuners import SAMPLERS
+from autokeras_lab.types import AUTO_TASK, TASK_CHOICES
 
 TOP = 10
 
@@ -35,7 +36,7 @@ def add_parser(commands: Any) -> None:
     )
     parser.add_argument("--csv", type=Path, help="search on this CSV file instead")
     parser.add_argument("--target", help="with --csv: the column to predict")
-    parser.add_argument("--task", choices=("auto", "regression", "classification"),
+    parser.add_argument("--task", choices=TASK_CHOICES,
                         default=None, help="with --csv: the task (default: inferred)")
     parser.add_argument("--name", help="with --csv: the experiment name (default: file stem)")
     parser.add_argument("--space", metavar="NAME|PATH",
@@ -93,6 +94,9 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--warm-start-from", metavar="SEARCH_ID",
                         help="seed the search with this earlier search only")
     parser.add_argument("--quiet", action="store_true", help="no progress view")
+    parser.add_argument("--wide", action="store_true",
+                        help="every leaderboard column at the end, however wide (default: 100 "
+                        "characters; `leaderboard --format` gives the rest too)")
     parser.add_argument("--no-report", action="store_true",
                         help="do not write the HTML report at the end")
     parser.set_defaults(handler=run)
@@ -100,8 +104,9 @@ def add_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from autokeras_lab.cluster import ClusterOptions
-    from autokeras_lab.report import format_leaderboard
+    from autokeras_lab.report import TABLE_WIDTH, format_leaderboard
     from autokeras_lab.search import resume_search, run_search
+    from autokeras_lab.types import SearchStatus
 
     out = None if args.quiet else sys.stderr
     cluster = ClusterOptions(
@@ -137,7 +142,8 @@ def run(args: argparse.Namespace) -> int:
           f"of {len(result.trials)} trials, {result.wall_seconds:.0f} s):")
     ensembles = [result.ensemble] if result.ensemble else []
     print(format_leaderboard(result.trials, fmt="table", metric=result.metric,
-                             ensembles=ensembles, top=TOP))
+                             ensembles=ensembles, top=TOP,
+                             width=None if args.wide else TABLE_WIDTH))
     print(f"\nbest model:  {result.export_dir}" + _what_best_is(result))
     print(f"leaderboard: {result.leaderboard_path}")
     if not args.no_report:
@@ -145,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
 
         report = write_report(args.runs_dir, result.experiment, search_id=result.search_id)
         print(f"report:      {report}")
-    if result.status == "interrupted":
+    if result.status is SearchStatus.INTERRUPTED:
         from autokeras_lab.search import resume_command
 
         print(
@@ -184,8 +190,7 @@ def _check_resume_flags(args: argparse.Namespace) -> str | None:
         name = _experiment(args).name
     _, record = find_resumable(args.runs_dir, name, args.resume or None)
     stored = experiment_from_settings(record.settings)
-    cluster = record.settings.get("cluster") or {}
-    warm = record.settings.get("warm_start") or {}
+    cluster, warm = record.cluster, record.warm_start
     settings = {
         "csv": (str(args.csv.absolute()) if args.csv else None, stored.csv),
         "target": (args.target, stored.target),
@@ -203,11 +208,11 @@ def _check_resume_flags(args: argparse.Namespace) -> str | None:
         "no_pack": (None if args.pack is None else True, None if stored.pack else True),
         "max_consecutive_failures": (args.max_consecutive_failures,
                                      stored.budget.max_consecutive_failures),
-        "storage": (args.storage, cluster.get("storage")),
-        "gpus_per_trial": (args.gpus_per_trial, cluster.get("gpus_per_trial") or 0.0),
-        "warm_start": (args.warm_start or None, bool(warm) or None),
+        "storage": (args.storage, cluster.storage),
+        "gpus_per_trial": (args.gpus_per_trial, cluster.gpus_per_trial),
+        "warm_start": (args.warm_start or None, True if warm else None),
         "warm_start_from": (args.warm_start_from,
-                            (warm.get("searches") or [None])[0] if warm else None),
+                            warm.searches[0] if warm and warm.searches else None),
     }
     for flag, (given, kept) in settings.items():
         if given is not None and given != kept:
@@ -238,4 +243,5 @@ def _experiment(args: argparse.Namespace) -> Any:
         )
     if not args.target:
         raise UserError(f"--csv {args.csv} needs --target COLUMN (the column to predict)")
-    return csv_experiment(args.csv, target=args.target, task=args.task or "auto", name=args.name)
+    return csv_experiment(args.csv, target=args.target, task=args.task or AUTO_TASK,
+                          name=args.name)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 
 from autokeras_lab.errors import UserError
+from autokeras_lab.types import AUTO_TASK, TASK_CHOICES, TaskKind
 
-TASKS = ("regression", "classification")
 MIN_ROWS = 30
 MIN_ROWS_PER_CLASS = 2
 
@@ -26,7 +26,7 @@ class Dataset:
         name: The data set's name.
         frame: All rows, predictors and target (rows without a target dropped).
         target: The target column.
-        task: ``"regression"`` or ``"classification"``.
+        task: What the target is (a :class:`~autokeras_lab.types.TaskKind`).
         unit: The target's unit, for humans ("MPa"), or "".
         fingerprint: SHA-256 prefix of the table's content, so results from different
             data never mix on the leaderboard.
@@ -37,10 +37,13 @@ class Dataset:
     name: str
     frame: pd.DataFrame
     target: str
-    task: str
+    task: TaskKind
     unit: str = ""
     fingerprint: str = ""
     validation: pd.DataFrame | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "task", TaskKind(self.task))
 
     @property
     def feature_columns(self) -> list[str]:
@@ -49,7 +52,7 @@ class Dataset:
     @property
     def classes(self) -> list[str]:
         """Class labels (as text, sorted) of a classification target."""
-        if self.task != "classification":
+        if self.task is not TaskKind.CLASSIFICATION:
             return []
         return sorted({str(v) for v in self.frame[self.target]})
 
@@ -59,7 +62,8 @@ def _fingerprint(frame: pd.DataFrame) -> str:
     return digest.hexdigest()[:16]
 
 
-def _make(name: str, frame: pd.DataFrame, target: str, task: str, unit: str = "") -> Dataset:
+def _make(name: str, frame: pd.DataFrame, target: str, task: TaskKind, unit: str = ""
+          ) -> Dataset:
     frame = frame.reset_index(drop=True)
     return Dataset(name, frame, target, task, unit, _fingerprint(frame))
 
@@ -88,15 +92,17 @@ def _moons() -> pd.DataFrame:
 
 _BUILTIN: dict[str, tuple[Callable[[], Dataset], str]] = {
     "concrete": (
-        lambda: _make("concrete", _bundled_csv("concrete.csv"), "strength", "regression", "MPa"),
+        lambda: _make("concrete", _bundled_csv("concrete.csv"), "strength",
+                      TaskKind.REGRESSION, "MPa"),
         "UCI Concrete Compressive Strength: 1030 mixes, 8 inputs, strength in MPa (regression)",
     ),
     "car": (
-        lambda: _make("car", _bundled_csv("car.csv"), "class", "classification"),
+        lambda: _make("car", _bundled_csv("car.csv"), "class", TaskKind.CLASSIFICATION),
         "UCI Car Evaluation: 1728 cars, 6 categorical inputs, 4 classes (classification)",
     ),
     "iris": (
-        lambda: _make("iris", _sklearn("load_iris", "species", True), "species", "classification"),
+        lambda: _make("iris", _sklearn("load_iris", "species", True), "species",
+                      TaskKind.CLASSIFICATION),
         "Fisher's iris (scikit-learn): 150 flowers, 4 inputs, 3 species (classification)",
     ),
     "breast_cancer": (
@@ -104,19 +110,19 @@ _BUILTIN: dict[str, tuple[Callable[[], Dataset], str]] = {
             "breast_cancer",
             _sklearn("load_breast_cancer", "diagnosis", True),
             "diagnosis",
-            "classification",
+            TaskKind.CLASSIFICATION,
         ),
         "Wisconsin breast cancer (scikit-learn): 569 tumours, 30 inputs, binary",
     ),
     "diabetes": (
         lambda: _make(
             "diabetes", _sklearn("load_diabetes", "progression", False), "progression",
-            "regression",
+            TaskKind.REGRESSION,
         ),
         "Diabetes progression (scikit-learn): 442 patients, 10 inputs (regression)",
     ),
     "moons": (
-        lambda: _make("moons", _moons(), "moon", "classification"),
+        lambda: _make("moons", _moons(), "moon", TaskKind.CLASSIFICATION),
         "Two interleaving half-moons (scikit-learn, seeded): 1000 points, binary",
     ),
 }
@@ -142,7 +148,7 @@ def load_dataset(name: str) -> Dataset:
 
 
 def load_csv(
-    path: str | Path, *, target: str, task: str = "auto", name: str | None = None
+    path: str | Path, *, target: str, task: str = AUTO_TASK, name: str | None = None
 ) -> Dataset:
     """Load a user's CSV, check it, and say which task it is.
 
@@ -185,7 +191,7 @@ def load_csv(
 
 
 def from_frame(
-    frame: pd.DataFrame, *, target: str, task: str = "auto", name: str = "data",
+    frame: pd.DataFrame, *, target: str, task: str = AUTO_TASK, name: str = "data",
     validation: pd.DataFrame | None = None,
 ) -> Dataset:
     """A data set from a DataFrame in memory, checked like a CSV.
@@ -263,10 +269,10 @@ def feature_frame(X: object, columns: list[str] | None = None) -> pd.DataFrame:
 
 def _checked(frame: pd.DataFrame, *, target: str, task: str, name: str, source: str
              ) -> Dataset:
-    kind = infer_task(frame[target]) if task == "auto" else task
-    if kind not in TASKS:
-        raise UserError(f"unknown task {task!r}; expected auto, regression or classification")
-    if kind == "regression" and not pd.api.types.is_numeric_dtype(frame[target]):
+    if task not in TASK_CHOICES:
+        raise UserError(f"unknown task {task!r}; expected one of {', '.join(TASK_CHOICES)}")
+    kind = infer_task(frame[target]) if task == AUTO_TASK else TaskKind(task)
+    if kind is TaskKind.REGRESSION and not pd.api.types.is_numeric_dtype(frame[target]):
         sample = frame[target].astype(str).head(3).tolist()
         raise UserError(
             f"{source}: regression needs a numeric target, but {target!r} holds text such "
@@ -276,13 +282,13 @@ def _checked(frame: pd.DataFrame, *, target: str, task: str, name: str, source: 
     return _make(name, frame, target, kind)
 
 
-def infer_task(target: pd.Series) -> str:
+def infer_task(target: pd.Series) -> TaskKind:
     """Classification for text, booleans and small sets of whole numbers; else regression."""
     if not pd.api.types.is_numeric_dtype(target) or pd.api.types.is_bool_dtype(target):
-        return "classification"
+        return TaskKind.CLASSIFICATION
     values = target.dropna()
     whole = bool((values == values.round()).all())
-    return "classification" if whole and values.nunique() <= 10 else "regression"
+    return TaskKind.CLASSIFICATION if whole and values.nunique() <= 10 else TaskKind.REGRESSION
 
 
 def _check_header(path: Path, header: list[str]) -> None:
@@ -297,18 +303,18 @@ def _check_header(path: Path, header: list[str]) -> None:
         raise UserError(f"{path} has duplicated column names: {', '.join(dupes)}; rename them")
 
 
-def _check_rows(path: Path, frame: pd.DataFrame, target: str, task: str) -> None:
+def _check_rows(path: Path, frame: pd.DataFrame, target: str, task: TaskKind) -> None:
     if len(frame) < MIN_ROWS:
         raise UserError(
             f"{path} has {len(frame)} rows with a target; expected at least {MIN_ROWS} "
             "to split into train, validation and test"
         )
-    if task == "regression" and frame[target].nunique() == 1:
+    if task is TaskKind.REGRESSION and frame[target].nunique() == 1:
         raise UserError(
             f"{path}: the target {target!r} is {frame[target].iloc[0]} in every row: a "
             "constant target cannot be learned; pass another --target"
         )
-    if task == "classification":
+    if task is TaskKind.CLASSIFICATION:
         counts = frame[target].astype(str).value_counts()
         if len(counts) < 2:
             raise UserError(

@@ -12,7 +12,7 @@ from sklearn.model_selection import train_test_split
 
 from autokeras_lab.data._datasets import Dataset
 from autokeras_lab.errors import UserError
-from autokeras_lab.types import INPUT_TRANSFORMS, InputTransform
+from autokeras_lab.types import INPUT_TRANSFORMS, InputTransform, SplitSizes, TaskKind
 
 MAX_CATEGORIES = 50
 MISSING = "__missing__"
@@ -161,7 +161,7 @@ class Preprocessor:
     Attributes:
         columns: One :class:`ColumnSpec` per input column, in input order.
         target: The target column.
-        task: ``"regression"`` or ``"classification"``.
+        task: What the target is (a :class:`~autokeras_lab.types.TaskKind`).
         target_mean, target_scale: Regression: the target is standardised for training
             and predictions come back in the target's units.
         classes: Classification: the class labels; the model predicts their indices.
@@ -172,11 +172,14 @@ class Preprocessor:
 
     columns: tuple[ColumnSpec, ...]
     target: str
-    task: str
+    task: TaskKind
     target_mean: float = 0.0
     target_scale: float = 1.0
     classes: tuple[str, ...] = ()
     transforms: tuple[str, ...] = (STANDARD,)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "task", TaskKind(self.task))
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -195,10 +198,10 @@ class Preprocessor:
         return dataclasses.replace(self, transforms=tuple(transforms))
 
     @classmethod
-    def fit(cls, frame: pd.DataFrame, *, features: list[str], target: str, task: str,
+    def fit(cls, frame: pd.DataFrame, *, features: list[str], target: str, task: TaskKind,
             classes: list[str] | None = None) -> Preprocessor:
         columns = tuple(ColumnSpec.fit(frame[name]) for name in features)
-        if task == "classification":
+        if TaskKind(task) is TaskKind.CLASSIFICATION:
             return cls(columns=columns, target=target, task=task, classes=tuple(classes or ()))
         y = frame[target].to_numpy(dtype=np.float64)
         return cls(columns=columns, target=target, task=task, target_mean=float(y.mean()),
@@ -219,7 +222,7 @@ class Preprocessor:
         return np.concatenate(parts, axis=1).astype(np.float32)
 
     def transform_y(self, values: np.ndarray | pd.Series) -> np.ndarray:
-        if self.task == "classification":
+        if self.task is TaskKind.CLASSIFICATION:
             index = {c: i for i, c in enumerate(self.classes)}
             return np.array([index[str(v)] for v in values], dtype=np.float32)
         y = np.asarray(values, dtype=np.float64)
@@ -250,7 +253,7 @@ class Preprocessor:
         return cls(
             columns=columns,
             target=str(raw["target"]),
-            task=str(raw["task"]),
+            task=TaskKind(raw["task"]),
             target_mean=float(raw["target_mean"]),
             target_scale=float(raw["target_scale"]),
             classes=tuple(str(c) for c in raw["classes"]),
@@ -358,8 +361,16 @@ class Prepared:
             arrays["folds"] = [{"x_train": f["x_train"], "x_val": f["x_val"]} for f in self.folds]
         return arrays
 
-    def sizes(self) -> dict[str, int]:
-        return {"train": len(self.x_train), "val": len(self.x_val), "test": len(self.x_test)}
+    def sizes(self) -> SplitSizes:
+        return SplitSizes(train=len(self.x_train), val=len(self.x_val), test=len(self.x_test),
+                          folds=len(self.folds) or 1)
+
+    def fold_bounds(self) -> list[tuple[int, int]]:
+        """Where each fold's rows lie in :meth:`selection_targets` (one span without
+        folds), so a metric can be taken fold by fold, as the trials take it."""
+        sizes = [len(fold["y_val"]) for fold in self.folds] or [len(self.y_val)]
+        ends = np.cumsum(sizes).tolist()
+        return list(zip([0, *ends[:-1]], ends, strict=True))
 
 
 def prepare(
@@ -384,7 +395,7 @@ def prepare(
     """
     frame = dataset.frame.reset_index(drop=True)
     index = np.arange(len(frame))
-    classify = dataset.task == "classification"
+    classify = dataset.task is TaskKind.CLASSIFICATION
     labels = frame[dataset.target].astype(str).to_numpy() if classify else None
     if dataset.validation is not None and cv >= 2:
         raise UserError("validation data and cross-validation exclude each other: give "

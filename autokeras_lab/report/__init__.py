@@ -7,6 +7,12 @@ Example:
 """
 
 from autokeras_lab.report._html import build_report, write_report
-from autokeras_lab.report._table import FORMATS, format_leaderboard, leaderboard_rows
+from autokeras_lab.report._table import (
+    FORMATS,
+    TABLE_WIDTH,
+    format_leaderboard,
+    leaderboard_rows,
+)
 
-__all__ = ["FORMATS", "build_report", "format_leaderboard", "leaderboard_rows", "write_report"]
+__all__ = ["FORMATS", "TABLE_WIDTH", "build_report", "format_leaderboard", "leaderboard_rows",
+           "write_report"]

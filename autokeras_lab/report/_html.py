@@ -11,13 +11,12 @@ import datetime as dt
 import html
 import io
 import json
-import warnings
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from autokeras_lab.layout import RunsLayout
+from autokeras_lab.layout import ModelDir, RunsLayout
 from autokeras_lab.leaderboard import (
     EnsembleRecord,
     Leaderboard,
@@ -26,7 +25,7 @@ from autokeras_lab.leaderboard import (
     find_search,
 )
 from autokeras_lab.report import _plots as plots
-from autokeras_lab.report._table import column_order, compact_config, leaderboard_rows
+from autokeras_lab.report._table import MEMBERS, column_order, compact_config, leaderboard_rows
 from autokeras_lab.types import TrialStatus
 
 TABLE_ROWS = 20
@@ -40,7 +39,8 @@ h1 { margin-bottom: .2rem; } .sub { color: #4a5568; margin-top: 0; }
 .card b { display: block; font-size: 1.35rem; }
 .card span { color: #4a5568; font-size: .85rem; }
 table { border-collapse: collapse; font-size: .85rem; width: 100%; }
-th, td { border-bottom: 1px solid #e2e8f0; padding: .3rem .5rem; text-align: right; }
+th, td { border-bottom: 1px solid #e2e8f0; padding: .3rem .5rem; text-align: right;
+         white-space: nowrap; }
 th { background: #f7fafc; position: sticky; top: 0; }
 td.text, th.text { text-align: left; }
 tr.best { background: #fffbea; }
@@ -74,45 +74,10 @@ def _figure_html(fig: Any, alt: str, caption: str) -> str:
     )
 
 
-def _importances(
-    trials: Sequence[TrialRecord], search: SearchRecord
-) -> tuple[dict[str, float] | None, str]:
-    import optuna
-
-    from autokeras_lab.spaces import optuna_space
-
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    dists = optuna_space(search.space_config)
-    scored = [t for t in trials if t.best_val is not None]
-    if len(scored) < 4:
-        return None, f"{len(scored)} scored trial(s): importance needs at least 4"
-    study = optuna.create_study(direction=search.direction.optuna)
-    for trial in scored:
-        params = {k: v for k, v in trial.config.items() if k in dists}
-        study.add_trial(
-            optuna.trial.create_trial(
-                params=params,
-                distributions={k: dists[k] for k in params},
-                value=trial.best_val,
-            )
-        )
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # few trials per regime is what we have
-            found = optuna.importance.get_param_importances(
-                study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0)
-            )
-    except (RuntimeError, ValueError) as exc:
-        return None, f"importance could not be estimated: {exc}"
-    return dict(found), ""
-
-
 def _best_model_figure(export_dir: Path, card: dict[str, Any]) -> str:
     import pandas as pd
 
-    from autokeras_lab.export import TEST_PREDICTIONS_FILE
-
-    path = export_dir / TEST_PREDICTIONS_FILE
+    path = ModelDir(export_dir).test_predictions
     if not path.is_file():
         return "<p>The best model's test predictions were not found.</p>"
     frame = pd.read_csv(
@@ -145,11 +110,13 @@ def _table(
     columns = column_order(rows)
     text_columns = {"status"} | {c for c in columns if any(isinstance(r.get(c), str) for r in rows)}
 
-    def cell(value: Any) -> str:
+    def cell(column: str, value: Any) -> str:
         if value is None:
             return "-"
         if isinstance(value, float):
             return f"{value:.4g}"
+        if column == MEMBERS:  # the weights in a tooltip; the summary lists them in full
+            return f'<span title="{esc(value)}">{value.count("#")} trials</span>'
         return esc(value)
 
     head = "".join(
@@ -159,7 +126,7 @@ def _table(
     for key, row in zip(keys, rows, strict=True):
         cls = ' class="best"' if key in (best_id, "ensemble") else ""
         cells = "".join(
-            f'<td class="{"text" if c in text_columns else ""}">{cell(row.get(c))}</td>'
+            f'<td class="{"text" if c in text_columns else ""}">{cell(c, row.get(c))}</td>'
             for c in columns
         )
         body.append(f"<tr{cls}>{cells}</tr>")
@@ -178,20 +145,28 @@ def _ensemble_text(ensemble: EnsembleRecord | None, numbers: dict[str, int], met
             f"alone ({ensemble.single_val:.4g}) on the rows it was selected on")
 
 
+def _scheduler_text(scheduler: dict[str, Any]) -> str:
+    name = scheduler.get("name", "asha")
+    if name == "fifo":
+        return "fifo (no early stopping)"
+    grace = f"{name}: every trial trains {scheduler.get('grace_period')} epochs before it may stop"
+    if name == "median":
+        return f"{grace}; then it stops when worse than the median of the others"
+    return (f"{grace}; the best 1/{scheduler.get('reduction_factor')} go on at each rung")
+
+
 def _config_text(config: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in compact_config(config).items())
 
 
 def build_report(board: Leaderboard, search: SearchRecord, *, runs_dir: Path) -> str:
     """The report page of one search (see :func:`write_report`)."""
-    from autokeras_lab.export import CARD_FILE
-
     experiment = search.experiment
     trials = board.trials(experiment, search_id=search.search_id, direction=search.direction)
     export_dir = RunsLayout(Path(runs_dir)).search_best(experiment, search.search_id)
     card: dict[str, Any] = {}
-    if (export_dir / CARD_FILE).is_file():
-        card = json.loads((export_dir / CARD_FILE).read_text(encoding="utf-8"))
+    if ModelDir(export_dir).card.is_file():
+        card = json.loads(ModelDir(export_dir).card.read_text(encoding="utf-8"))
     best = next(
         (t for t in trials if t.trial_id == search.best_trial_id), trials[0] if trials else None
     )
@@ -200,8 +175,6 @@ def build_report(board: Leaderboard, search: SearchRecord, *, runs_dir: Path) ->
     handed = next((e for e in ensembles if e.exported), None)
     numbers = {t.trial_id: t.number for t in trials}
     counts = Counter(t.status for t in trials)
-    settings = search.settings
-    budget = settings.get("budget", {})
     metric = search.metric
     started = dt.datetime.fromtimestamp(search.started_at).strftime("%Y-%m-%d %H:%M")
     wall = f"{search.wall_seconds:.0f} s" if search.wall_seconds else "-"
@@ -218,13 +191,10 @@ def build_report(board: Leaderboard, search: SearchRecord, *, runs_dir: Path) ->
                       + (f" (ensemble of {len(handed.members)} trials)" if handed else "")),
             card_html(test_value, f"its held-out test {metric}"),
             card_html(len(trials), "trials"),
-            card_html(counts[TrialStatus.COMPLETED], "completed"),
-            card_html(counts[TrialStatus.STOPPED_EARLY], "stopped early"),
-            card_html(counts[TrialStatus.FAILED], "failed"),
+            *(card_html(counts[status], status.words) for status in TrialStatus),
             card_html(wall, "wall time"),
         ]
     )
-    sizes = search.split_sizes
     features = card.get("features", [])
     details = [
         ("data set", f"{search.dataset} (fingerprint {search.data_fingerprint})"),
@@ -234,19 +204,11 @@ def build_report(board: Leaderboard, search: SearchRecord, *, runs_dir: Path) ->
             f"{card.get('target', '')} {('(' + card['unit'] + ')') if card.get('unit') else ''}",
         ),
         ("input columns", ", ".join(map(str, features)) or "-"),
-        (
-            "split",
-            f"{sizes.get('train')} train / {sizes.get('val')} validation / "
-            f"{sizes.get('test')} held-out test rows",
-        ),
+        ("split", search.split_sizes.describe()),
         ("search space", search.space),
         ("metric", f"{metric} ({search.direction.words})"),
-        (
-            "budget",
-            f"{budget.get('trials')} trials, {budget.get('max_epochs')} epochs max, "
-            f"{budget.get('time_budget_s')} s",
-        ),
-        ("scheduler", json.dumps(settings.get("scheduler", {}))),
+        ("budget", search.budget.describe() if search.budget else "-"),
+        ("scheduler", _scheduler_text(search.settings.get("scheduler") or {})),
         ("seed", search.seed),
         ("status", search.status),
         ("started", started),
@@ -255,39 +217,8 @@ def build_report(board: Leaderboard, search: SearchRecord, *, runs_dir: Path) ->
         ("best model", search.export_dir or "-"),
     ]
     detail_html = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in details)
-    importances, note = _importances(trials, search)
-    drawn = (
-        (
-            plots.optimisation_history(trials, search),
-            "optimisation history",
-            "Each trial's best validation metric in the order trials finished; the line is "
-            "the best so far.",
-        ),
-        (
-            plots.learning_curves(trials, search),
-            "learning curves",
-            "Validation metric per epoch for every trial. Grey curves ending in a cross were "
-            "stopped early by ASHA.",
-        ),
-        (
-            plots.parallel_coordinates(trials, search),
-            "hyperparameters",
-            "Each line is a trial across its hyperparameters (scaled to their ranges), "
-            "coloured by its metric.",
-        ),
-        (
-            plots.importance(importances, note),
-            "hyperparameter importance",
-            "How much of the metric's variation each hyperparameter explains (fANOVA on the "
-            "finished trials).",
-        ),
-        (
-            plots.timeline(trials),
-            "trial timeline",
-            "When each trial ran, and how many ran at once.",
-        ),
-    )
-    figures = [_figure_html(fig, alt, caption) for fig, alt, caption in drawn]
+    figures = [_figure_html(draw(trials, search), alt, caption)
+               for draw, alt, caption in plots.TRIAL_FIGURES]
     figures.append(
         _best_model_figure(export_dir, card)
         if card

@@ -11,6 +11,11 @@ from typing import Any
 from autokeras_lab.leaderboard import EnsembleRecord, TrialRecord
 
 FORMATS = ("table", "json", "csv", "markdown")
+#: The terminal table's width unless asked for every column (``--wide``).
+TABLE_WIDTH = 100
+_GAP = "  "
+#: The ensemble row's column of members and weights ("0.27*#29 + 0.18*#43 + ...").
+MEMBERS = "members"
 _INDEXED = re.compile(r"^(?P<stem>.+)_(?P<index>\d+)$")
 
 
@@ -70,9 +75,14 @@ def leaderboard_rows(
 def format_leaderboard(
     trials: Sequence[TrialRecord], *, fmt: str, metric: str,
     ensembles: Sequence[EnsembleRecord] = (), top: int | None = None,
+    width: int | None = TABLE_WIDTH,
 ) -> str:
     """Render ensembles and trials (the ``top`` best) as ``table`` (terminal),
     ``markdown``, ``csv`` or ``json``.
+
+    The table keeps to ``width`` characters (``None``: every column): the columns that
+    fit, in order (rank, trial, status and the metric always), and a last line naming
+    the ones left out.
 
     JSON and CSV carry every stored column (full config and per-epoch curve, the
     latter two as JSON text in CSV), so they load straight into pandas; an ensemble
@@ -105,15 +115,36 @@ def format_leaderboard(
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in cells]
         return "\n".join(lines)
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-    numeric = {i for i, c in enumerate(columns) if all(_is_number(r[i]) for r in cells)}
+    shown = _fitting(widths, width, always=columns.index(f"val_{metric}") + 1)
+    numeric = {i for i in shown if all(_is_number(r[i]) for r in cells)}
 
     def line(values: list[str]) -> str:
-        return "  ".join(
-            v.rjust(w) if i in numeric else v.ljust(w)
-            for i, (v, w) in enumerate(zip(values, widths, strict=True))
+        return _GAP.join(
+            values[i].rjust(widths[i]) if i in numeric else values[i].ljust(widths[i])
+            for i in shown
         ).rstrip()
 
-    return "\n".join([line(columns), line(["-" * w for w in widths]), *map(line, cells)])
+    lines = [line(columns), line(["-" * w for w in widths]), *map(line, cells)]
+    left = [c for i, c in enumerate(columns) if i not in shown]
+    if left:
+        lines.append(f"({len(left)} more columns: {', '.join(left[:3])}"
+                     f"{', ...' if len(left) > 3 else ''}; --wide or --format shows them)")
+    return "\n".join(lines)
+
+
+def _fitting(widths: list[int], width: int | None, *, always: int) -> list[int]:
+    """The columns that fit in ``width`` characters, in order: the first ``always``
+    whatever their width, then each next one while it fits."""
+    if width is None:
+        return list(range(len(widths)))
+    shown = list(range(min(always, len(widths))))
+    used = sum(widths[i] for i in shown) + len(_GAP) * (len(shown) - 1)
+    for i in range(len(shown), len(widths)):
+        if used + len(_GAP) + widths[i] > width:
+            break
+        shown.append(i)
+        used += len(_GAP) + widths[i]
+    return shown
 
 
 def column_order(rows: Sequence[dict[str, Any]]) -> list[str]:
@@ -139,7 +170,7 @@ def _ensemble_row(
         for name, value in ensemble.metrics.get(split, {}).items():
             if name != metric:
                 row[f"{split}_{name}"] = value
-    row["members"] = " + ".join(
+    row[MEMBERS] = " + ".join(
         f"{weight:.2f}*#{numbers.get(trial_id, trial_id)}"
         for trial_id, weight in ensemble.members.items()
     )

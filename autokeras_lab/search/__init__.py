@@ -15,11 +15,10 @@ change (the command line does that), and the command recorded is the one given.
 from __future__ import annotations
 
 import dataclasses
-import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from autokeras_lab.cluster import (
     ClusterOptions,
@@ -28,15 +27,20 @@ from autokeras_lab.cluster import (
     joined_runtime,
     start_ray,
 )
-from autokeras_lab.config import Experiment, experiment_from_settings
+from autokeras_lab.config import Experiment, SamplerSettings, experiment_from_settings
 from autokeras_lab.errors import UserError
-from autokeras_lab.layout import RunsLayout
-from autokeras_lab.leaderboard import Leaderboard, SearchKey, SearchRecord
+from autokeras_lab.layout import RunsLayout, run_id
+from autokeras_lab.leaderboard import ClusterRecord, Leaderboard, SearchKey, SearchRecord
 from autokeras_lab.search._engine import execute
 from autokeras_lab.search._resume import find_resumable, restore_tune_state
 from autokeras_lab.search._run import SearchResult, SearchRun, driver_info, resume_command
-from autokeras_lab.search._setup import Setup, check_runs_dir, set_up
+from autokeras_lab.search._setup import Setup, check_runs_dir, load, set_up
+from autokeras_lab.tuners import CUSTOM_SAMPLER
+from autokeras_lab.types import SearchStatus
 from autokeras_lab.warmstart import plan_warm_start
+
+if TYPE_CHECKING:
+    import optuna
 
 __all__ = ["SearchResult", "find_resumable", "resume_command", "resume_search", "run_search"]
 
@@ -51,6 +55,7 @@ def run_search(
     out: TextIO | None = None,
     command: str | None = None,
     warm_start: bool | str = False,
+    sampler: str | optuna.samplers.BaseSampler | None = None,
 ) -> SearchResult:
     """Run one search and return what it left on the leaderboard.
 
@@ -65,6 +70,11 @@ def run_search(
         warm_start: ``True`` seeds the search with every earlier search of the
             experiment on the same data, space and metric; a search id seeds it with
             that one (see :mod:`autokeras_lab.warmstart`).
+        sampler: The Optuna sampler that proposes the configurations: a registered
+            name (``"tpe"``, ``"random"``, ...; see :mod:`autokeras_lab.tuners`) or an
+            instance, as ``optuna.create_study(sampler=...)`` takes (recorded as
+            ``custom`` with its class; a resumed search gets it back from Ray Tune's
+            state). Default: the experiment's.
 
     Example:
         >>> from pathlib import Path
@@ -76,10 +86,19 @@ def run_search(
     """
     layout = RunsLayout(check_runs_dir(Path(runs_dir).absolute()))
     cluster = cluster or ClusterOptions()
-    # Ray starts (and its workers import TensorFlow) while the data are prepared and
-    # the space derived: the fixed cost of a small search.
+    instance = None
+    if isinstance(sampler, str):
+        experiment = experiment.with_overrides(sampler=sampler)
+    elif sampler is not None:
+        instance = sampler
+        experiment = dataclasses.replace(experiment, sampler=SamplerSettings(
+            name=CUSTOM_SAMPLER, custom=type(sampler).__name__))
+    # Bad input is refused before Ray starts; then Ray starts (and its workers import
+    # TensorFlow) while the data are split and the space derived: the fixed cost of a
+    # small search.
+    experiment, dataset = load(experiment)
     with ThreadPoolExecutor(1, thread_name_prefix="set-up") as pool:
-        preparing = pool.submit(set_up, experiment)
+        preparing = pool.submit(set_up, experiment, dataset)
         try:
             dashboard = _connect(cluster, layout.storage_root(experiment.name,
                                                               storage=cluster.storage))
@@ -100,9 +119,9 @@ def run_search(
         )
         if out is not None:
             out.write("".join(f"{note}\n" for note in plan.notes))
-    run = SearchRun(setup=setup, search_id=time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2),
+    run = SearchRun(setup=setup, search_id=run_id(),
                     layout=layout, board=board, cluster=cluster, out=out, dashboard=dashboard,
-                    plan=plan)
+                    plan=plan, sampler=instance)
     board.start_search(SearchRecord(
         search_id=run.search_id,
         experiment=experiment.name,
@@ -112,12 +131,13 @@ def run_search(
         metric=experiment.metric,
         direction=setup.direction,
         seed=experiment.seed,
-        status="running",
+        status=SearchStatus.RUNNING,
         started_at=time.time(),
         command=command or PYTHON_COMMAND,
-        settings=experiment.settings()
-        | {"warm_start": plan.summary() if plan else None, "driver": driver_info(),
-           "cluster": {"storage": cluster.storage, "gpus_per_trial": cluster.gpus_per_trial}},
+        settings=experiment.settings(),
+        driver=driver_info(),
+        cluster=ClusterRecord(storage=cluster.storage, gpus_per_trial=cluster.gpus_per_trial),
+        warm_start=plan.summary() if plan else None,
         space_config=setup.derived.to_config(),
         split_sizes=setup.prepared.sizes(),
     ))
@@ -148,10 +168,9 @@ def resume_search(
     layout = RunsLayout(check_runs_dir(Path(runs_dir).absolute()))
     board, record = find_resumable(layout.root, experiment, search_id)
     restore_tune_state(layout, record)
-    recorded = record.settings.get("cluster") or {}
     cluster = dataclasses.replace(
-        cluster or ClusterOptions(), storage=recorded.get("storage"),
-        gpus_per_trial=float(recorded.get("gpus_per_trial") or 0),
+        cluster or ClusterOptions(), storage=record.cluster.storage,
+        gpus_per_trial=record.cluster.gpus_per_trial,
     )
     setup = set_up(experiment_from_settings(record.settings))
     if setup.dataset.fingerprint != record.data_fingerprint:
@@ -183,17 +202,12 @@ def _connect(cluster: ClusterOptions, storage_root: str) -> str | None:
 def _write_header(out: TextIO | None, setup: Setup, dashboard: str | None) -> None:
     if out is None:
         return
-    experiment, sizes = setup.experiment, setup.prepared.sizes()
-    budget = experiment.budget
-    parts = [f"{budget.trials} trials"] if budget.trials is not None else []
-    parts.append(f"{budget.max_epochs} epochs max")
-    if budget.time_budget_s is not None:
-        parts.append(f"{budget.time_budget_s:.0f} s budget")
+    experiment = setup.experiment
     out.write(
-        f"searching {experiment.name} ({setup.dataset.task}, {sizes['train']}/{sizes['val']}/"
-        f"{sizes['test']} rows train/val/test): space {experiment.space}, metric "
-        f"{experiment.metric} ({experiment.direction}), {', '.join(parts)}, scheduler "
-        f"{experiment.scheduler.name}, sampler {experiment.sampler.name}, "
+        f"searching {experiment.name} ({setup.dataset.task}: "
+        f"{setup.prepared.sizes().describe()}): space {experiment.space}, metric "
+        f"{experiment.metric} ({experiment.direction}), {experiment.budget.describe()}, "
+        f"scheduler {experiment.scheduler.name}, sampler {experiment.sampler.label}, "
         f"seed {experiment.seed}\n"
     )
     joined = joined_runtime()

@@ -11,14 +11,15 @@ from __future__ import annotations
 import time
 import traceback
 
-from autokeras_lab._env import environ
-from autokeras_lab.errors import AutoKerasLabError, FatalSearchError
+from autokeras_lab._env import environ, quiet_optuna
+from autokeras_lab.errors import AutoKerasLabError, FatalSearchError, one_line
 from autokeras_lab.progress import Progress
 from autokeras_lab.search import _hooks as hooks
 from autokeras_lab.search._finish import finish
-from autokeras_lab.search._interrupt import INTERRUPTED, interruptible, quiet_optuna
+from autokeras_lab.search._interrupt import INTERRUPTED, interruptible
 from autokeras_lab.search._run import SearchResult, SearchRun
 from autokeras_lab.search._tuner import build_tuner, tune_environment
+from autokeras_lab.types import SearchStatus
 
 
 def execute(run: SearchRun) -> SearchResult:
@@ -30,11 +31,11 @@ def execute(run: SearchRun) -> SearchResult:
             then kept in the search's directory).
     """
     started = time.perf_counter()
-    status = "failed"
+    status = SearchStatus.FAILED
     try:
         status = _tune(run)
     except KeyboardInterrupt:
-        status = "interrupted"
+        status = SearchStatus.INTERRUPTED
         raise
     except (AutoKerasLabError, MemoryError):
         raise
@@ -43,17 +44,16 @@ def execute(run: SearchRun) -> SearchResult:
         error_file.parent.mkdir(parents=True, exist_ok=True)
         error_file.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
         raise FatalSearchError(
-            f"an error in autokeras_lab itself stopped the search ({type(exc).__name__}: "
-            f"{str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else ''}); its "
+            f"an error in autokeras_lab itself stopped the search ({one_line(exc, 200)}); its "
             f"traceback is in {error_file}: please report it"
         ) from exc
     finally:
-        if status not in ("completed", "interrupted"):
+        if status is SearchStatus.FAILED:
             run.board.finish_search(run.search_id, status=status)
     return finish(run, status, started)
 
 
-def _tune(run: SearchRun) -> str:
+def _tune(run: SearchRun) -> SearchStatus:
     """Run Ray Tune (a new Tuner, or the search's restored one); returns the status."""
     experiment = run.setup.experiment
     done = run.trials()  # recorded before a crash, on resume
@@ -82,4 +82,4 @@ def _tune(run: SearchRun) -> str:
         live = hooks.LIVE.pop(run.search_id)
     if live.abort_reason:
         raise FatalSearchError(live.abort_reason)
-    return "interrupted" if INTERRUPTED.is_set() else "completed"
+    return SearchStatus.INTERRUPTED if INTERRUPTED.is_set() else SearchStatus.COMPLETED

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from typing import Any
 
 import numpy as np
 
@@ -15,12 +16,13 @@ from autokeras_lab.errors import FatalSearchError
 from autokeras_lab.leaderboard import EnsembleRecord, TrialRecord
 from autokeras_lab.metrics import evaluate
 from autokeras_lab.search._run import SearchResult, SearchRun
+from autokeras_lab.types import ModelKind, OutputKind, SearchStatus
 
 TEST_EVALUATED_TOP = 5
 ENSEMBLE_CANDIDATES = 50  # the best this many trials: a long tail only costs time
 
 
-def finish(run: SearchRun, status: str, started: float) -> SearchResult:
+def finish(run: SearchRun, status: SearchStatus, started: float) -> SearchResult:
     """Evaluate the top trials on the test split, select an ensemble, export the best
     model and close the search.
 
@@ -34,7 +36,7 @@ def finish(run: SearchRun, status: str, started: float) -> SearchResult:
     trials = run.trials()
     ranked = [t for t in trials if t.checkpoint_path and t.best_val is not None]
     if not ranked:
-        board.finish_search(run.search_id, status="failed")
+        board.finish_search(run.search_id, status=SearchStatus.FAILED)
         reasons = {t.failure_reason for t in trials if t.failure_reason}
         raise FatalSearchError(
             f"no trial of search {run.search_id} produced a model"
@@ -55,7 +57,7 @@ def finish(run: SearchRun, status: str, started: float) -> SearchResult:
     if ensemble is None or not ensemble.exported:
         members = restored.members(best)
     about = trial_card(best) if ensemble is None or not ensemble.exported else {
-        "kind": "ensemble", "members": _member_cards(ensemble, trials),
+        "kind": ModelKind.ENSEMBLE, "members": _member_cards(ensemble, trials),
         "temperature": ensemble.metrics.get("calibration", {}).get("temperature", 1.0),
         "metrics": {f"{split}_{k}": v for split in ("val", "test")
                     for k, v in ensemble.metrics.get(split, {}).items()},
@@ -122,8 +124,14 @@ def select_from_trials(
         if found is not None and len(found) == len(y):  # older checkpoints have none
             predictions[trial.trial_id] = found
 
+    bounds = prepared.fold_bounds()
+
     def metrics(output: np.ndarray) -> dict[str, float]:
-        return evaluate(task.kind, y, output, target_scale=prepared.preprocessor.target_scale)
+        # fold by fold and averaged, as a trial's validation metric is taken, so the
+        # ensemble's value and the best trial's read the same in every table
+        folds = [evaluate(task.kind, y[a:b], output[a:b],
+                          target_scale=prepared.preprocessor.target_scale) for a, b in bounds]
+        return {name: float(np.mean([fold[name] for fold in folds])) for name in folds[0]}
 
     if len(predictions) < 2:
         return None, []
@@ -141,7 +149,7 @@ def select_from_trials(
     averaged = np.asarray(sum(w * predictions[t] for t, w in selection.weights.items()))
     # Averaging makes the probabilities less confident than they should be: scale them
     # by the temperature that fits the same selection rows best (accuracy unchanged).
-    temperature = 1.0 if task.kind == "regression" else fit_temperature(averaged, y)
+    temperature = 1.0 if task.kind is OutputKind.REGRESSION else fit_temperature(averaged, y)
     if temperature != 1.0:
         averaged = apply_temperature(averaged, temperature)
     model, data = assemble(members, prepared, setup.builder, temperature=temperature)
@@ -157,7 +165,7 @@ def select_from_trials(
     return record, members
 
 
-def _member_cards(ensemble: EnsembleRecord, trials: list[TrialRecord]) -> list[dict]:
+def _member_cards(ensemble: EnsembleRecord, trials: list[TrialRecord]) -> list[dict[str, Any]]:
     by_id = {t.trial_id: t for t in trials}
     return [
         {"trial_id": trial_id, "number": by_id[trial_id].number, "weight": weight,

@@ -26,6 +26,8 @@ from typing import Any
 
 from ray import tune
 
+from autokeras_lab import _ray_internals as ray_internals
+from autokeras_lab.errors import one_line
 from autokeras_lab.leaderboard import Leaderboard, TrialRecord
 from autokeras_lab.progress import Progress
 from autokeras_lab.search._interrupt import INTERRUPTED
@@ -34,7 +36,7 @@ from autokeras_lab.types import Direction, TrialReport, TrialStatus
 
 __all__ = [
     "LIVE", "AbortStopper", "Live", "Recorder", "flush", "prune_checkpoints",
-    "recorded_results", "snapshot", "trial_dirname", "trial_number",
+    "recorded_results", "snapshot", "trial_dirname",
 ]
 
 
@@ -77,7 +79,7 @@ class AbortStopper(tune.Stopper):
     def __init__(self, search_id: str) -> None:
         self.search_id = search_id
 
-    def __call__(self, trial_id: str, result: dict) -> bool:
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
         return False
 
     def stop_all(self) -> bool:
@@ -101,13 +103,13 @@ class Recorder(tune.Callback):
     def live(self) -> Live:
         return LIVE[self.search_id]
 
-    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+    def on_trial_start(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self.started.setdefault(trial.trial_id, time.time())
         self.curves.setdefault(trial.trial_id, [])
         self.live.progress.update(trials)
 
     def on_trial_result(
-        self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
+        self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any
     ) -> None:
         # A report's new epochs end at its epoch; a trial restarted from a
         # checkpoint re-sends epochs, which replace the ones it had sent.
@@ -120,7 +122,7 @@ class Recorder(tune.Callback):
         self.live.progress.update(trials)
 
     def on_trial_complete(
-        self, iteration: int, trials: list, trial: Any, **info: Any
+        self, iteration: int, trials: list[Any], trial: Any, **info: Any
     ) -> None:
         last = self.last.get(trial.trial_id)
         if last is not None and last.internal_error:
@@ -132,7 +134,7 @@ class Recorder(tune.Callback):
                          else TrialStatus.STOPPED_EARLY, None)
         self.live.progress.update(trials)
 
-    def on_experiment_end(self, trials: list, **info: Any) -> None:
+    def on_experiment_end(self, trials: list[Any], **info: Any) -> None:
         """Record the trials the time budget cut short. Ray ends the trials still
         running when the budget runs out without ``on_trial_complete``; each one that
         checkpointed its best epoch so far is a model the budget paid for, so it goes
@@ -146,11 +148,11 @@ class Recorder(tune.Callback):
                     and trial.checkpoint is not None):
                 self.on_trial_complete(0, trials, trial)
 
-    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self._record(trial, TrialStatus.FAILED, _failure_reason(trial))
         self.live.progress.update(trials)
 
-    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+    def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
         live = self.live
         snapshot(live, trials)
         flush(live)
@@ -163,9 +165,9 @@ class Recorder(tune.Callback):
         if live.abort_reason is None:
             live.error_file.parent.mkdir(parents=True, exist_ok=True)
             live.error_file.write_text(traceback_text, encoding="utf-8")
-            last_line = traceback_text.strip().splitlines()[-1][:200]
             live.abort_reason = (
-                f"an error in autokeras_lab itself stopped the search ({last_line}); "
+                f"an error in autokeras_lab itself stopped the search "
+                f"({one_line(traceback_text, 200)}); "
                 f"its traceback is in {live.error_file}: please report it"
             )
 
@@ -183,7 +185,7 @@ class Recorder(tune.Callback):
                 search_id=self.search_id,
                 trial_id=trial.trial_id,
                 experiment=live.experiment,
-                number=trial_number(trial),
+                number=ray_internals.trial_number(trial),
                 config=_active(trial.config, last.active),
                 status=status,
                 epochs=last.epoch,
@@ -191,6 +193,7 @@ class Recorder(tune.Callback):
                 failure_reason=reason,
                 best_val=None if failed or not math.isfinite(best_val) else best_val,
                 metrics=_trial_metrics(last),
+                worker=last.worker,
                 best_epoch=last.best_epoch,
                 started_at=self.started.get(trial.trial_id),
                 finished_at=time.time(),
@@ -199,7 +202,7 @@ class Recorder(tune.Callback):
                 seed=last.seed,
                 checkpoint_path=_location(checkpoint)
                 if checkpoint is not None and not failed else None,
-                retries=int(getattr(trial.run_metadata, "num_failures", 0) or 0),
+                retries=ray_internals.trial_failures(trial),
             )
         )
         snapshot(live, [trial])
@@ -215,12 +218,11 @@ class Recorder(tune.Callback):
 
 
 
-def snapshot(live: Live, trials: list) -> None:
+def snapshot(live: Live, trials: list[Any]) -> None:
     """Copy Tune's staged state if it changed (from the controller's thread only)."""
     if live.staging is None:
         for trial in trials:
-            staging = getattr(getattr(trial, "storage", None),
-                              "experiment_driver_staging_path", None)
+            staging = ray_internals.driver_staging_path(trial)
             if staging:
                 live.staging = Path(staging)
                 break
@@ -293,19 +295,11 @@ def prune_checkpoints(results: Any, keep: set[str]) -> int:
     return removed
 
 
-def _trial_metrics(last: TrialReport) -> dict[str, Any]:
-    metrics: dict[str, Any] = {"val": last.best_metrics}
+def _trial_metrics(last: TrialReport) -> dict[str, dict[str, float]]:
+    metrics = {"val": last.best_metrics}
     if last.best_metrics_std:
         metrics["val_std"] = last.best_metrics_std
-    if last.worker:
-        metrics["worker"] = last.worker
     return metrics
-
-
-def trial_number(trial: Any) -> int:
-    """The trial's creation number, which Ray keeps at the head of its experiment tag."""
-    head = str(getattr(trial, "experiment_tag", "")).split("_", 1)[0]
-    return int(head) if head.isdigit() else 0
 
 
 def trial_dirname(number: int, trial_id: str) -> str:
@@ -325,16 +319,10 @@ def _active(config: dict[str, Any], active: list[str] | None) -> dict[str, Any]:
 
 
 def _failure_reason(trial: Any) -> str:
-    error: BaseException | None = None
-    try:
-        error = trial.get_pickled_error()
-    except Exception:
-        error = None
-    cause = getattr(error, "cause", None) or error
+    cause = ray_internals.trial_error(trial)
     if cause is None:
         return "unknown error (see the trial's error.txt under the runs directory)"
-    text = str(cause).strip().splitlines()
-    return f"{type(cause).__name__}: {text[-1] if text else ''}"[:500]
+    return one_line(cause)
 
 
 def _location(checkpoint: Any) -> str:

@@ -1,4 +1,4 @@
-"""Ctrl-C during a search, and settings that hold for the length of one."""
+"""Ctrl-C during a search."""
 
 from __future__ import annotations
 
@@ -11,20 +11,6 @@ from typing import Any, TextIO
 from autokeras_lab._env import environ
 
 INTERRUPTED = threading.Event()
-
-
-@contextmanager
-def quiet_optuna() -> Iterator[None]:
-    """Optuna's per-trial log lines off for the block (the progress view and the
-    leaderboard say it better), its verbosity as it was afterwards."""
-    import optuna
-
-    before = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    try:
-        yield
-    finally:
-        optuna.logging.set_verbosity(before)
 
 
 @contextmanager

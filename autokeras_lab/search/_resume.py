@@ -6,7 +6,7 @@ from pathlib import Path
 
 from autokeras_lab.errors import UserError
 from autokeras_lab.layout import RunsLayout
-from autokeras_lab.leaderboard import RESUMABLE, Leaderboard, SearchRecord, find_search
+from autokeras_lab.leaderboard import Leaderboard, SearchRecord, find_search
 from autokeras_lab.search._run import driver_alive
 from autokeras_lab.search._state import restore_snapshot
 
@@ -20,15 +20,15 @@ def find_resumable(
         UserError: no such search, it finished, or its driver still runs.
     """
     board, record = find_search(runs_dir, experiment, search_id, unfinished=True)
-    if record.status not in RESUMABLE:
+    if not record.status.resumable:
         raise UserError(
             f"search {record.search_id} is {record.status}, not interrupted, so there is "
             "nothing to resume; start a new search (--warm-start reuses its results)"
         )
-    if driver_alive(record.settings.get("driver")):
+    if record.driver is not None and driver_alive(record.driver):
         raise UserError(
             f"search {record.search_id} is still running (process "
-            f"{record.settings['driver']['pid']}); stop it first or wait for it"
+            f"{record.driver.pid}); stop it first or wait for it"
         )
     return board, record
 
@@ -43,8 +43,8 @@ def restore_tune_state(layout: RunsLayout, record: SearchRecord) -> None:
     """
     from ray import tune
 
-    storage = (record.settings.get("cluster") or {}).get("storage")
-    tune_dir = layout.tune_dir(record.experiment, record.search_id, storage=storage)
+    tune_dir = layout.tune_dir(record.experiment, record.search_id,
+                               storage=record.cluster.storage)
     restore_snapshot(layout.tune_snapshots(record.experiment, record.search_id), tune_dir)
     if not tune.Tuner.can_restore(tune_dir):
         raise UserError(

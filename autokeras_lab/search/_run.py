@@ -11,9 +11,9 @@ from typing import Any, TextIO
 
 from autokeras_lab.cluster import ClusterOptions
 from autokeras_lab.layout import RunsLayout
-from autokeras_lab.leaderboard import EnsembleRecord, Leaderboard, TrialRecord
+from autokeras_lab.leaderboard import DriverRecord, EnsembleRecord, Leaderboard, TrialRecord
 from autokeras_lab.search._setup import Setup
-from autokeras_lab.types import Direction
+from autokeras_lab.types import Direction, SearchStatus
 from autokeras_lab.warmstart import WarmStart
 
 
@@ -25,7 +25,7 @@ class SearchResult:
     experiment: str
     metric: str
     direction: Direction
-    status: str
+    status: SearchStatus
     wall_seconds: float
     trials: list[TrialRecord]
     leaderboard_path: Path
@@ -48,6 +48,7 @@ class SearchRun:
         dashboard: The Ray dashboard's URL, if there is one.
         plan: What a warm start learnt from earlier searches.
         resume: Continue the search's saved Ray Tune state instead of starting one.
+        sampler: An Optuna sampler instance to use instead of the experiment's named one.
     """
 
     setup: Setup
@@ -59,6 +60,7 @@ class SearchRun:
     dashboard: str | None = None
     plan: WarmStart | None = None
     resume: bool = False
+    sampler: Any = None
 
     @property
     def experiment_name(self) -> str:
@@ -93,16 +95,17 @@ def resume_command(search_id: str, runs_dir: Path) -> str:
                        "--runs-dir", str(runs_dir)])
 
 
-def driver_info() -> dict[str, Any]:
+def driver_info() -> DriverRecord:
     """This process, as the search's driver (so a resume can tell it still runs)."""
-    return {"pid": os.getpid(), "host": socket.gethostname()}
+    return DriverRecord(pid=os.getpid(), host=socket.gethostname())
 
 
-def driver_alive(driver: dict[str, Any] | None) -> bool:
-    if not driver or driver.get("host") != socket.gethostname():
+def driver_alive(driver: DriverRecord) -> bool:
+    """Whether another process of this host, ``driver``, still runs."""
+    if driver.host != socket.gethostname() or driver.pid == os.getpid():
         return False
     try:
-        os.kill(int(driver["pid"]), 0)
-    except (OSError, ValueError, KeyError):
+        os.kill(driver.pid, 0)
+    except OSError:
         return False
-    return int(driver["pid"]) != os.getpid()
+    return True

@@ -14,8 +14,15 @@ from autokeras_lab.config import AUTO_CV_ROWS, AUTO_FOLDS, Experiment, load_expe
 from autokeras_lab.data import INPUT_TRANSFORM, Dataset, Prepared, prepare
 from autokeras_lab.errors import UserError
 from autokeras_lab.metrics import METRICS, default_metric, direction_of
-from autokeras_lab.spaces import DerivedSpace, ModelBuilder, SearchSpace, Task, load_space
-from autokeras_lab.types import Direction
+from autokeras_lab.spaces import (
+    DerivedSpace,
+    ModelBuilder,
+    SearchSpace,
+    Task,
+    check_space_name,
+    load_space,
+)
+from autokeras_lab.types import Direction, TaskKind
 
 MIN_FREE_MB = 200
 
@@ -42,9 +49,22 @@ class Setup:
         return self.experiment.direction
 
 
-def set_up(experiment: Experiment) -> Setup:
+def load(experiment: Experiment) -> tuple[Experiment, Dataset]:
+    """The experiment's data, read and checked, and its metric and folds resolved: the
+    quick part of the set-up, where the user's mistakes show (a missing or malformed
+    CSV, a target that is not there, a metric of another task)."""
     dataset = experiment.data or load_experiment_data(experiment)
-    experiment = resolve_folds(resolve_metric(experiment, dataset.task), dataset)
+    if experiment.model_space is None:
+        check_space_name(experiment.space)
+    return resolve_folds(resolve_metric(experiment, dataset.task), dataset), dataset
+
+
+def set_up(experiment: Experiment, dataset: Dataset | None = None) -> Setup:
+    """The experiment made ready: :func:`load` (unless ``dataset`` says it was, with
+    ``experiment`` resolved), then the data split and the space derived, which imports
+    TensorFlow."""
+    if dataset is None:
+        experiment, dataset = load(experiment)
     prepared = prepare(
         dataset,
         test_fraction=experiment.test_fraction,
@@ -64,13 +84,13 @@ def set_up(experiment: Experiment) -> Setup:
     return Setup(experiment, dataset, prepared, task, space, derived)
 
 
-def resolve_metric(experiment: Experiment, task: str) -> Experiment:
+def resolve_metric(experiment: Experiment, task: TaskKind) -> Experiment:
     """Fill in the metric and direction the task implies; refuse a metric that does
     not fit the task."""
     metric = experiment.metric or default_metric(task)
-    suits = METRICS[metric][0]
+    suits = METRICS[metric].task
     if suits != task:
-        fitting = ", ".join(m for m, (t, _) in METRICS.items() if t == task)
+        fitting = ", ".join(name for name, m in METRICS.items() if m.task == task)
         raise UserError(
             f"experiment {experiment.name!r}: metric {metric!r} is for {suits}, but the data "
             f"is a {task} task; expected one of: {fitting}"

@@ -18,9 +18,10 @@ import os
 import shutil
 from pathlib import Path
 
+from autokeras_lab._ray_internals import STATE_GLOB, is_state_file
+
 __all__ = ["newest_snapshot", "restore_snapshot", "take_snapshot"]
 
-STATE_GLOB = "experiment_state-*.json"
 
 
 def take_snapshot(
@@ -74,11 +75,7 @@ def restore_snapshot(root: Path, tune_dir: str) -> bool:
     except (pafs.ArrowInvalid, ValueError):
         fs, path = pafs.LocalFileSystem(), tune_dir
     for info in fs.get_file_info(pafs.FileSelector(path, allow_not_found=True)):
-        # Tune reads back every .json and .pkl at the top (tuner.pkl is the Tuner's,
-        # written once when the search started).
-        if info.type == pafs.FileType.File and info.base_name != "tuner.pkl" and (
-            info.base_name.endswith((".json", ".pkl"))
-        ):
+        if info.type == pafs.FileType.File and is_state_file(info.base_name):
             fs.delete_file(info.path)
     for file in sorted(snapshot.iterdir()):
         with fs.open_output_stream(f"{path}/{file.name}") as stream:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from autokeras_lab import _ray_internals as ray_internals
 from autokeras_lab.cluster import trial_resources
 from autokeras_lab.leaderboard import TrialRecord
 from autokeras_lab.search import _hooks as hooks
@@ -66,7 +67,7 @@ def build_tuner(run: SearchRun, done: list[TrialRecord]) -> Any:
     if run.resume:
         return tune.Tuner.restore(run.tune_dir, trainable, resume_unfinished=True,
                                   resume_errored=False)
-    sampler = build_sampler(experiment.sampler.name, seed=experiment.seed)
+    sampler = run.sampler or build_sampler(experiment.sampler.name, seed=experiment.seed)
     searcher = make_searcher(run.setup.derived.to_optuna(), direction=run.direction,
                              sampler=sampler, plan=run.plan, name=run.search_id)
     return tune.Tuner(
@@ -120,7 +121,7 @@ def parallel_trials(concurrency: int | None, gpus_per_trial: float) -> int:
     as its CPUs (and GPUs, for a GPU share) allow."""
     import ray
 
-    resources = ray.cluster_resources()
+    resources = ray.cluster_resources()  # type: ignore[no-untyped-call]
     fits = [int(resources.get("CPU", 1))]
     if gpus_per_trial:
         fits.append(int(resources.get("GPU", 0) / gpus_per_trial))
@@ -145,7 +146,7 @@ def make_searcher(
 
 
 def _trial_dirname(trial: Any) -> str:
-    return hooks.trial_dirname(hooks.trial_number(trial), trial.trial_id)
+    return hooks.trial_dirname(ray_internals.trial_number(trial), trial.trial_id)
 
 
 def _space_ref(space: SearchSpace) -> str:

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from autokeras_lab.data import Arrays
-from autokeras_lab.errors import SpaceError, TrialFailedError
+from autokeras_lab.errors import SpaceError, TrialFailedError, one_line
+from autokeras_lab.layout import CHECKPOINT_STATE
 from autokeras_lab.spaces import SPACES_PACKAGE
 from autokeras_lab.trainable import (
-    STATE_FILE,
     TrialSettings,
     TrialState,
     configure_threads,
@@ -83,7 +83,7 @@ def ray_trainable(config: dict[str, Any], *, data: Arrays, settings: TrialSettin
     resume = None
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
-            if (Path(directory) / STATE_FILE).is_file():
+            if (Path(directory) / CHECKPOINT_STATE).is_file():
                 resume = TrialState.load(Path(directory))
     try:
         train_trial(config, data, settings, report, resume=resume)
@@ -109,8 +109,7 @@ def trial_failure(
         return TrialReport(epoch=epoch, best_val_metric=settings.direction.worst,
                            finished=True,
                            internal_error="".join(traceback.format_exception(exc)))
-    text = str(exc).strip().splitlines()
-    reason = f"{type(exc).__name__}: {text[-1] if text else ''}"[:500]
+    reason = one_line(exc)
     oom = re.search(r"OOM when allocating tensor with shape ?\[([\d,]*)\]", str(exc))
     if oom:
         reason = (f"out of memory: the model needs a tensor of shape [{oom.group(1)}]; "

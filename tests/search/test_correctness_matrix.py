@@ -19,8 +19,6 @@ from autokeras_lab.cli import main
 from autokeras_lab.leaderboard import Leaderboard, TrialRecord
 from autokeras_lab.types import Direction
 
-pytestmark = pytest.mark.slow
-
 CASES = {  # id: (experiment, metric)
     "regression-rmse": ("concrete", "rmse"),
     "regression-mae": ("concrete", "mae"),
@@ -65,6 +63,7 @@ def _report_rank_one(page: str) -> tuple[int, float]:
     return int(first[head.index("trial")]), float(headline.group(1))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("experiment", "metric"), CASES.values(), ids=CASES.keys())
 def test_every_ranking_hands_over_the_best_trial(
     ray_session, tmp_path: Path, capsys: pytest.CaptureFixture[str], experiment: str,

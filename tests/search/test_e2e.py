@@ -16,8 +16,6 @@ from autokeras_lab import load_experiment, load_model_dir, run_search
 from autokeras_lab.leaderboard import Leaderboard
 from autokeras_lab.types import Direction
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture(scope="module")
 def cli_search(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
@@ -33,6 +31,7 @@ def cli_search(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subproce
     return runs, result
 
 
+@pytest.mark.slow
 def test_search_prints_progress_leaderboard_and_paths(cli_search) -> None:
     runs, result = cli_search
     assert "trials: 4 done" in result.stderr  # the progress view
@@ -44,6 +43,7 @@ def test_search_prints_progress_leaderboard_and_paths(cli_search) -> None:
     assert f"leaderboard: {runs / 'leaderboard.db'}" in result.stdout
 
 
+@pytest.mark.slow
 def test_every_trial_is_on_the_leaderboard_with_its_status_and_curve(cli_search) -> None:
     runs, _ = cli_search
     board = Leaderboard(runs / "leaderboard.db")
@@ -64,6 +64,7 @@ def test_every_trial_is_on_the_leaderboard_with_its_status_and_curve(cli_search)
     assert best.test_metric is not None and 0 < best.test_metric < 60  # MPa
 
 
+@pytest.mark.slow
 def test_every_trial_writes_tensorboard_logs(cli_search) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -78,6 +79,7 @@ def test_every_trial_writes_tensorboard_logs(cli_search) -> None:
         assert "ray/tune/best_val_metric" in events.Tags()["scalars"], events.Tags()
 
 
+@pytest.mark.slow
 def test_exported_model_predicts_plausible_strengths_and_reloads_the_same(
     cli_search, tmp_path: Path
 ) -> None:
@@ -106,6 +108,7 @@ def test_exported_model_predicts_plausible_strengths_and_reloads_the_same(
     np.testing.assert_allclose(written["predicted_strength"], first, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_leaderboard_command_reads_the_store(cli_search) -> None:
     runs, _ = cli_search
     result = subprocess.run(
@@ -119,6 +122,7 @@ def test_leaderboard_command_reads_the_store(cli_search) -> None:
     assert all(row["status"] == "ensemble" for row in entries[: len(entries) - 2])
 
 
+@pytest.mark.slow
 def test_same_seed_proposes_the_same_first_configurations(ray_session, tmp_path: Path) -> None:
     def proposals(seed: int, runs: Path) -> list[dict]:
         exp = load_experiment("concrete").with_overrides(cv=1, trials=3, max_epochs=1, seed=seed)
@@ -133,6 +137,7 @@ def test_same_seed_proposes_the_same_first_configurations(ray_session, tmp_path:
     assert all(math.isfinite(c["learning_rate"]) for c in first)
 
 
+@pytest.mark.slow
 def test_time_budget_ends_the_search_before_the_trial_count(ray_session, tmp_path: Path) -> None:
     exp = load_experiment("concrete").with_overrides(cv=1, trials=10_000, max_epochs=5, time_budget_s=20)
     result = run_search(exp, runs_dir=tmp_path)
@@ -141,6 +146,7 @@ def test_time_budget_ends_the_search_before_the_trial_count(ray_session, tmp_pat
     assert result.wall_seconds < 90  # 20 s of search plus start-up, evaluation and export
 
 
+@pytest.mark.slow
 def test_a_trial_the_time_budget_cuts_short_keeps_the_epochs_it_trained(
     ray_session, tmp_path: Path,
 ) -> None:
@@ -161,6 +167,7 @@ def test_a_trial_the_time_budget_cuts_short_keeps_the_epochs_it_trained(
     assert model.predict(frame.head(5)).notna().all().all()
 
 
+@pytest.mark.slow
 def test_mixed_type_csv_classification_end_to_end(ray_session, tmp_path: Path) -> None:
     """A user's CSV with numbers, categories, booleans and gaps: searched, exported,
     and predicted on raw rows (label plus class probabilities)."""
@@ -197,6 +204,7 @@ def test_mixed_type_csv_classification_end_to_end(ray_session, tmp_path: Path) -
     assert len(written) == len(frame) and "probability_mid" in written.columns
 
 
+@pytest.mark.slow
 def test_cross_validated_search_reports_mean_and_spread(ray_session, tmp_path: Path) -> None:
     from autokeras_lab.report import format_leaderboard
 

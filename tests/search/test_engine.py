@@ -16,14 +16,13 @@ from autokeras_lab.errors import FatalSearchError
 from autokeras_lab.leaderboard import Leaderboard
 from autokeras_lab.search import PYTHON_COMMAND
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.mark.parametrize(
     ("scheduler", "sampler"),
     [("hyperband", "tpe"), ("median", "random"), ("fifo", "cmaes")],
     ids=["hyperband-tpe", "median-random", "fifo-cmaes"],
 )
+@pytest.mark.slow
 def test_other_schedulers_and_samplers_run_a_whole_search(
     ray_session, tmp_path: Path, scheduler: str, sampler: str
 ) -> None:
@@ -40,6 +39,7 @@ def test_other_schedulers_and_samplers_run_a_whole_search(
     assert (tmp_path / "concrete" / "best" / "model.keras").is_file()
 
 
+@pytest.mark.slow
 def test_a_bug_of_ours_stops_the_search_and_keeps_its_traceback(
     ray_session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -60,6 +60,7 @@ def test_a_bug_of_ours_stops_the_search_and_keeps_its_traceback(
     assert search.status == "failed"
 
 
+@pytest.mark.slow
 def test_a_library_call_leaves_the_process_settings_alone(ray_session, tmp_path: Path) -> None:
     import optuna
 
@@ -81,6 +82,7 @@ def test_a_library_call_leaves_the_process_settings_alone(ray_session, tmp_path:
     assert second.command == "python -m autokeras_lab search concrete"
 
 
+@pytest.mark.slow
 def test_run_search_takes_a_data_frame_and_refuses_to_resume_it_from_the_store(
     ray_session, tmp_path: Path
 ) -> None:

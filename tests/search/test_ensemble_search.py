@@ -19,7 +19,6 @@ from autokeras_lab.search._run import SearchRun
 from autokeras_lab.search._setup import set_up
 from autokeras_lab.trainable import load_fold_weights
 
-pytestmark = pytest.mark.slow
 FOLDS = 3
 
 
@@ -33,6 +32,7 @@ def bagged(ray_session, tmp_path_factory: pytest.TempPathFactory):
     return experiment, runs, result
 
 
+@pytest.mark.slow
 def test_trials_keep_every_fold_model_and_their_out_of_fold_predictions(bagged) -> None:
     experiment, _, result = bagged
     prepared = set_up(experiment).prepared
@@ -47,6 +47,7 @@ def test_trials_keep_every_fold_model_and_their_out_of_fold_predictions(bagged) 
     assert not set(selected_rows) & set(prepared.test_index)
 
 
+@pytest.mark.slow
 def test_the_exported_ensemble_is_the_weighted_bag_of_its_members(bagged) -> None:
     experiment, _, result = bagged
     ensemble = result.ensemble
@@ -74,6 +75,7 @@ def test_the_exported_ensemble_is_the_weighted_bag_of_its_members(bagged) -> Non
     assert ensemble.test_metric is not None and ensemble.metrics["test"]["rmse"] > 0
 
 
+@pytest.mark.slow
 def test_no_held_out_row_reaches_the_selection(bagged) -> None:
     experiment, runs, result = bagged
     setup = set_up(experiment)
@@ -94,3 +96,16 @@ def test_no_held_out_row_reaches_the_selection(bagged) -> None:
     assert again.members == result.ensemble.members
     assert again.best_val == result.ensemble.best_val
     assert again.test_metric != result.ensemble.test_metric  # the test rows did change
+
+
+@pytest.mark.slow
+def test_the_ensemble_and_its_best_trial_are_measured_as_the_leaderboard_measures(
+    bagged,
+) -> None:
+    """The report and the terminal compare the ensemble with the best trial alone: that
+    trial's value there is its leaderboard value (the mean over its folds), not a
+    pooled figure that reads differently."""
+    _, _, result = bagged
+    ensemble = result.ensemble
+    best = min((t for t in result.trials if t.best_val is not None), key=lambda t: t.best_val)
+    assert ensemble.single_val == pytest.approx(best.best_val, rel=1e-5)

@@ -21,7 +21,6 @@ from autokeras_lab.errors import FatalSearchError, UserError
 from autokeras_lab.leaderboard import Leaderboard
 from autokeras_lab.types import Direction
 
-pytestmark = pytest.mark.slow
 SPACES = Path(__file__).parents[1] / "spaces"
 
 
@@ -73,6 +72,7 @@ def _assert_complete_and_unique(runs: Path, trials: int, log: str = "") -> list:
     return records
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["sigkill", "sigkill-mid-copy", "ctrl-c"])
 def test_an_interrupted_search_resumes_without_rerunning_or_losing_trials(
     how: str, tmp_path: Path
@@ -122,6 +122,7 @@ def _worker_pid(trial_dir: Path) -> int | None:
     return json.loads(lines[-1])["worker"]["pid"] if lines else None
 
 
+@pytest.mark.slow
 def test_a_trial_whose_worker_dies_is_retried_from_its_checkpoint(
     ray_session, tmp_path: Path
 ) -> None:
@@ -148,9 +149,10 @@ def test_a_trial_whose_worker_dies_is_retried_from_its_checkpoint(
     [trial] = result.trials
     assert trial.status == "completed" and trial.retries == 1
     assert trial.epochs == 400 and len(trial.curve) == 400
-    assert trial.metrics["worker"]["pid"] != killed[0]  # it finished on another worker
+    assert trial.worker.pid != killed[0]  # it finished on another worker
 
 
+@pytest.mark.slow
 def test_trials_that_fail_by_themselves_are_recorded_and_the_search_goes_on(
     ray_session, tmp_path: Path
 ) -> None:
@@ -171,6 +173,7 @@ def test_trials_that_fail_by_themselves_are_recorded_and_the_search_goes_on(
     assert result.trials[0].config["fault"] == "none"  # the exported model is a sound one
 
 
+@pytest.mark.slow
 def test_failures_in_a_row_stop_the_search_with_what_to_change(
     ray_session, tmp_path: Path
 ) -> None:
@@ -190,6 +193,7 @@ def test_failures_in_a_row_stop_the_search_with_what_to_change(
     assert len(trials) == 3 and all(t.status == "failed" for t in trials)
 
 
+@pytest.mark.slow
 def test_two_searches_write_one_leaderboard_at_once(tmp_path: Path) -> None:
     procs = [
         _search(tmp_path, "concrete", "--trials", "4", "--max-epochs", "8", "--seed", str(seed),
@@ -260,6 +264,7 @@ def _listening_sockets_of_ray() -> list[tuple[str, str]]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc")
 def test_the_local_ray_runtime_listens_on_loopback_only(ray_session) -> None:
     sockets = _listening_sockets_of_ray()

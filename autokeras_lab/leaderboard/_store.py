@@ -1,20 +1,8 @@
-"""The persistent leaderboard: one SQLite file holding every trial of every search.
+"""The leaderboard's SQLite file: its schema, its migrations and its queries.
 
-Schema (see docs/leaderboard.md): a ``searches`` table, one row per search, and a
-``trials`` table, one row per finished trial keyed by ``(search_id, trial_id)``.
-Configurations, curves and settings are JSON text columns, so a row is readable with
-nothing but ``sqlite3``. The file uses WAL journaling and a busy timeout, so a report
-can read while a search writes and two searches can share one file.
-
-Only plain dataclasses go in and out; no Ray or Optuna objects reach the store.
-
-Example:
-    >>> import tempfile, pathlib
-    >>> from autokeras_lab.leaderboard import Leaderboard
-    >>> from autokeras_lab.types import Direction
-    >>> board = Leaderboard(pathlib.Path(tempfile.mkdtemp()) / "leaderboard.db")
-    >>> board.trials("concrete", direction=Direction.MIN)
-    []
+The file uses WAL journaling and a busy timeout, so a report can read while a search
+writes and two searches can share one file. Records go in and come out as the plain
+dataclasses of :mod:`._records`.
 """
 
 from __future__ import annotations
@@ -22,33 +10,40 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
 from autokeras_lab.errors import UserError
 from autokeras_lab.layout import RunsLayout
-from autokeras_lab.types import Direction, TrialStatus
+from autokeras_lab.leaderboard._records import (
+    DriverRecord,
+    EnsembleRecord,
+    RetrainRecord,
+    SearchKey,
+    SearchRecord,
+    TrialRecord,
+    rank_trials,
+)
+from autokeras_lab.types import (
+    Direction,
+    RetrainKind,
+    SearchStatus,
+    TrialStatus,
+    WorkerInfo,
+    check_constraint,
+)
 
-__all__ = [
-    "RESUMABLE",
-    "STATUSES",
-    "EnsembleRecord",
-    "Leaderboard",
-    "RetrainRecord",
-    "SearchKey",
-    "SearchRecord",
-    "TrialRecord",
-    "find_search",
-    "rank_trials",
-]
+__all__ = ["Leaderboard", "find_search"]
 
-STATUSES = tuple(status.value for status in TrialStatus)
 SCHEMA_VERSION = 1
+#: What a search record keeps beside the experiment's own settings, in the same JSON
+#: column (so files written before these were typed read the same).
+_SEARCH_EXTRAS = ("driver", "cluster", "warm_start")
 
-_SCHEMA = """
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS searches (
     search_id TEXT PRIMARY KEY,
@@ -59,7 +54,7 @@ CREATE TABLE IF NOT EXISTS searches (
     metric TEXT NOT NULL,
     direction TEXT NOT NULL,
     seed INTEGER NOT NULL,
-    status TEXT NOT NULL,
+    status TEXT NOT NULL {check_constraint('status', SearchStatus)},
     started_at REAL NOT NULL,
     finished_at REAL,
     wall_seconds REAL,
@@ -76,7 +71,7 @@ CREATE TABLE IF NOT EXISTS trials (
     experiment TEXT NOT NULL,
     number INTEGER NOT NULL,
     config TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('completed', 'stopped_early', 'failed')),
+    status TEXT NOT NULL {check_constraint('status', TrialStatus)},
     failure_reason TEXT,
     best_val REAL,
     best_epoch INTEGER,
@@ -88,7 +83,8 @@ CREATE TABLE IF NOT EXISTS trials (
     train_seconds REAL,
     seed INTEGER,
     test_metric REAL,
-    metrics TEXT NOT NULL DEFAULT '{}',
+    metrics TEXT NOT NULL DEFAULT '{{}}',
+    worker TEXT,
     checkpoint_path TEXT,
     retries INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (search_id, trial_id)
@@ -97,7 +93,7 @@ CREATE INDEX IF NOT EXISTS trials_by_experiment ON trials (experiment, best_val)
 CREATE TABLE IF NOT EXISTS retrains (
     retrain_id TEXT NOT NULL,
     experiment TEXT NOT NULL,
-    kind TEXT NOT NULL CHECK (kind IN ('run', 'single', 'ensemble', 'finetune')),
+    kind TEXT NOT NULL {check_constraint('kind', RetrainKind)},
     source_search_id TEXT,
     source_trial_id TEXT,
     config TEXT NOT NULL,
@@ -114,14 +110,11 @@ CREATE TABLE IF NOT EXISTS ensembles (
     best_val REAL NOT NULL,
     single_val REAL NOT NULL,
     test_metric REAL,
-    metrics TEXT NOT NULL DEFAULT '{}',
+    metrics TEXT NOT NULL DEFAULT '{{}}',
     exported INTEGER NOT NULL DEFAULT 0,
     created_at REAL NOT NULL
 );
 """
-
-
-RESUMABLE = ("running", "interrupted")
 
 
 def find_search(
@@ -146,152 +139,8 @@ def find_search(
     return board, board.find(experiment, search_id, unfinished=unfinished)
 
 
-@dataclass(frozen=True, kw_only=True)
-class SearchRecord:
-    """One search: what ran, on what data, with which settings, and how it ended."""
-
-    search_id: str
-    experiment: str
-    dataset: str
-    data_fingerprint: str
-    space: str
-    metric: str
-    direction: Direction
-    seed: int
-    status: str
-    started_at: float
-    command: str
-    settings: dict[str, Any]
-    space_config: dict[str, Any]
-    split_sizes: dict[str, int]
-    finished_at: float | None = None
-    wall_seconds: float | None = None
-    best_trial_id: str | None = None
-    export_dir: str | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "direction", Direction(self.direction))
-
-    @property
-    def key(self) -> SearchKey:
-        return SearchKey(experiment=self.experiment, fingerprint=self.data_fingerprint,
-                         space=self.space, metric=self.metric)
-
-
-@dataclass(frozen=True, kw_only=True)
-class SearchKey:
-    """What makes the trial values of two searches comparable: the same experiment,
-    data (its fingerprint), search space and metric."""
-
-    experiment: str
-    fingerprint: str
-    space: str
-    metric: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class TrialRecord:
-    """One finished trial.
-
-    Attributes:
-        status: ``completed`` (trained to its end or its patience ran out),
-            ``stopped_early`` (the scheduler or the time budget stopped it) or ``failed`` (see
-            ``failure_reason``).
-        best_val: Best validation metric over its epochs (``None`` if it failed first).
-        curve: The validation metric after every epoch.
-        test_metric: Held-out test value of the search's metric, filled in only for
-            ranked models.
-        metrics: Every metric of the task at the best epoch, ``{"val": {...}}``,
-            ``"test"`` once the model was evaluated on the held-out split, and
-            ``"worker"``: the process that trained it and its resident memory (MiB).
-        retries: Times the trial was restarted from its checkpoint after its worker
-            process died.
-    """
-
-    search_id: str
-    trial_id: str
-    experiment: str
-    number: int
-    config: dict[str, Any]
-    status: TrialStatus
-    epochs: int
-    curve: list[float] = field(default_factory=list)
-    failure_reason: str | None = None
-    best_val: float | None = None
-    best_epoch: int | None = None
-    started_at: float | None = None
-    finished_at: float | None = None
-    wall_seconds: float | None = None
-    train_seconds: float | None = None
-    seed: int | None = None
-    test_metric: float | None = None
-    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
-    checkpoint_path: str | None = None
-    retries: int = 0
-
-    def __post_init__(self) -> None:
-        if self.status not in STATUSES:
-            raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
-        object.__setattr__(self, "status", TrialStatus(self.status))
-
-
-def rank_trials(trials: Iterable[TrialRecord], direction: Direction) -> list[TrialRecord]:
-    """Trials best first by their validation metric in ``direction`` (ties: the one
-    that finished first); trials without a metric (failed ones) last."""
-    return sorted(
-        trials, key=lambda t: (Direction(direction).key(t.best_val), t.finished_at or 0.0)
-    )
-
-
-@dataclass(frozen=True, kw_only=True)
-class RetrainRecord:
-    """One retraining result: a ``run`` (one configuration, one seed, on train +
-    validation), the exported ``single`` best model or ``ensemble``, or a ``finetune``
-    of an exported model on new rows. ``metrics`` are held-out test metrics (for
-    ``single`` and ``ensemble`` also the mean and std over seeds of their runs)."""
-
-    retrain_id: str
-    experiment: str
-    kind: str
-    config: dict[str, Any]
-    metrics: dict[str, Any]
-    created_at: float
-    source_search_id: str | None = None
-    source_trial_id: str | None = None
-    seed: int | None = None
-    epochs: int | None = None
-    model_dir: str | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class EnsembleRecord:
-    """The ensemble a search selected from its trials (see :mod:`autokeras_lab.ensemble`).
-
-    Attributes:
-        members: Trial id to weight (the weights sum to 1), heaviest first.
-        best_val: The ensemble's validation metric on the rows it was selected on
-            (with ``--cv``: all out-of-fold rows).
-        single_val: The best single trial's value on the same rows, the same way.
-        metrics: ``{"val": {...}, "test": {...}}``, like a trial's.
-        exported: Whether it beat the best single trial and became the search's model.
-    """
-
-    search_id: str
-    experiment: str
-    members: dict[str, float]
-    best_val: float
-    single_val: float
-    created_at: float
-    test_metric: float | None = None
-    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
-    exported: bool = False
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "exported", bool(self.exported))
-
-
 _JSON_COLUMNS = {"config", "curve", "members", "metrics", "settings", "space_config",
-                 "split_sizes"}
+                 "split_sizes", "worker"}
 
 
 class Leaderboard:
@@ -327,7 +176,7 @@ class Leaderboard:
         self,
         search_id: str,
         *,
-        status: str,
+        status: SearchStatus,
         best_trial_id: str | None = None,
         export_dir: str | None = None,
     ) -> None:
@@ -340,17 +189,17 @@ class Leaderboard:
                 (status, now, now, best_trial_id, export_dir, search_id),
             )
 
-    def reopen_search(self, search_id: str, *, driver: dict[str, Any]) -> None:
+    def reopen_search(self, search_id: str, *, driver: DriverRecord) -> None:
         """Mark an interrupted search as running again, by the process ``driver``."""
         with self._connect() as db:
             row = db.execute(
                 "SELECT settings FROM searches WHERE search_id = ?", (search_id,)
             ).fetchone()
-            settings = json.loads(row["settings"]) | {"driver": driver}
+            settings = json.loads(row["settings"]) | {"driver": asdict(driver)}
             db.execute(
-                "UPDATE searches SET status = 'running', finished_at = NULL, settings = ?"
+                "UPDATE searches SET status = ?, finished_at = NULL, settings = ?"
                 " WHERE search_id = ?",
-                (json.dumps(settings), search_id),
+                (SearchStatus.RUNNING, json.dumps(settings), search_id),
             )
 
     def record_trial(self, record: TrialRecord) -> None:
@@ -433,7 +282,7 @@ class Leaderboard:
                 + f"; searches: {', '.join(s.search_id for s in searches) or '(none)'}"
             )
         if unfinished:
-            searches = [s for s in searches if s.status in RESUMABLE]
+            searches = [s for s in searches if s.status.resumable]
             if not searches:
                 raise UserError(
                     f"no interrupted search of experiment {experiment!r} in {self.path} to "
@@ -456,7 +305,7 @@ class Leaderboard:
         experiment: str,
         *,
         search_id: str | None = None,
-        statuses: tuple[str, ...] | None = None,
+        statuses: tuple[TrialStatus, ...] | None = None,
         direction: Direction,
     ) -> list[TrialRecord]:
         """Trials of an experiment, best first in ``direction`` (failed ones last; see
@@ -475,6 +324,9 @@ class Leaderboard:
 
     def _insert(self, table: str, record: Any, *, replace: bool) -> None:
         values = asdict(record)
+        if isinstance(record, SearchRecord):
+            values["settings"] = values["settings"] | {
+                key: values.pop(key) for key in _SEARCH_EXTRAS}
         for key in _JSON_COLUMNS & values.keys():
             values[key] = json.dumps(values[key])
         names = ", ".join(values)
@@ -485,10 +337,13 @@ class Leaderboard:
 
 
 def _migrate(db: sqlite3.Connection) -> None:
-    """Bring a file written by an earlier version up to date (columns only added)."""
+    """Bring a file written by an earlier version up to date (columns only added; a
+    trial's worker, once kept under ``metrics``, is read from there by :func:`_decode`)."""
     columns = {row[1] for row in db.execute("PRAGMA table_info(trials)")}
     if "retries" not in columns:
         db.execute("ALTER TABLE trials ADD COLUMN retries INTEGER NOT NULL DEFAULT 0")
+    if "worker" not in columns:
+        db.execute("ALTER TABLE trials ADD COLUMN worker TEXT")
 
 
 def _decode(cls: type, row: sqlite3.Row) -> Any:
@@ -496,5 +351,16 @@ def _decode(cls: type, row: sqlite3.Row) -> Any:
     columns = row.keys()  # a Row iterates over its values, not its column names
     values = {key: row[key] for key in columns if key in names}
     for key in _JSON_COLUMNS & values.keys():
-        values[key] = json.loads(values[key])
+        values[key] = None if values[key] is None else json.loads(values[key])
+    if cls is SearchRecord:
+        settings = values["settings"]
+        values.update({key: settings.pop(key) for key in _SEARCH_EXTRAS if key in settings})
+        if values.get("cluster") is None:
+            values.pop("cluster", None)
+        values["split_sizes"] = {"folds": int(settings.get("cv") or 1), "train": 0, "val": 0,
+                                 "test": 0} | values["split_sizes"]
+    if cls is TrialRecord:
+        older = values["metrics"].pop("worker", None)  # where files before 0.2 kept it
+        if values.get("worker") is None and older:
+            values["worker"] = WorkerInfo(**older)
     return cls(**values)
