@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -52,14 +53,14 @@ def board_of(runs: Path, experiment: str):
 @pytest.mark.slow
 def test_plot_functions_draw_a_real_search(searched: Path) -> None:
     search, trials = board_of(searched, "concrete")
-    history = plots.optimisation_history(trials, search)
-    ax = history.axes[0]
-    assert len(ax.collections) >= 1 and ax.get_xlim()[1] >= len(trials)  # a point per trial
+    scored = [t for t in trials if t.best_val is not None]
+    history = plots.optimisation_history(trials, search).axes[0]
+    assert len(history.collections[0].get_offsets()) == len(scored)  # a point per trial
     curves = plots.learning_curves(trials, search)
     assert len(curves.axes[0].lines) >= len(trials)  # a curve per trial
-    parallel = plots.parallel_coordinates(trials, search)
-    assert len(parallel.axes[0].lines) == len([t for t in trials if t.best_val is not None])
-    gantt = plots.timeline(trials)
+    parallel = plots.parallel_coordinates(trials, search).axes[0]
+    assert len(parallel.collections[0].get_segments()) == len(scored)  # a line per trial
+    gantt = plots.timeline(trials, search)
     assert len(gantt.axes[0].patches) == len(trials)  # a bar per trial
     actual = np.array([10.0, 20.0, 30.0])
     both = plots.predicted_vs_actual(actual, actual + 1, "MPa", "strength")
@@ -103,14 +104,23 @@ def test_report_renders_in_a_real_browser(searched: Path, experiment: str) -> No
         widths = page.eval_on_selector_all(
             "img", "imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)"
         )
-        rows = page.eval_on_selector_all("#leaderboard tbody tr", "rows => rows.length")
+        heights = page.eval_on_selector_all(
+            "#leaderboard tbody tr", "rows => rows.map(r => r.getBoundingClientRect().height)")
+        rows = len(heights)
         text = page.inner_text("body")
+        summary = page.inner_text("dl")
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"report-{experiment}.png"), full_page=True)
         browser.close()
     assert len(widths) == 6 and all(w > 0 for w in widths), widths  # every plot loaded
     assert rows == min(20, len(trials)) + len(ensembles)  # the ensemble's row, and trials
     assert problems == []
+    # what a reader should never see: a Python None, raw JSON, a row stretched by a
+    # cell that wraps (the ensemble's members once made one several hundred px tall)
+    assert not re.search(r"\bNone\b", text), [line for line in text.splitlines()
+                                                if re.search(r"\bNone\b", line)]
+    assert "{" not in summary and "}" not in summary, summary
+    assert max(heights) <= 1.5 * min(heights), heights
     if experiment == "hostile":
         assert HOSTILE_COLUMN in text  # shown as text, not run
 

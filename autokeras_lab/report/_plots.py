@@ -35,6 +35,9 @@ from autokeras_lab.report._study import build_study
 from autokeras_lab.types import Direction, TrialStatus
 
 TOP_HIGHLIGHT = 5
+#: Parallel coordinates draw this many hyperparameters, the most important ones: 11
+#: side by side are too crowded to read.
+PARALLEL_AXES = 6
 MIN_TRIALS_FOR_IMPORTANCE = 4
 FIGURE_SIZE = (8.0, 4.4)
 #: Optuna's trial states as the leaderboard's statuses (see :mod:`._study`)
@@ -66,6 +69,7 @@ def _sized(ax: Any, title: str, size: tuple[float, float] = FIGURE_SIZE) -> Any:
     fig = ax.figure
     fig.set_size_inches(*size)
     fig.set_dpi(100)
+    ax.set_title("", loc="left")  # Optuna's own title, where it puts one on the left
     ax.set_title(title)
     fig.tight_layout()
     return fig
@@ -103,8 +107,9 @@ def optimisation_history(trials: Sequence[TrialRecord], search: SearchRecord) ->
 
 
 def parallel_coordinates(trials: Sequence[TrialRecord], search: SearchRecord) -> Any:
-    """Optuna's parallel coordinates: one line per scored trial across its
-    hyperparameters, coloured by its value."""
+    """Optuna's parallel coordinates: one line per scored trial across its most
+    important hyperparameters (all of them, with too few trials to tell), coloured by
+    its value."""
     title = "Hyperparameters of every scored trial"
     if not _scored(trials):
         return _message("no scored trials", title)
@@ -112,8 +117,27 @@ def parallel_coordinates(trials: Sequence[TrialRecord], search: SearchRecord) ->
 
     with _drawing():
         study = build_study(trials, search, stopped_as_pruned=False)
-        ax = plot_parallel_coordinate(study, target_name=_metric_label(search))
+        params = _most_important(study, len(_scored(trials)))
+        if params:
+            title += f" (the {len(params)} most important hyperparameters)"
+        ax = plot_parallel_coordinate(study, params=params, target_name=_metric_label(search))
         return _sized(ax, title, (10.0, 4.8))
+
+
+def _most_important(study: Any, scored: int) -> list[str] | None:
+    """The ``PARALLEL_AXES`` most important hyperparameters by fANOVA (``None``: all,
+    when there are too few trials or too few hyperparameters to choose)."""
+    import optuna
+
+    names = {name for trial in study.trials for name in trial.params}
+    if scored < MIN_TRIALS_FOR_IMPORTANCE or len(names) <= PARALLEL_AXES:
+        return None
+    try:
+        ranked = optuna.importance.get_param_importances(
+            study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
+    except (RuntimeError, ValueError):
+        return None
+    return list(ranked)[:PARALLEL_AXES]
 
 
 def importance(trials: Sequence[TrialRecord], search: SearchRecord) -> Any:
