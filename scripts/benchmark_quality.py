@@ -10,6 +10,15 @@ same 90 % and is scored on the 10 % it never saw:
 - ``hgb``: scikit-learn's ``HistGradientBoostingRegressor()`` /
   ``HistGradientBoostingClassifier()`` with default settings (categorical columns
   as pandas categories);
+- ``catboost``, ``lightgbm``, ``xgboost``: each library's defaults (only their
+  output silenced), with categorical columns as each expects them: CatBoost's
+  ``cat_features``, LightGBM's pandas categories, XGBoost's pandas categories with
+  ``enable_categorical=True``. Need the ``bench`` extra;
+- ``autogluon``: AutoGluon's ``TabularPredictor(label=...).fit(train,
+  presets="best_quality", time_limit=<our budget>)`` on the same rows and cores. Its
+  pins clash with ours (it wants pandas < 3), so it runs in an environment of its own
+  that ``--autogluon-python`` names (see docs/benchmarks.md for the two commands that
+  make one);
 - ``grid``: the seed notes' flow: a 6x64 ReLU network with dropout and SGD,
   scikeras' ``KerasRegressor`` / ``KerasClassifier`` in ``GridSearchCV`` (3 folds;
   learning rate 0.01/0.05/0.1, dropout 0.2/0.5, batch 16/32; early stopping on a
@@ -46,8 +55,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-DATASETS = ("concrete", "diabetes", "car", "breast_cancer")
+DATASETS = ("concrete", "diabetes", "car", "breast_cancer", "diamonds")
 TOOLS = ("ours", "hgb", "grid")
+#: Our default search's time budget, which AutoGluon gets too when --time-budget is unset.
+DEFAULT_BUDGET = 300.0
 GRID = {"model__learning_rate": [0.01, 0.05, 0.1], "model__dropout": [0.2, 0.5],
         "batch_size": [16, 32]}
 
@@ -132,17 +143,127 @@ def run_hgb(train: pd.DataFrame, test: pd.DataFrame, target: str, *,
             classes: list[str] | None, **_: Any) -> dict[str, Any]:
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
-    x_train, x_test = _categorical(train.drop(columns=[target])), test.drop(columns=[target])
-    for column in x_train.columns:  # the test rows get the training categories
-        if isinstance(x_train[column].dtype, pd.CategoricalDtype):
-            x_test = x_test.assign(**{column: pd.Categorical(
-                x_test[column].astype(str), categories=x_train[column].cat.categories)})
+    return _on_categories(train, test, target, classes, HistGradientBoostingRegressor(),
+                          HistGradientBoostingClassifier())
+
+
+def _with_categories(train: pd.DataFrame, test: pd.DataFrame
+                     ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Text columns as pandas categories, the test rows on the training categories;
+    also the names of those columns."""
+    x_train, x_test = _categorical(train), test.copy()
+    names = [c for c in x_train.columns if isinstance(x_train[c].dtype, pd.CategoricalDtype)]
+    for column in names:
+        x_test[column] = pd.Categorical(x_test[column].astype(str),
+                                        categories=x_train[column].cat.categories)
+    return x_train, x_test, names
+
+
+def _probabilities(model: Any, x_test: Any, classes: list[str],
+                   labels: list[str] | None = None) -> pd.DataFrame:
+    """A classifier's probabilities as one column per class, in ``classes`` order
+    (``labels``: its own class order, where ``classes_`` holds codes)."""
+    columns = labels if labels is not None else [str(c) for c in model.classes_]
+    probs = pd.DataFrame(model.predict_proba(x_test), columns=columns)
+    return probs.reindex(columns=classes, fill_value=0.0)
+
+
+def run_catboost(train: pd.DataFrame, test: pd.DataFrame, target: str, *,
+                 classes: list[str] | None, **_: Any) -> dict[str, Any]:
+    from catboost import CatBoostClassifier, CatBoostRegressor
+
+    x_train, x_test = train.drop(columns=[target]), test.drop(columns=[target])
+    text = [c for c in x_train.columns if not pd.api.types.is_numeric_dtype(x_train[c])]
+    x_train, x_test = (x.assign(**{c: x[c].astype(str) for c in text})
+                       for x in (x_train, x_test))
     if classes is None:
-        model = HistGradientBoostingRegressor().fit(x_train, train[target])
+        model = CatBoostRegressor(verbose=0).fit(x_train, train[target], cat_features=text)
         return {"scores": score(test[target], model.predict(x_test), classes=None)}
-    model = HistGradientBoostingClassifier().fit(x_train, train[target].astype(str))
-    probs = pd.DataFrame(model.predict_proba(x_test), columns=model.classes_)
-    return {"scores": score(test[target], probs.reindex(columns=classes, fill_value=0.0),
+    model = CatBoostClassifier(verbose=0).fit(x_train, train[target].astype(str),
+                                              cat_features=text)
+    return {"scores": score(test[target], _probabilities(model, x_test, classes),
+                            classes=classes)}
+
+
+def run_lightgbm(train: pd.DataFrame, test: pd.DataFrame, target: str, *,
+                 classes: list[str] | None, **_: Any) -> dict[str, Any]:
+    from lightgbm import LGBMClassifier, LGBMRegressor
+
+    return _on_categories(train, test, target, classes, LGBMRegressor(verbose=-1),
+                          LGBMClassifier(verbose=-1))
+
+
+def run_xgboost(train: pd.DataFrame, test: pd.DataFrame, target: str, *,
+                classes: list[str] | None, **_: Any) -> dict[str, Any]:
+    from xgboost import XGBClassifier, XGBRegressor
+
+    return _on_categories(train, test, target, classes, XGBRegressor(enable_categorical=True),
+                          XGBClassifier(enable_categorical=True), label_codes=True)
+
+
+def _on_categories(train: pd.DataFrame, test: pd.DataFrame, target: str,
+                   classes: list[str] | None, regressor: Any, classifier: Any, *,
+                   label_codes: bool = False) -> dict[str, Any]:
+    """A library's estimator on its defaults, text columns as pandas categories, scored
+    on the held-out rows (``label_codes``: it wants classes as 0..k-1, as XGBoost does)."""
+    x_train, x_test, _names = _with_categories(train.drop(columns=[target]),
+                                               test.drop(columns=[target]))
+    if classes is None:
+        model = regressor.fit(x_train, train[target])
+        return {"scores": score(test[target], model.predict(x_test), classes=None)}
+    labels = train[target].astype(str)
+    seen = sorted(labels.unique()) if label_codes else None
+    if seen is not None:
+        labels = labels.map({c: i for i, c in enumerate(seen)})
+    model = classifier.fit(x_train, labels)
+    return {"scores": score(test[target], _probabilities(model, x_test, classes, seen),
+                            classes=classes)}
+
+
+#: What runs in AutoGluon's own environment: fit on train.csv, predict test.csv.
+_AUTOGLUON = """
+import sys
+import pandas as pd
+from autogluon.tabular import TabularPredictor
+
+work, target, problem, metric, budget = sys.argv[1:6]
+train = pd.read_csv(f"{work}/train.csv")
+test = pd.read_csv(f"{work}/test.csv").drop(columns=[target])
+if problem != "regression":
+    train[target] = train[target].astype(str)
+predictor = TabularPredictor(label=target, problem_type=problem, eval_metric=metric,
+                             path=f"{work}/autogluon", verbosity=0)
+predictor.fit(train, presets="best_quality", time_limit=float(budget))
+if problem == "regression":
+    predictor.predict(test).to_frame("predicted").to_csv(f"{work}/predicted.csv", index=False)
+else:
+    predictor.predict_proba(test).to_csv(f"{work}/predicted.csv", index=False)
+"""
+
+
+def run_autogluon(train: pd.DataFrame, test: pd.DataFrame, target: str, *,
+                  classes: list[str] | None, budget: float | None, work: Path,
+                  autogluon_python: str | None = None, **_: Any) -> dict[str, Any]:
+    if not autogluon_python:
+        raise RuntimeError("the autogluon tool needs --autogluon-python: the interpreter of "
+                           "an environment with AutoGluon (see docs/benchmarks.md)")
+    train.to_csv(work / "train.csv", index=False)
+    test.to_csv(work / "test.csv", index=False)
+    if classes is None:
+        problem, metric = "regression", "root_mean_squared_error"
+    else:
+        problem = "binary" if len(classes) == 2 else "multiclass"
+        metric = "log_loss"
+    done = subprocess.run([autogluon_python, "-c", _AUTOGLUON, str(work), target, problem,
+                           metric, str(budget or DEFAULT_BUDGET)], capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"autogluon failed: {done.stderr[-2000:]}")
+    predicted = pd.read_csv(work / "predicted.csv")
+    if classes is None:
+        return {"scores": score(test[target], predicted["predicted"], classes=None)}
+    predicted.columns = [str(c) for c in predicted.columns]
+    return {"scores": score(test[target], predicted.reindex(columns=classes, fill_value=0.0),
                             classes=classes)}
 
 
@@ -198,12 +319,14 @@ def run_grid(train: pd.DataFrame, test: pd.DataFrame, target: str, *,
     return {"scores": score(test[target], probs, classes=classes)}
 
 
-RUNNERS = {"ours": run_ours, "hgb": run_hgb, "grid": run_grid}
+RUNNERS = {"ours": run_ours, "hgb": run_hgb, "grid": run_grid, "catboost": run_catboost,
+           "lightgbm": run_lightgbm, "xgboost": run_xgboost, "autogluon": run_autogluon}
 
 
 def run(datasets: list[str], tools: list[str], *, n_splits: int, budget: float | None,
         search_args: tuple[str, ...] = (), grid_epochs: int = 100,
         done: Sequence[dict[str, Any]] = (), save: Path | None = None,
+        autogluon_python: str | None = None,
         out: Any = sys.stderr) -> list[dict[str, Any]]:
     """Every tool on every split; a run already in ``done`` (same data set, split and
     tool; :func:`resumable` checks the settings) is kept instead of rerun, and ``save``
@@ -227,7 +350,8 @@ def run(datasets: list[str], tools: list[str], *, n_splits: int, budget: float |
                         started = time.perf_counter()
                         result = RUNNERS[tool](train, test, dataset.target, classes=classes,
                                                budget=budget, work=Path(work), seed=split,
-                                               search_args=search_args, epochs=grid_epochs)
+                                               search_args=search_args, epochs=grid_epochs,
+                                               autogluon_python=autogluon_python)
                     record = {"dataset": name, "split": split, "tool": tool,
                               "seconds": time.perf_counter() - started,
                               "settings": settings, **result}
@@ -333,6 +457,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="most epochs of each grid fit (100, with early stopping)")
     parser.add_argument("--search-args", default="",
                         help='more flags for our search, e.g. "--space plr_mlp --cv 5"')
+    parser.add_argument("--autogluon-python", metavar="PYTHON",
+                        help="the interpreter of an environment with AutoGluon, for the "
+                             "autogluon tool (its pins clash with ours)")
     parser.add_argument("--json", type=Path,
                         help="also write every split's result here (after each run)")
     parser.add_argument("--resume", action="store_true",
@@ -359,7 +486,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--resume: {error}")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     records = run(datasets, tools, n_splits=n_splits, budget=budget, search_args=search_args,
-                  grid_epochs=args.grid_epochs, done=done, save=args.json)
+                  grid_epochs=args.grid_epochs, done=done, save=args.json,
+                  autogluon_python=args.autogluon_python)
     budget_text = f"{budget:.0f} s" if budget else "the default"
     print(f"\n{n_splits} random 90/10 splits per data set; our search's time budget: "
           f"{budget_text}{'; its flags: ' + args.search_args if args.search_args else ''}\n")

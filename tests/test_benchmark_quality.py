@@ -65,3 +65,60 @@ def test_resume_without_a_json_file_is_a_clear_usage_error(tmp_path, capsys):
         quality.main(["--tools", "hgb", "--resume", "--json", str(tmp_path / "none.json")])
     assert exit_.value.code == 2
     assert "--resume needs --json" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tool", ["catboost", "lightgbm", "xgboost"])
+@pytest.mark.parametrize("dataset", ["concrete", "car", "breast_cancer"],
+                         ids=["regression", "multiclass-categorical", "binary"])
+def test_each_gradient_boosting_comparator_scores_the_held_out_rows(tool, dataset, tmp_path):
+    """Each library on its defaults, text columns handled its own way, probabilities
+    in our class order: a sane score on every task kind."""
+    [record] = quality.run([dataset], [tool], n_splits=1, budget=None, out=io.StringIO())
+    scores = record["scores"]
+    if dataset == "concrete":
+        assert 2.0 < scores["rmse"] < 8.0  # MPa; a constant guess is about 16
+    else:
+        assert scores["accuracy"] > 0.85 and 0 < scores["log_loss"] < 0.5
+
+
+FAKE_AUTOGLUON = '''
+import pandas as pd
+
+class TabularPredictor:
+    """Stands in for AutoGluon's: the majority class / the mean, as AutoGluon returns them."""
+    def __init__(self, label, problem_type, eval_metric, path, verbosity):
+        self.label, self.problem = label, problem_type
+    def fit(self, train, presets, time_limit):
+        assert presets == "best_quality" and time_limit == 42.0
+        self.y = train[self.label]
+        return self
+    def predict(self, test):
+        return pd.Series([self.y.mean()] * len(test), name=self.label)
+    def predict_proba(self, test):
+        shares = self.y.value_counts(normalize=True)
+        return pd.DataFrame([shares.to_dict()] * len(test))
+'''
+
+
+@pytest.mark.parametrize("dataset", ["concrete", "car"], ids=["regression", "multiclass"])
+def test_the_autogluon_wiring_runs_in_its_own_interpreter(dataset, tmp_path, monkeypatch):
+    """The rows go out as CSV, the predictor is fitted with best_quality and our budget in
+    the interpreter named, and its predictions come back scored in our class order.
+    (A stand-in TabularPredictor: the real one needs an environment of its own, and
+    docs/benchmarks.md has its measured runs.)"""
+    import sys
+
+    fake = tmp_path / "fake" / "autogluon" / "tabular"
+    fake.mkdir(parents=True)
+    (fake.parent / "__init__.py").write_text("")
+    (fake / "__init__.py").write_text(FAKE_AUTOGLUON)
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "fake"))
+    [record] = quality.run([dataset], ["autogluon"], n_splits=1, budget=42.0,
+                           autogluon_python=sys.executable, out=io.StringIO())
+    if dataset == "concrete":
+        assert 14.0 < record["scores"]["rmse"] < 19.0  # the mean's error
+    else:
+        assert record["scores"]["accuracy"] == pytest.approx(0.70, abs=0.03)  # "unacc"
+    with pytest.raises(RuntimeError, match="needs --autogluon-python"):
+        quality.run([dataset], ["autogluon"], n_splits=1, budget=42.0, out=io.StringIO())

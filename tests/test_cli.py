@@ -87,7 +87,8 @@ def test_predict_refuses_a_directory_that_is_not_a_model(
 
 @pytest.mark.parametrize(
     ("command", "expected"),
-    [("datasets", ["concrete", "car", "iris", "breast_cancer", "diabetes", "moons"]),
+    [("datasets", ["concrete", "car", "iris", "breast_cancer", "diabetes", "diamonds",
+                   "moons"]),
      ("spaces", ["mlp", "resmlp", "wide_deep"])],
 )
 def test_listings_show_one_described_line_each(

@@ -83,3 +83,12 @@ def test_cv_zero_bags_five_folds_on_a_small_table_and_one_split_on_a_large_one()
     assert resolve_folds(exp, rows(1000)).cv == 5
     assert resolve_folds(exp, rows(20_000)).cv == 1
     assert resolve_folds(dataclasses.replace(exp, cv=3), rows(1000)).cv == 3  # asked for
+
+
+def test_a_custom_sampler_is_recorded_by_its_class_and_never_built_from_a_file() -> None:
+    from autokeras_lab.config import SamplerSettings
+
+    assert SamplerSettings(name="custom", custom="QMCSampler").label == "custom (QMCSampler)"
+    for bad in ({"name": "custom"}, {"name": "tpe", "custom": "TPESampler"}, {"name": "sobol"}):
+        with pytest.raises(ValueError, match="name must be one of tpe, random, cmaes, gp"):
+            SamplerSettings(**bad)

@@ -10,7 +10,7 @@ from autokeras_lab.errors import UserError
 from autokeras_lab.search._setup import resolve_metric
 from autokeras_lab.spaces import Task, load_space
 
-EXPECTED = {"concrete", "car", "iris", "breast_cancer", "diabetes", "moons"}
+EXPECTED = {"concrete", "car", "iris", "breast_cancer", "diabetes", "diamonds", "moons"}
 
 
 def test_the_promised_experiments_ship() -> None:

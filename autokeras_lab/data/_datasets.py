@@ -70,7 +70,7 @@ def _make(name: str, frame: pd.DataFrame, target: str, task: TaskKind, unit: str
 
 def _bundled_csv(filename: str) -> pd.DataFrame:
     with resources.files("autokeras_lab.data").joinpath(filename).open("rb") as handle:
-        return pd.read_csv(handle)
+        return pd.read_csv(handle, compression="gzip" if filename.endswith(".gz") else None)
 
 
 def _sklearn(loader: str, target: str, labels: bool) -> pd.DataFrame:
@@ -120,6 +120,12 @@ _BUILTIN: dict[str, tuple[Callable[[], Dataset], str]] = {
             TaskKind.REGRESSION,
         ),
         "Diabetes progression (scikit-learn): 442 patients, 10 inputs (regression)",
+    ),
+    "diamonds": (
+        lambda: _make("diamonds", _bundled_csv("diamonds.csv.gz"), "price",
+                      TaskKind.REGRESSION, "USD"),
+        "ggplot2's diamonds: 53940 diamonds, 9 inputs (3 categorical), price in USD "
+        "(regression)",
     ),
     "moons": (
         lambda: _make("moons", _moons(), "moon", TaskKind.CLASSIFICATION),

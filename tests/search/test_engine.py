@@ -15,6 +15,7 @@ from autokeras_lab import load_experiment, run_search
 from autokeras_lab.errors import FatalSearchError
 from autokeras_lab.leaderboard import Leaderboard
 from autokeras_lab.search import PYTHON_COMMAND
+from autokeras_lab.types import SearchStatus, TrialStatus
 
 
 @pytest.mark.parametrize(
@@ -29,14 +30,38 @@ def test_other_schedulers_and_samplers_run_a_whole_search(
     exp = load_experiment("concrete").with_overrides(cv=1, trials=4, max_epochs=6, sampler=sampler)
     exp = exp.with_overrides(scheduler=type(exp.scheduler)(name=scheduler, grace_period=2))
     result = run_search(exp, runs_dir=tmp_path)
-    assert result.status == "completed" and len(result.trials) == 4
-    assert all(t.best_val is not None and t.status != "failed" for t in result.trials)
+    assert result.status is SearchStatus.COMPLETED and len(result.trials) == 4
+    assert all(t.best_val is not None and t.status is not TrialStatus.FAILED
+               for t in result.trials)
     if scheduler == "fifo":
         assert all(t.epochs == 6 for t in result.trials)  # nothing stopped early
     [stored] = Leaderboard(tmp_path / "leaderboard.db").searches("concrete")
     assert stored.settings["scheduler"]["name"] == scheduler
     assert stored.settings["sampler"]["name"] == sampler
     assert (tmp_path / "concrete" / "best" / "model.keras").is_file()
+
+
+@pytest.mark.slow
+def test_run_search_takes_an_optuna_sampler_instance_as_optuna_does(
+    ray_session, tmp_path: Path
+) -> None:
+    import optuna
+
+    exp = load_experiment("concrete").with_overrides(cv=1, trials=3, max_epochs=2)
+
+    def first_proposals(sampler: optuna.samplers.BaseSampler, runs: Path) -> list[float]:
+        result = run_search(exp, runs_dir=runs, sampler=sampler)
+        by_number = sorted(result.trials, key=lambda t: t.number)
+        return [t.config["learning_rate"] for t in by_number]
+
+    seeded = first_proposals(optuna.samplers.RandomSampler(seed=7), tmp_path / "a")
+    assert seeded == first_proposals(optuna.samplers.RandomSampler(seed=7), tmp_path / "b")
+    [stored] = Leaderboard(tmp_path / "a" / "leaderboard.db").searches("concrete")
+    assert stored.settings["sampler"] == {"name": "custom", "custom": "RandomSampler"}
+    by_name = run_search(exp, runs_dir=tmp_path / "c", sampler="random")
+    [named] = Leaderboard(tmp_path / "c" / "leaderboard.db").searches("concrete")
+    assert named.settings["sampler"] == {"name": "random", "custom": None}
+    assert len(by_name.trials) == 3
 
 
 @pytest.mark.slow
@@ -57,7 +82,7 @@ def test_a_bug_of_ours_stops_the_search_and_keeps_its_traceback(
     assert str(error_file) in str(info.value) and len(str(info.value).splitlines()) == 1
     assert "ZeroDivisionError: division by zero" in error_file.read_text()
     assert "Traceback" in error_file.read_text()
-    assert search.status == "failed"
+    assert search.status is SearchStatus.FAILED
 
 
 @pytest.mark.slow
