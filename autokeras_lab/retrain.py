@@ -155,7 +155,7 @@ def retrain_top(
     single, single_data = model_of([best])
     single_metrics = test_metrics(single, single_data, task)
     card = _card(latest, dataset, prepared, task, retrain_id)
-    write_model_dir(base / "single", single, single_data, card | {
+    write_model_dir(base / ModelKind.SINGLE, single, single_data, card | {
         "kind": ModelKind.SINGLE, "config": best.trial.config, "epochs": best.epochs,
         "source_trial": best.trial.trial_id,
         "metrics": {f"test_{k}": v for k, v in single_metrics.items()}
@@ -163,7 +163,7 @@ def retrain_top(
     })
     ensemble, ensemble_data = model_of(results)
     ensemble_metrics = test_metrics(ensemble, ensemble_data, task)
-    write_model_dir(base / "ensemble", ensemble, ensemble_data, card | {
+    write_model_dir(base / ModelKind.ENSEMBLE, ensemble, ensemble_data, card | {
         "kind": ModelKind.ENSEMBLE, "members": [r.trial.config for r in results],
         "metrics": {f"test_{k}": v for k, v in ensemble_metrics.items()},
     })
@@ -173,16 +173,16 @@ def retrain_top(
         metrics=single_metrics
         | {f"{metric}_mean": best.mean(metric), f"{metric}_std": best.std(metric)},
         source_search_id=best.trial.search_id, source_trial_id=best.trial.trial_id,
-        epochs=best.epochs, model_dir=str(base / "single"),
+        epochs=best.epochs, model_dir=str(base / ModelKind.SINGLE),
     ))
     board.record_retrain(RetrainRecord(
         retrain_id=retrain_id, experiment=experiment, kind=RetrainKind.ENSEMBLE,
         config={"members": [r.trial.trial_id for r in results]}, created_at=time.time(),
         metrics=ensemble_metrics, source_search_id=best.trial.search_id,
-        model_dir=str(base / "ensemble"),
+        model_dir=str(base / ModelKind.ENSEMBLE),
     ))
-    return RetrainResult(retrain_id, metric, direction, results, base / "single",
-                         base / "ensemble", single_metrics, ensemble_metrics)
+    return RetrainResult(retrain_id, metric, direction, results, base / ModelKind.SINGLE,
+                         base / ModelKind.ENSEMBLE, single_metrics, ensemble_metrics)
 
 
 def _distinct_best(trials: list[TrialRecord], top: int) -> list[TrialRecord]:

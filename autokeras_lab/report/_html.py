@@ -26,7 +26,7 @@ from autokeras_lab.leaderboard import (
 )
 from autokeras_lab.report import _plots as plots
 from autokeras_lab.report._table import MEMBERS, column_order, compact_config, leaderboard_rows
-from autokeras_lab.types import TrialStatus
+from autokeras_lab.types import ModelKind, TrialStatus
 
 TABLE_ROWS = 20
 
@@ -105,7 +105,7 @@ def _table(
 ) -> str:
     rows = leaderboard_rows(trials, metric=metric, ensembles=ensembles, numbers=numbers)
     exported = any(e.exported for e in ensembles)
-    keys = ["ensemble" if e.exported else "" for e in ensembles] + [
+    keys = [ModelKind.ENSEMBLE if e.exported else "" for e in ensembles] + [
         t.trial_id if not exported else "" for t in trials]
     columns = column_order(rows)
     text_columns = {"status"} | {c for c in columns if any(isinstance(r.get(c), str) for r in rows)}
@@ -124,7 +124,7 @@ def _table(
     )
     body = []
     for key, row in zip(keys, rows, strict=True):
-        cls = ' class="best"' if key in (best_id, "ensemble") else ""
+        cls = ' class="best"' if key in (best_id, ModelKind.ENSEMBLE) else ""
         cells = "".join(
             f'<td class="{"text" if c in text_columns else ""}">{cell(c, row.get(c))}</td>'
             for c in columns

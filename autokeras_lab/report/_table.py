@@ -9,6 +9,7 @@ from dataclasses import asdict
 from typing import Any
 
 from autokeras_lab.leaderboard import EnsembleRecord, TrialRecord
+from autokeras_lab.types import ModelKind
 
 FORMATS = ("table", "json", "csv", "markdown")
 #: The terminal table's width unless asked for every column (``--wide``).
@@ -151,7 +152,7 @@ def column_order(rows: Sequence[dict[str, Any]]) -> list[str]:
     """Every key of the rows once: the trials' columns first, in their order, then
     what only ensemble rows have (their members)."""
     columns: list[str] = []
-    for row in sorted(rows, key=lambda r: r.get("trial") == "ensemble"):
+    for row in sorted(rows, key=lambda r: r.get("trial") == ModelKind.ENSEMBLE):
         columns.extend(c for c in row if c not in columns)
     return columns
 
@@ -161,7 +162,7 @@ def _ensemble_row(
 ) -> dict[str, Any]:
     row: dict[str, Any] = {
         "rank": "-",
-        "trial": "ensemble",
+        "trial": ModelKind.ENSEMBLE.value,
         "status": "exported" if ensemble.exported else "not better",
         f"val_{metric}": ensemble.best_val,
         f"test_{metric}": ensemble.test_metric,
@@ -180,8 +181,8 @@ def _ensemble_row(
 def _ensemble_entry(ensemble: EnsembleRecord) -> dict[str, Any]:
     """An ensemble in the keys of a trial's JSON/CSV record."""
     return {
-        "search_id": ensemble.search_id, "trial_id": "ensemble",
-        "experiment": ensemble.experiment, "status": "ensemble",
+        "search_id": ensemble.search_id, "trial_id": ModelKind.ENSEMBLE.value,
+        "experiment": ensemble.experiment, "status": ModelKind.ENSEMBLE.value,
         "config": {"members": ensemble.members}, "best_val": ensemble.best_val,
         "test_metric": ensemble.test_metric, "metrics": ensemble.metrics,
         "exported": ensemble.exported, "single_val": ensemble.single_val,
