@@ -11,6 +11,7 @@ from sklearn.base import clone
 from autokeras_lab import KerasSearchCV, SearchClassifier, SearchRegressor
 from autokeras_lab.sklearn import function_space
 from autokeras_lab.spaces import Task
+from autokeras_lab.types import SplitSizes
 
 
 def create_model(learning_rate=0.01, dropout_rate=0.0, units=32):
@@ -140,7 +141,7 @@ def test_validation_data_validates_every_trial(ray_session, tmp_path, concrete_x
                            runs_dir=str(tmp_path), name="with_validation")
     search.fit(X[:800], y[:800], validation_data=(X[800:], y[800:]))
     [stored] = Leaderboard(tmp_path / "leaderboard.db").searches("with_validation")
-    assert stored.split_sizes == {"train": 720, "val": 230, "test": 80}
+    assert stored.split_sizes == SplitSizes(train=720, val=230, test=80)
 
 
 @pytest.mark.slow

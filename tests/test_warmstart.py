@@ -106,8 +106,8 @@ def test_warm_started_search_runs_the_earlier_best_first(ray_session, tmp_path: 
     first = [t.config for t in sorted(warm.trials, key=lambda t: t.number)]
     assert first == earlier_best
     [_, stored] = Leaderboard(tmp_path / "leaderboard.db").searches("concrete")
-    assert stored.settings["warm_start"]["told"] == 3
-    assert stored.settings["warm_start"]["searches"] == [cold.search_id]
+    assert stored.warm_start is not None and stored.warm_start.told == 3
+    assert stored.warm_start.searches == (cold.search_id,)
 
 
 def test_a_maximised_metric_proposes_its_highest_results_first(tmp_path: Path) -> None:
