@@ -13,7 +13,8 @@ same 90 % and is scored on the 10 % it never saw:
 - ``catboost``, ``lightgbm``, ``xgboost``: each library's defaults (only their
   output silenced), with categorical columns as each expects them: CatBoost's
   ``cat_features``, LightGBM's pandas categories, XGBoost's pandas categories with
-  ``enable_categorical=True``. Need the ``bench`` extra;
+  ``enable_categorical=True`` (CatBoost also writes no training files). Need the
+  ``bench`` extra;
 - ``autogluon``: AutoGluon's ``TabularPredictor(label=...).fit(train,
   presets="best_quality", time_limit=<our budget>)`` on the same rows and cores. Its
   pins clash with ours (it wants pandas < 3), so it runs in an environment of its own
@@ -177,10 +178,11 @@ def run_catboost(train: pd.DataFrame, test: pd.DataFrame, target: str, *,
     x_train, x_test = (x.assign(**{c: x[c].astype(str) for c in text})
                        for x in (x_train, x_test))
     if classes is None:
-        model = CatBoostRegressor(verbose=0).fit(x_train, train[target], cat_features=text)
+        model = CatBoostRegressor(verbose=0, allow_writing_files=False).fit(
+            x_train, train[target], cat_features=text)
         return {"scores": score(test[target], model.predict(x_test), classes=None)}
-    model = CatBoostClassifier(verbose=0).fit(x_train, train[target].astype(str),
-                                              cat_features=text)
+    model = CatBoostClassifier(verbose=0, allow_writing_files=False).fit(
+        x_train, train[target].astype(str), cat_features=text)
     return {"scores": score(test[target], _probabilities(model, x_test, classes),
                             classes=classes)}
 
