@@ -302,13 +302,13 @@ def check_module(name: str, module: ModuleType) -> SearchSpace:
 
 def available_spaces() -> dict[str, str]:
     """Search-space names in ``search_spaces/`` mapped to their one-line description."""
+    return {name: _describe(name) for name in _space_names()}
+
+
+def _space_names() -> list[str]:
     package = importlib.import_module(SPACES_PACKAGE)
-    names = sorted(
-        info.name
-        for info in pkgutil.iter_modules(package.__path__)
-        if not info.name.startswith("_")
-    )
-    return {name: _describe(name) for name in names}
+    return sorted(info.name for info in pkgutil.iter_modules(package.__path__)
+                  if not info.name.startswith("_"))
 
 
 def _describe(name: str) -> str:
@@ -338,7 +338,7 @@ def check_space_name(name_or_path: str) -> None:
         if not Path(name_or_path).is_file():
             raise UserError(f"search-space file {name_or_path} does not exist")
         return
-    known = available_spaces()
+    known = _space_names()  # names only: no module read for its description
     if name_or_path not in known:
         raise UserError(
             f"unknown search space {name_or_path!r}; expected one of: {', '.join(known)} "

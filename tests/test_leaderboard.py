@@ -139,3 +139,20 @@ def test_leaderboard_command_filters_by_search_and_status(
     assert "no search 's9' in experiment 'concrete'; searches: s1, s2" in capsys.readouterr().err
     assert main(["leaderboard", "granite", "--runs-dir", str(tmp_path)]) == 2
     assert "experiments there: concrete" in capsys.readouterr().err
+
+
+def test_the_leaderboard_command_fits_100_columns_unless_wide(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from autokeras_lab.cli import main
+
+    board = Leaderboard(tmp_path / "leaderboard.db")
+    board.start_search(search())
+    wide = {f"a_rather_long_hyperparameter_name_{c}": 0.123456 for c in "abcdef"}
+    board.record_trial(dataclasses.replace(trial("a", 6.0), config=wide))
+    assert main(["leaderboard", "concrete", "--runs-dir", str(tmp_path)]) == 0
+    narrow = capsys.readouterr().out.splitlines()
+    assert max(map(len, narrow)) <= 100 and "--wide" in narrow[-1]
+    assert main(["leaderboard", "concrete", "--runs-dir", str(tmp_path), "--wide"]) == 0
+    full = capsys.readouterr().out.splitlines()
+    assert max(map(len, full)) > 100 and "a_rather_long_hyperparameter_name_f" in full[0]

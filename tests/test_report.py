@@ -9,6 +9,7 @@ import pytest
 
 from autokeras_lab.leaderboard import TrialRecord
 from autokeras_lab.report import format_leaderboard, leaderboard_rows
+from autokeras_lab.report._study import SearchTrials
 from autokeras_lab.types import Direction, TrialStatus
 from tests.helpers import search
 
@@ -78,7 +79,7 @@ def test_trial_timeline_legend_shows_each_status_in_its_own_colour() -> None:
                          status=status, config={}, epochs=1, started_at=1000.0 + i,
                          finished_at=1002.0 + i, best_val=None if i == 2 else 5.0 - i)
              for i, status in enumerate(TrialStatus)]
-    legend = timeline(timed, search()).axes[0].get_legend()
+    legend = timeline(SearchTrials(timed, search())).axes[0].get_legend()
     shown = {text.get_text(): to_hex(handle.get_facecolor())
              for text, handle in zip(legend.get_texts(), legend.legend_handles, strict=True)}
     assert set(shown) == {status.words for status in TrialStatus}
@@ -123,7 +124,7 @@ def test_every_trial_figure_draws_and_leaves_the_process_settings_alone(
                                  metric="rmse" if direction is Direction.MIN else "accuracy")
     style, verbosity = dict(mpl.rcParams), optuna.logging.get_verbosity()
     for draw, _, _ in TRIAL_FIGURES:
-        fig = draw(_scored_trials(count, direction), record)
+        fig = draw(SearchTrials(_scored_trials(count, direction), record))
         assert fig.get_axes(), draw.__name__
         plt.close(fig)
     assert dict(mpl.rcParams) == style  # Optuna's plt.style.use("ggplot") did not leak
@@ -135,7 +136,7 @@ def test_the_history_plot_keeps_the_best_so_far_in_the_metric_direction() -> Non
 
     for direction in Direction:
         record = dataclasses.replace(search(), space_config=SPACE, direction=direction)
-        ax = optimisation_history(_scored_trials(6, direction), record).axes[0]
+        ax = optimisation_history(SearchTrials(_scored_trials(6, direction), record)).axes[0]
         best_line = next(line for line in ax.get_lines() if len(line.get_xdata()) == 6)
         values = list(best_line.get_ydata())
         assert values == sorted(values, reverse=direction is Direction.MIN)

@@ -16,6 +16,7 @@ from autokeras_lab.config import csv_experiment
 from autokeras_lab.leaderboard import Leaderboard, find_search
 from autokeras_lab.report import _plots as plots
 from autokeras_lab.report import build_report, write_report
+from autokeras_lab.report._study import SearchTrials
 
 HOSTILE_COLUMN = "<script>alert(1)</script>"
 HOSTILE_VALUE = "<img src=x onerror=alert(2)>"
@@ -54,13 +55,14 @@ def board_of(runs: Path, experiment: str):
 def test_plot_functions_draw_a_real_search(searched: Path) -> None:
     search, trials = board_of(searched, "concrete")
     scored = [t for t in trials if t.best_val is not None]
-    history = plots.optimisation_history(trials, search).axes[0]
+    view = SearchTrials(trials, search)
+    history = plots.optimisation_history(view).axes[0]
     assert len(history.collections[0].get_offsets()) == len(scored)  # a point per trial
-    curves = plots.learning_curves(trials, search)
+    curves = plots.learning_curves(view)
     assert len(curves.axes[0].lines) >= len(trials)  # a curve per trial
-    parallel = plots.parallel_coordinates(trials, search).axes[0]
+    parallel = plots.parallel_coordinates(view).axes[0]
     assert len(parallel.collections[0].get_segments()) == len(scored)  # a line per trial
-    gantt = plots.timeline(trials, search)
+    gantt = plots.timeline(view)
     assert len(gantt.axes[0].patches) == len(trials)  # a bar per trial
     actual = np.array([10.0, 20.0, 30.0])
     both = plots.predicted_vs_actual(actual, actual + 1, "MPa", "strength")

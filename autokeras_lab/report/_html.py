@@ -25,6 +25,7 @@ from autokeras_lab.leaderboard import (
     find_search,
 )
 from autokeras_lab.report import _plots as plots
+from autokeras_lab.report._study import SearchTrials
 from autokeras_lab.report._table import MEMBERS, column_order, compact_config, leaderboard_rows
 from autokeras_lab.types import ModelKind, TrialStatus
 
@@ -164,9 +165,9 @@ def build_report(board: Leaderboard, search: SearchRecord, *, runs_dir: Path) ->
     experiment = search.experiment
     trials = board.trials(experiment, search_id=search.search_id, direction=search.direction)
     export_dir = RunsLayout(Path(runs_dir)).search_best(experiment, search.search_id)
-    card: dict[str, Any] = {}
-    if ModelDir(export_dir).card.is_file():
-        card = json.loads(ModelDir(export_dir).card.read_text(encoding="utf-8"))
+    card_file = ModelDir(export_dir).card
+    card: dict[str, Any] = (json.loads(card_file.read_text(encoding="utf-8"))
+                            if card_file.is_file() else {})
     best = next(
         (t for t in trials if t.trial_id == search.best_trial_id), trials[0] if trials else None
     )
@@ -217,8 +218,8 @@ def build_report(board: Leaderboard, search: SearchRecord, *, runs_dir: Path) ->
         ("best model", search.export_dir or "-"),
     ]
     detail_html = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in details)
-    figures = [_figure_html(draw(trials, search), alt, caption)
-               for draw, alt, caption in plots.TRIAL_FIGURES]
+    view = SearchTrials(trials, search)
+    figures = [_figure_html(draw(view), alt, caption) for draw, alt, caption in plots.TRIAL_FIGURES]
     figures.append(
         _best_model_figure(export_dir, card)
         if card

@@ -2,7 +2,8 @@
 
 * Optuna (``optuna.visualization.matplotlib``) draws the optimisation history, the
   parallel coordinates, the hyperparameter importances (fANOVA) and the trial
-  timeline, from the search's trials as a study (:mod:`._study`).
+  timeline, from the search's trials as a study (:class:`._study.SearchTrials`, which
+  builds each study and estimates the importances once for every figure).
 * scikit-learn's displays draw the best model on the test rows:
   ``PredictionErrorDisplay`` (predicted against actual, residuals) and
   ``ConfusionMatrixDisplay``.
@@ -30,15 +31,13 @@ from typing import Any
 
 import numpy as np
 
-from autokeras_lab.leaderboard import SearchRecord, TrialRecord
-from autokeras_lab.report._study import build_study
+from autokeras_lab.report._study import SearchTrials
 from autokeras_lab.types import Direction, TrialStatus
 
 TOP_HIGHLIGHT = 5
 #: Parallel coordinates draw this many hyperparameters, the most important ones: 11
 #: side by side are too crowded to read.
 PARALLEL_AXES = 6
-MIN_TRIALS_FOR_IMPORTANCE = 4
 FIGURE_SIZE = (8.0, 4.4)
 #: Optuna's trial states as the leaderboard's statuses (see :mod:`._study`)
 _STATE_WORDS = {"COMPLETE": TrialStatus.COMPLETED.words,
@@ -61,8 +60,8 @@ def _drawing() -> Iterator[None]:
         yield
 
 
-def _metric_label(search: SearchRecord) -> str:
-    return f"validation {search.metric} ({search.direction.words})"
+def _metric_label(view: SearchTrials) -> str:
+    return f"validation {view.search.metric} ({view.search.direction.words})"
 
 
 def _sized(ax: Any, title: str, size: tuple[float, float] = FIGURE_SIZE) -> Any:
@@ -86,92 +85,73 @@ def _message(text: str, title: str) -> Any:
     return fig
 
 
-def _scored(trials: Sequence[TrialRecord]) -> list[TrialRecord]:
-    return [t for t in trials if t.best_val is not None and np.isfinite(t.best_val)]
-
-
-def optimisation_history(trials: Sequence[TrialRecord], search: SearchRecord) -> Any:
+def optimisation_history(view: SearchTrials) -> Any:
     """Optuna's optimisation history: each trial's best value in the order trials
     finished, and the best so far."""
     title = "Optimisation history"
-    if not _scored(trials):
+    if not view.scored:
         return _message("no trial reported a metric", title)
     from optuna.visualization.matplotlib import plot_optimization_history
 
     with _drawing():
-        study = build_study(trials, search, stopped_as_pruned=False)
-        ax = plot_optimization_history(study, target_name=_metric_label(search))
+        ax = plot_optimization_history(view.study, target_name=_metric_label(view))
         ax.set_xlabel("trial, in the order it finished")
-        clip_outliers(ax, np.array([t.best_val for t in _scored(trials)]), search.direction)
+        clip_outliers(ax, np.array([t.best_val for t in view.scored]), view.search.direction)
         return _sized(ax, title)
 
 
-def parallel_coordinates(trials: Sequence[TrialRecord], search: SearchRecord) -> Any:
-    """Optuna's parallel coordinates: one line per scored trial across its most
-    important hyperparameters (all of them, with too few trials to tell), coloured by
-    its value."""
+def parallel_coordinates(view: SearchTrials) -> Any:
+    """Optuna's parallel coordinates: one line per scored trial across its
+    ``PARALLEL_AXES`` most important hyperparameters (all of them, when there are too
+    few trials to tell or too few hyperparameters to choose), coloured by its value."""
     title = "Hyperparameters of every scored trial"
-    if not _scored(trials):
+    if not view.scored:
         return _message("no scored trials", title)
     from optuna.visualization.matplotlib import plot_parallel_coordinate
 
+    ranked = view.importances
+    params = (list(ranked)[:PARALLEL_AXES]
+              if isinstance(ranked, dict) and len(ranked) > PARALLEL_AXES else None)
+    if params:
+        title += f" (the {len(params)} most important hyperparameters)"
     with _drawing():
-        study = build_study(trials, search, stopped_as_pruned=False)
-        params = _most_important(study, len(_scored(trials)))
-        if params:
-            title += f" (the {len(params)} most important hyperparameters)"
-        ax = plot_parallel_coordinate(study, params=params, target_name=_metric_label(search))
+        ax = plot_parallel_coordinate(view.study, params=params, target_name=_metric_label(view))
         return _sized(ax, title, (10.0, 4.8))
 
 
-def _most_important(study: Any, scored: int) -> list[str] | None:
-    """The ``PARALLEL_AXES`` most important hyperparameters by fANOVA (``None``: all,
-    when there are too few trials or too few hyperparameters to choose)."""
-    import optuna
-
-    names = {name for trial in study.trials for name in trial.params}
-    if scored < MIN_TRIALS_FOR_IMPORTANCE or len(names) <= PARALLEL_AXES:
-        return None
-    try:
-        ranked = optuna.importance.get_param_importances(
-            study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
-    except (RuntimeError, ValueError):
-        return None
-    return list(ranked)[:PARALLEL_AXES]
-
-
-def importance(trials: Sequence[TrialRecord], search: SearchRecord) -> Any:
-    """Optuna's fANOVA importances: how much of the metric's variation each
-    hyperparameter explains."""
+def importance(view: SearchTrials) -> Any:
+    """Optuna's importance plot of the fANOVA importances: how much of the metric's
+    variation each hyperparameter explains."""
     title = "Hyperparameter importance (Optuna fANOVA)"
-    scored = _scored(trials)
-    if len(scored) < MIN_TRIALS_FOR_IMPORTANCE:
-        return _message(f"{len(scored)} scored trial(s): importance needs at least "
-                        f"{MIN_TRIALS_FOR_IMPORTANCE}", title)
-    import optuna
+    if isinstance(view.importances, str):
+        return _message(view.importances, title)
+    from optuna.importance import BaseImportanceEvaluator
     from optuna.visualization.matplotlib import plot_param_importances
 
+    found = view.importances
+
+    class Estimated(BaseImportanceEvaluator):
+        """The importances the view already estimated, for Optuna's plot to draw."""
+
+        def evaluate(self, study: Any, params: Any = None, *, target: Any = None
+                     ) -> dict[str, float]:
+            return dict(found)
+
     with _drawing():
-        study = build_study(trials, search, stopped_as_pruned=False)
-        try:
-            ax = plot_param_importances(
-                study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0),
-                target_name=_metric_label(search),
-            )
-        except (RuntimeError, ValueError) as exc:
-            return _message(f"importance could not be estimated: {exc}", title)
+        ax = plot_param_importances(view.study, evaluator=Estimated(),
+                                    target_name=_metric_label(view))
         return _sized(ax, title, (FIGURE_SIZE[0], 3.8))
 
 
-def timeline(trials: Sequence[TrialRecord], search: SearchRecord) -> Any:
+def timeline(view: SearchTrials) -> Any:
     """Optuna's timeline: when each trial ran, coloured by how it ended."""
     title = "Trial timeline"
-    if not any(t.started_at and t.finished_at for t in trials):
+    if not any(t.started_at and t.finished_at for t in view.trials):
         return _message("no timed trials", title)
     from optuna.visualization.matplotlib import plot_timeline
 
     with _drawing():
-        ax = plot_timeline(build_study(trials, search, stopped_as_pruned=True))
+        ax = plot_timeline(view.by_status)
         legend = ax.get_legend()
         if legend is not None:  # Optuna's state names in the leaderboard's words
             for text in legend.get_texts():
@@ -180,14 +160,14 @@ def timeline(trials: Sequence[TrialRecord], search: SearchRecord) -> Any:
         return _sized(ax, title)
 
 
-def learning_curves(trials: Sequence[TrialRecord], search: SearchRecord) -> Any:
+def learning_curves(view: SearchTrials) -> Any:
     """Every trial's validation curve; stopped-early ones end in a cross, the top 5 are
     drawn in colour and labelled (see the module's docstring for why this one is ours)."""
     import matplotlib.pyplot as plt
 
     with _drawing():
         fig, ax = plt.subplots(figsize=FIGURE_SIZE, dpi=100, layout="constrained")
-        ranked = [t for t in trials if t.curve]
+        ranked = [t for t in view.trials if t.curve]
         top = {t.trial_id for t in ranked[:TOP_HIGHLIGHT]}
         everything: list[float] = []
         for trial in reversed(ranked):  # the best drawn last, on top
@@ -206,9 +186,9 @@ def learning_curves(trials: Sequence[TrialRecord], search: SearchRecord) -> Any:
         ax.plot([], [], marker="x", color="#718096", linestyle="",
                 label=TrialStatus.STOPPED_EARLY.words)
         ax.set_xlabel("epoch")
-        ax.set_ylabel(_metric_label(search))
+        ax.set_ylabel(_metric_label(view))
         if everything:
-            clip_outliers(ax, np.array(everything), search.direction)
+            clip_outliers(ax, np.array(everything), view.search.direction)
         ax.legend(loc="best", fontsize=8)
         ax.set_title("Learning curves (top 5 in colour)")
         return fig
@@ -261,7 +241,7 @@ def clip_outliers(ax: Any, values: np.ndarray, direction: Direction) -> None:
 
 
 #: The trial figures of a report, in order: (draw, alt text, caption).
-TRIAL_FIGURES: tuple[tuple[Callable[[Sequence[TrialRecord], SearchRecord], Any], str, str], ...] = (
+TRIAL_FIGURES: tuple[tuple[Callable[[SearchTrials], Any], str, str], ...] = (
     (optimisation_history, "optimisation history",
      "Each trial's best validation metric in the order trials finished; the line is the "
      "best so far."),

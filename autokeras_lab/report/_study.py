@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import warnings
 from collections.abc import Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from autokeras_lab.distributions import optuna_space
@@ -80,3 +82,45 @@ def build_study(
             datetime_complete=_when(trial.finished_at),
         ))
     return study
+
+
+#: fANOVA needs a few scored trials to split on.
+MIN_TRIALS_FOR_IMPORTANCE = 4
+
+
+class SearchTrials:
+    """A search's trials as the report's figures read them: each study, and the fANOVA
+    importances that two figures show, are computed once for the whole report."""
+
+    def __init__(self, trials: Sequence[TrialRecord], search: SearchRecord) -> None:
+        self.trials = list(trials)
+        self.search = search
+        self.scored = [t for t in self.trials
+                       if t.best_val is not None and math.isfinite(t.best_val)]
+
+    @cached_property
+    def study(self) -> optuna.Study:
+        """Every scored trial complete with its best value (see :func:`build_study`)."""
+        return build_study(self.trials, self.search, stopped_as_pruned=False)
+
+    @cached_property
+    def by_status(self) -> optuna.Study:
+        """Trials stopped early as pruned: how each one ended, for the timeline."""
+        return build_study(self.trials, self.search, stopped_as_pruned=True)
+
+    @cached_property
+    def importances(self) -> dict[str, float] | str:
+        """Each hyperparameter's share of the metric's variance (fANOVA, seeded), most
+        important first; or why it could not be estimated."""
+        import optuna
+
+        if len(self.scored) < MIN_TRIALS_FOR_IMPORTANCE:
+            return (f"{len(self.scored)} scored trial(s): importance needs at least "
+                    f"{MIN_TRIALS_FOR_IMPORTANCE}")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # few trials per region is what we have
+                return dict(optuna.importance.get_param_importances(
+                    self.study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0)))
+        except (RuntimeError, ValueError) as exc:
+            return f"importance could not be estimated: {exc}"

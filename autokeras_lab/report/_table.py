@@ -128,9 +128,19 @@ def format_leaderboard(
     lines = [line(columns), line(["-" * w for w in widths]), *map(line, cells)]
     left = [c for i, c in enumerate(columns) if i not in shown]
     if left:
-        lines.append(f"({len(left)} more columns: {', '.join(left[:3])}"
-                     f"{', ...' if len(left) > 3 else ''}; --wide or --format shows them)")
+        lines.append(_more_columns(left, width))
     return "\n".join(lines)
+
+
+def _more_columns(left: list[str], width: int | None) -> str:
+    """The line naming the columns left out: as many names (up to three) as fit."""
+    hint = "--wide or --format shows them"
+    for named in range(min(3, len(left)), 0, -1):
+        names = ", ".join(left[:named]) + (", ..." if named < len(left) else "")
+        line = f"({len(left)} more columns: {names}; {hint})"
+        if width is None or len(line) <= width:
+            return line
+    return f"({len(left)} more columns; {hint})"
 
 
 def _fitting(widths: list[int], width: int | None, *, always: int) -> list[int]:
