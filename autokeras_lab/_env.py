@@ -49,7 +49,7 @@ def quiet() -> None:
     settings alone)."""
     for key, value in QUIET_ENV.items():
         os.environ.setdefault(key, value)
-    for name in ("ray", "ray.tune", "ray.train", "tensorflow", "absl", "optuna"):
+    for name in ("ray", "ray.tune", "ray.train", "tensorflow", "absl", "optuna", "mlflow"):
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore")
 

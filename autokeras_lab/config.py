@@ -104,6 +104,67 @@ class SamplerSettings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TrackingSettings:
+    """Where a search is tracked besides the leaderboard (see :mod:`autokeras_lab.tracking`).
+
+    Attributes:
+        mlflow: An MLflow tracking URI: ``http(s)://HOST:PORT`` (an ``mlflow server``),
+            ``file:///FOLDER``, ``sqlite:///FILE.db`` or another database URI; ""
+            tracks nothing.
+        register: Register the search's model in MLflow's model registry under this
+            name ("": do not register).
+        experiment: The MLflow experiment the runs go to ("": the experiment's name).
+    """
+
+    mlflow: str = ""
+    register: str = ""
+    experiment: str = ""
+
+    def __post_init__(self) -> None:
+        if self.mlflow:
+            check_tracking_uri(self.mlflow)
+        if self.register and not self.mlflow:
+            raise ValueError("register needs mlflow (a tracking URI to register the model at)")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.mlflow)
+
+
+#: URI schemes MLflow tracks to: its server, a folder, or a database of its own
+TRACKING_SCHEMES = ("http", "https", "file", "sqlite", "postgresql", "mysql", "mssql",
+                    "databricks")
+
+
+def check_tracking_uri(uri: str) -> None:
+    """Refuse a tracking URI MLflow could not use (whether a server answers there is
+    :func:`autokeras_lab.tracking.check_server`'s question).
+
+    Raises:
+        ValueError: naming the URI and the forms it may take.
+    """
+    from urllib.parse import urlsplit
+
+    if uri == "databricks":  # MLflow's name for a Databricks workspace's default profile
+        return
+    parts = urlsplit(uri)
+    scheme = parts.scheme.split("+", 1)[0]
+    good = scheme in TRACKING_SCHEMES and (
+        bool(parts.hostname) if scheme in ("http", "https")
+        else bool(parts.path) if scheme in ("file", "sqlite") else True)
+    try:
+        if good and parts.port is not None and not 0 < parts.port < 65536:
+            good = False
+    except ValueError:  # a port that is not a number
+        good = False
+    if not good:
+        raise ValueError(
+            f"mlflow {uri!r} is not a tracking URI: give http://HOST:PORT (an `mlflow "
+            "server`), file:///FOLDER or sqlite:///FILE.db"
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
 class Experiment:
     """One experiment: the data, the space, the metric, the budget and the seed.
 
@@ -145,6 +206,7 @@ class Experiment:
         budget: See :class:`Budget`.
         scheduler: See :class:`SchedulerSettings`.
         sampler: See :class:`SamplerSettings`.
+        tracking: See :class:`TrackingSettings`.
         description: One line for listings.
         data: In-memory data to search on instead of ``dataset`` or ``csv`` (see
             :meth:`from_data`); not stored, so such a search cannot be resumed or
@@ -173,6 +235,7 @@ class Experiment:
     budget: Budget = field(default_factory=Budget)
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     sampler: SamplerSettings = field(default_factory=SamplerSettings)
+    tracking: TrackingSettings = field(default_factory=TrackingSettings)
     description: str = ""
     data: Dataset | None = field(default=None, repr=False, compare=False)
     model_space: SearchSpace | None = field(default=None, repr=False, compare=False)
@@ -246,7 +309,7 @@ class Experiment:
         a space object are named, not stored)."""
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
                   if f.name not in ("data", "model_space")}
-        for key in ("budget", "scheduler", "sampler"):
+        for key in ("budget", "scheduler", "sampler", "tracking"):
             values[key] = dataclasses.asdict(values[key])
         if self.data is not None:
             values["in_memory"] = self.data.fingerprint
@@ -256,19 +319,26 @@ class Experiment:
         """Return a copy with top-level or ``budget``/``scheduler`` fields replaced.
 
         Keys that are fields of :class:`Budget` go to the budget, ``sampler`` names the
-        sampler, and the rest are the experiment's own; values of
-        ``None`` are ignored (a flag the user did not give). A new ``metric`` without
-        a ``direction`` takes the metric's own direction.
+        sampler, ``mlflow`` and ``register`` go to the tracking, and the rest are the
+        experiment's own; values of ``None`` are ignored (a flag the user did not
+        give). A new ``metric`` without a ``direction`` takes the metric's own direction.
         """
         budget_fields = {f.name for f in dataclasses.fields(Budget)}
         top: dict[str, Any] = {}
         budget: dict[str, Any] = {}
+        tracking: dict[str, Any] = {}
         for key, value in changes.items():
             if value is None:
                 continue
             if key == "sampler":
                 value = _settings(SamplerSettings, name=value)
+            if key in ("mlflow", "register"):
+                tracking[key] = value
+                continue
             (budget if key in budget_fields else top)[key] = value
+        if tracking:
+            top["tracking"] = _settings(TrackingSettings,
+                                        **(dataclasses.asdict(self.tracking) | tracking))
         if top.get("metric", self.metric) != self.metric and "direction" not in top:
             top["direction"] = None
         try:
@@ -348,6 +418,7 @@ def experiment_from_settings(settings: dict[str, Any]) -> Experiment:
     values["budget"] = Budget(**settings.get("budget", {}))
     values["scheduler"] = SchedulerSettings(**settings.get("scheduler", {}))
     values["sampler"] = SamplerSettings(**settings.get("sampler", {}))  # older: tpe
+    values["tracking"] = TrackingSettings(**settings.get("tracking", {}))  # older: none
     values.setdefault("input_transforms", ("standard",))  # older: standardised only
     values.setdefault("cv", 1)  # older: one validation split unless asked
     return Experiment(**values)
@@ -385,7 +456,8 @@ _NOT_IN_FILES = ("data", "model_space")  # objects from Python, not settings
 
 
 def _from_dict(raw: dict[str, Any], *, source: str) -> Experiment:
-    sections = {"budget": Budget, "scheduler": SchedulerSettings, "sampler": SamplerSettings}
+    sections = {"budget": Budget, "scheduler": SchedulerSettings, "sampler": SamplerSettings,
+                "tracking": TrackingSettings}
     kwargs: dict[str, Any] = {}
     for key, value in raw.items():
         if key in sections:

@@ -252,10 +252,14 @@ class _SearchEstimator(BaseEstimator):
         fifth of the rows validates every trial, or with ``cv`` each of K folds.
         """
         from autokeras_lab.cluster import ClusterOptions
-        from autokeras_lab.config import Budget, Experiment
+        from autokeras_lab.config import Budget, Experiment, TrackingSettings
         from autokeras_lab.search import run_search
 
         self._check()
+        try:
+            tracking = TrackingSettings(mlflow=self.mlflow_uri or "")
+        except ValueError as exc:
+            raise ValueError(f"mlflow_uri: {exc}") from None
         metric = _metric(self.scoring)
         space = self._space()
         frame, target = _frame(X, y)
@@ -282,6 +286,7 @@ class _SearchEstimator(BaseEstimator):
             budget=Budget(trials=self.n_trials, max_epochs=self.max_epochs,
                           time_budget_s=self.time_budget,
                           patience=max(1, min(40, self.max_epochs // 4))),
+            tracking=tracking,
         )
         out: Any = None
         if self.verbose:  # a bar in a notebook, the redrawn line in a terminal
@@ -319,8 +324,10 @@ class _SearchEstimator(BaseEstimator):
         self.n_features_in_ = len(self.feature_names_in_)
         if dataset.task is TaskKind.CLASSIFICATION:
             self.classes_ = np.unique(frame[target].to_numpy())
-        self.report_ = write_report(Path(self.runs_dir), result.experiment,
-                                    search_id=result.search_id)
+        self.report_ = result.report or write_report(Path(self.runs_dir), result.experiment,
+                                                     search_id=result.search_id)
+        self.mlflow_run_ = result.mlflow_run
+        self.mlflow_model_ = result.mlflow_model
 
     def _rows(self, X: Any) -> pd.DataFrame:
         from sklearn.utils.validation import check_is_fitted
@@ -399,12 +406,16 @@ class KerasSearchCV(_SearchEstimator):
         address: A Ray cluster to join (``auto``, ``HOST:PORT``); ``None``: local.
         verbose: 0 is silent; 1 shows the search's progress line.
         name: The experiment's name on the leaderboard (default: the function's).
+        mlflow_uri: Copy the search to this MLflow tracking server (see
+            :mod:`autokeras_lab.tracking`); ``None``: no tracking.
 
     Attributes (after ``fit``): ``best_params_``, ``best_score_`` (greater is better:
     errors negated), ``best_estimator_`` (the exported model: the ensemble of trials
     when it beat the best one, see ``ensemble_``), ``cv_results_`` (one entry per
     trial), ``leaderboard_`` (a DataFrame, the ensemble's row first), ``ensemble_``
-    (the selected ensemble or ``None``), ``search_id_``, ``export_dir_``, ``report_``.
+    (the selected ensemble or ``None``), ``search_id_``, ``export_dir_``, ``report_``,
+    ``mlflow_run_`` and ``mlflow_model_`` (the search's MLflow run and the URI its model
+    loads from, with ``mlflow_uri``).
     """
 
     def __init__(
@@ -412,7 +423,7 @@ class KerasSearchCV(_SearchEstimator):
         *, n_trials: int | None = 20, time_budget: float | None = None, max_epochs: int = 100,
         cv: int | None = None, scoring: str | None = None, task: str = AUTO_TASK,
         random_state: int = 0, runs_dir: str = "runs", address: str | None = None,
-        verbose: int = 1, name: str | None = None,
+        verbose: int = 1, name: str | None = None, mlflow_uri: str | None = None,
     ) -> None:
         self.model_fn = model_fn
         self.param_distributions = param_distributions
@@ -427,6 +438,7 @@ class KerasSearchCV(_SearchEstimator):
         self.address = address
         self.verbose = verbose
         self.name = name
+        self.mlflow_uri = mlflow_uri
 
     def _task_kind(self) -> str:
         if self.task not in TASK_CHOICES:
@@ -460,7 +472,7 @@ class _BuiltInSearch(_SearchEstimator):
         time_budget: float | None = 120, max_epochs: int = 200, cv: int | None = None,
         scoring: str | None = None,
         random_state: int = 0, runs_dir: str = "runs", address: str | None = None,
-        verbose: int = 0, name: str | None = None,
+        verbose: int = 0, name: str | None = None, mlflow_uri: str | None = None,
     ) -> None:
         self.space = space
         self.n_trials = n_trials
@@ -473,6 +485,7 @@ class _BuiltInSearch(_SearchEstimator):
         self.address = address
         self.verbose = verbose
         self.name = name
+        self.mlflow_uri = mlflow_uri
 
     def _space(self) -> Any:
         from autokeras_lab.spaces import available_spaces

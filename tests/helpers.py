@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -28,6 +34,31 @@ def trial(trial_id: str, best: float | None, status: TrialStatus = TrialStatus.C
         config={"units_0": 16, "learning_rate": 0.01}, status=status, epochs=3,
         curve=[9.0, 7.5, best or 9.0], best_val=best, **kw,
     )
+
+
+def search_process(runs: Path, *args: str) -> subprocess.Popen[str]:
+    """A search from the command line, as a user starts it (one validation split,
+    no report), in a process of its own."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "autokeras_lab", "search", *args, "--runs-dir", str(runs),
+         "--no-report", "--cv", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+
+
+def wait_for_trials(runs: Path, count: int, proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        # Poll often: a kill right after a trial is recorded lands where the
+        # leaderboard is ahead of Ray Tune's saved state, the case to survive.
+        time.sleep(0.05)
+        try:
+            with sqlite3.connect(runs / "leaderboard.db") as db:
+                if db.execute("SELECT COUNT(*) FROM trials").fetchone()[0] >= count:
+                    return
+        except sqlite3.Error:
+            pass  # not created yet
+    raise AssertionError(f"fewer than {count} trials finished: {proc.poll()=}")
 
 
 def mixed_frame(rows: int = 120, seed: int = 0) -> pd.DataFrame:

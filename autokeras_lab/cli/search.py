@@ -93,6 +93,14 @@ def add_parser(commands: Any) -> None:
                         help="seed the search with earlier searches of this experiment")
     parser.add_argument("--warm-start-from", metavar="SEARCH_ID",
                         help="seed the search with this earlier search only")
+    tracking = parser.add_argument_group("experiment tracking")
+    tracking.add_argument(
+        "--mlflow", metavar="URI",
+        help="copy the search to MLflow: a parent run, a nested run per trial, the report "
+        "and the model (URI: http://HOST:PORT of an `mlflow server`, file:///FOLDER, ...)",
+    )
+    tracking.add_argument("--register", metavar="NAME",
+                          help="with --mlflow: register the model under this name")
     parser.add_argument("--quiet", action="store_true", help="no progress view")
     parser.add_argument("--wide", action="store_true",
                         help="every leaderboard column at the end, however wide (default: 100 "
@@ -133,6 +141,8 @@ def run(args: argparse.Namespace) -> int:
             ensemble_size=args.ensemble_size,
             pack=args.pack,
             space=args.space,
+            mlflow=args.mlflow,
+            register=args.register,
         )
         result = run_search(
             experiment, runs_dir=args.runs_dir, cluster=cluster, out=out,
@@ -149,8 +159,13 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_report:
         from autokeras_lab.report import write_report
 
-        report = write_report(args.runs_dir, result.experiment, search_id=result.search_id)
+        report = result.report or write_report(args.runs_dir, result.experiment,
+                                               search_id=result.search_id)
         print(f"report:      {report}")
+    if result.mlflow_run:
+        print(f"MLflow run:  {result.mlflow_run}")
+    if result.mlflow_model:
+        print(f"MLflow model: {result.mlflow_model} (mlflow.pyfunc.load_model takes it)")
     if result.status is SearchStatus.INTERRUPTED:
         from autokeras_lab.search import resume_command
 
@@ -211,6 +226,8 @@ def _check_resume_flags(args: argparse.Namespace) -> str | None:
         "storage": (args.storage, cluster.storage),
         "gpus_per_trial": (args.gpus_per_trial, cluster.gpus_per_trial),
         "warm_start": (args.warm_start or None, True if warm else None),
+        "mlflow": (args.mlflow, stored.tracking.mlflow or None),
+        "register": (args.register, stored.tracking.register or None),
         "warm_start_from": (args.warm_start_from,
                             warm.searches[0] if warm and warm.searches else None),
     }

@@ -20,6 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+import pandas as pd
+
 from autokeras_lab.cluster import (
     ClusterOptions,
     check_gpus,
@@ -31,10 +33,12 @@ from autokeras_lab.config import Experiment, SamplerSettings, experiment_from_se
 from autokeras_lab.errors import UserError
 from autokeras_lab.layout import RunsLayout, run_id
 from autokeras_lab.leaderboard import ClusterRecord, Leaderboard, SearchKey, SearchRecord
+from autokeras_lab.report import leaderboard_rows, write_report
 from autokeras_lab.search._engine import execute
 from autokeras_lab.search._resume import find_resumable, restore_tune_state
 from autokeras_lab.search._run import SearchResult, SearchRun, driver_info, resume_command
 from autokeras_lab.search._setup import Setup, check_runs_dir, load, set_up
+from autokeras_lab.tracking import Tracker, check_server, client_env
 from autokeras_lab.tuners import CUSTOM_SAMPLER
 from autokeras_lab.types import SearchStatus
 from autokeras_lab.warmstart import plan_warm_start
@@ -97,6 +101,8 @@ def run_search(
     # TensorFlow) while the data are split and the space derived: the fixed cost of a
     # small search.
     experiment, dataset = load(experiment)
+    with client_env():  # only where MLflow is in use: its client's retries, kept short
+        check_server(experiment.tracking)
     with ThreadPoolExecutor(1, thread_name_prefix="set-up") as pool:
         preparing = pool.submit(set_up, experiment, dataset)
         try:
@@ -122,7 +128,7 @@ def run_search(
     run = SearchRun(setup=setup, search_id=run_id(),
                     layout=layout, board=board, cluster=cluster, out=out, dashboard=dashboard,
                     plan=plan, sampler=instance)
-    board.start_search(SearchRecord(
+    record = SearchRecord(
         search_id=run.search_id,
         experiment=experiment.name,
         dataset=dataset.name,
@@ -140,8 +146,9 @@ def run_search(
         warm_start=plan.summary() if plan else None,
         space_config=setup.derived.to_config(),
         split_sizes=setup.prepared.sizes(),
-    ))
-    return execute(run)
+    )
+    board.start_search(record)
+    return _execute(run, record)
 
 
 def resume_search(
@@ -172,7 +179,10 @@ def resume_search(
         cluster or ClusterOptions(), storage=record.cluster.storage,
         gpus_per_trial=record.cluster.gpus_per_trial,
     )
-    setup = set_up(experiment_from_settings(record.settings))
+    experiment_settings = experiment_from_settings(record.settings)
+    with client_env():
+        check_server(experiment_settings.tracking)
+    setup = set_up(experiment_settings)
     if setup.dataset.fingerprint != record.data_fingerprint:
         raise UserError(
             f"the data of experiment {record.experiment!r} changed since search "
@@ -186,7 +196,58 @@ def resume_search(
     dashboard = _connect(cluster, run.storage_root)
     _write_header(out, setup, dashboard)
     board.reopen_search(record.search_id, driver=driver_info())
-    return execute(dataclasses.replace(run, dashboard=dashboard))
+    return _execute(dataclasses.replace(run, dashboard=dashboard), record)
+
+
+def _execute(run: SearchRun, record: SearchRecord) -> SearchResult:
+    """Run the search, copied to MLflow when its experiment says so: the trials as
+    they finish, then the report, the leaderboard and the model (see
+    :mod:`autokeras_lab.tracking`)."""
+    tracking = run.setup.experiment.tracking
+    if not tracking.enabled:
+        return execute(run)
+    with client_env():
+        run = dataclasses.replace(run, tracker=Tracker(tracking, record, run.out))
+        assert run.tracker is not None
+        try:
+            result = execute(run)
+        except BaseException as exc:
+            status = (SearchStatus.INTERRUPTED if isinstance(exc, KeyboardInterrupt)
+                      else SearchStatus.FAILED)
+            run.tracker.close(status, run.trials())
+            raise
+        report = write_report(run.layout.root, result.experiment, search_id=result.search_id)
+        table = pd.DataFrame(leaderboard_rows(
+            result.trials, metric=result.metric,
+            ensembles=[result.ensemble] if result.ensemble else []))
+        dataset = run.setup.dataset
+        sent = run.tracker.close(
+            result.status, result.trials, summary=_summary(result), export_dir=result.export_dir,
+            report=report, leaderboard=table, rows=dataset.frame.drop(columns=[dataset.target]))
+        if sent is None:
+            return dataclasses.replace(result, report=report)
+        return dataclasses.replace(result, report=report, mlflow_run=run.tracker.run_url(),
+                                   mlflow_model=run.tracker.model_uri())
+
+
+def _summary(result: SearchResult) -> dict[str, float]:
+    """The search's figures for its MLflow run: its trials, the best trial's validation
+    and test values, and the handed-over model's (the ensemble's when it was exported)."""
+    metric = result.metric
+    summary = {"trials": float(len(result.trials))}
+    best = next((t for t in result.trials if t.trial_id == result.best_trial_id), None)
+    if best is not None and best.best_val is not None:
+        summary[f"best_trial_val_{metric}"] = best.best_val
+        if best.test_metric is not None:
+            summary[f"best_trial_test_{metric}"] = summary[f"test_{metric}"] = best.test_metric
+        summary[f"val_{metric}"] = best.best_val
+    ensemble = result.ensemble
+    if ensemble is not None and ensemble.exported:
+        for split in ("val", "test"):
+            value = ensemble.metrics.get(split, {}).get(metric)
+            if value is not None:
+                summary[f"{split}_{metric}"] = float(value)
+    return summary
 
 
 def _connect(cluster: ClusterOptions, storage_root: str) -> str | None:

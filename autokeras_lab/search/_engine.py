@@ -64,7 +64,7 @@ def _tune(run: SearchRun) -> SearchStatus:
         run.board, run.experiment_name, progress, experiment.budget.max_consecutive_failures,
         snapshots=run.layout.tune_snapshots(run.experiment_name, run.search_id),
         error_file=run.layout.error_file(run.experiment_name, run.search_id),
-        recorded=frozenset(trial.trial_id for trial in done),
+        recorded=frozenset(trial.trial_id for trial in done), tracker=run.tracker,
     )
     try:
         with quiet_optuna():

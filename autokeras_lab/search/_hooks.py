@@ -32,6 +32,7 @@ from autokeras_lab.leaderboard import Leaderboard, TrialRecord
 from autokeras_lab.progress import Progress
 from autokeras_lab.search._interrupt import INTERRUPTED
 from autokeras_lab.search._state import take_snapshot
+from autokeras_lab.tracking import Tracker
 from autokeras_lab.types import Direction, TrialReport, TrialStatus
 
 __all__ = [
@@ -53,6 +54,7 @@ class Live:
         pending: Finished trials waiting for the newest copy to list them.
         staging: Tune's staging directory on the driver, once a trial has shown it.
         stamp: What the newest copy was taken from; ``saved``: its experiment state.
+        tracker: Where a trial goes once it is on the leaderboard (MLflow), if anywhere.
     """
 
     board: Leaderboard
@@ -68,6 +70,7 @@ class Live:
     staging: Path | None = None
     stamp: tuple[int, int] | None = None
     saved: str = ""
+    tracker: Tracker | None = None
 
 
 LIVE: dict[str, Live] = {}
@@ -246,6 +249,8 @@ def flush(live: Live, *, final: bool = False) -> None:
     for record in live.pending:
         if final or trial_dirname(record.number, record.trial_id) in live.saved:
             live.board.record_trial(record)
+            if live.tracker is not None:
+                live.tracker.trial(record)
         else:
             waiting.append(record)
     live.pending = waiting

@@ -13,6 +13,7 @@ from autokeras_lab.cluster import ClusterOptions
 from autokeras_lab.layout import RunsLayout
 from autokeras_lab.leaderboard import DriverRecord, EnsembleRecord, Leaderboard, TrialRecord
 from autokeras_lab.search._setup import Setup
+from autokeras_lab.tracking import Tracker
 from autokeras_lab.types import Direction, SearchStatus
 from autokeras_lab.warmstart import WarmStart
 
@@ -32,6 +33,9 @@ class SearchResult:
     export_dir: Path | None
     best_trial_id: str | None
     ensemble: EnsembleRecord | None = None
+    report: Path | None = None
+    mlflow_run: str | None = None
+    mlflow_model: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,6 +53,7 @@ class SearchRun:
         plan: What a warm start learnt from earlier searches.
         resume: Continue the search's saved Ray Tune state instead of starting one.
         sampler: An Optuna sampler instance to use instead of the experiment's named one.
+        tracker: Where the trials are copied to MLflow (``None``: they are not).
     """
 
     setup: Setup
@@ -61,6 +66,7 @@ class SearchRun:
     plan: WarmStart | None = None
     resume: bool = False
     sampler: Any = None
+    tracker: Tracker | None = None
 
     @property
     def experiment_name(self) -> str:

@@ -8,8 +8,6 @@ import json
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -20,31 +18,9 @@ from autokeras_lab import load_experiment, run_search
 from autokeras_lab.errors import FatalSearchError, UserError
 from autokeras_lab.leaderboard import Leaderboard
 from autokeras_lab.types import Direction
+from tests.helpers import search_process, wait_for_trials
 
 SPACES = Path(__file__).parents[1] / "spaces"
-
-
-def _search(runs: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "autokeras_lab", "search", *args, "--runs-dir", str(runs),
-         "--no-report", "--cv", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )
-
-
-def _wait_for_trials(runs: Path, count: int, proc: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        # Poll often: a kill right after a trial is recorded lands where the
-        # leaderboard is ahead of Ray Tune's saved state, the case to survive.
-        time.sleep(0.05)
-        try:
-            with sqlite3.connect(runs / "leaderboard.db") as db:
-                if db.execute("SELECT COUNT(*) FROM trials").fetchone()[0] >= count:
-                    return
-        except sqlite3.Error:
-            pass  # not created yet
-    raise AssertionError(f"fewer than {count} trials finished: {proc.poll()=}")
 
 
 def _rows(runs: Path) -> dict[str, tuple]:
@@ -79,8 +55,8 @@ def test_an_interrupted_search_resumes_without_rerunning_or_losing_trials(
 ) -> None:
     command = ["concrete", "--trials", "6", "--max-epochs", "120", "--seed", "3",
                "--concurrency", "2"]
-    proc = _search(tmp_path, *command)
-    _wait_for_trials(tmp_path, 2, proc)
+    proc = search_process(tmp_path, *command)
+    wait_for_trials(tmp_path, 2, proc)
     if how.startswith("sigkill"):
         proc.kill()  # SIGKILL: the driver gets no chance to save anything
         proc.communicate(timeout=60)
@@ -104,7 +80,7 @@ def test_an_interrupted_search_resumes_without_rerunning_or_losing_trials(
     before = _rows(tmp_path)
     assert len(before) >= 2
 
-    done = _search(tmp_path, *resume)
+    done = search_process(tmp_path, *resume)
     _, err = done.communicate(timeout=600)
     assert done.returncode == 0, err[-3000:]
     assert "resuming search" in err
@@ -196,7 +172,7 @@ def test_failures_in_a_row_stop_the_search_with_what_to_change(
 @pytest.mark.slow
 def test_two_searches_write_one_leaderboard_at_once(tmp_path: Path) -> None:
     procs = [
-        _search(tmp_path, "concrete", "--trials", "4", "--max-epochs", "8", "--seed", str(seed),
+        search_process(tmp_path, "concrete", "--trials", "4", "--max-epochs", "8", "--seed", str(seed),
                 "--quiet")
         for seed in (1, 2)
     ]
@@ -228,7 +204,7 @@ def test_a_full_disk_is_refused_before_the_search_and_stores_nothing(
     assert board.searches() == []
 
 
-def test_a_read_only_runs_directory_is_refused_before_the_search() -> None:
+def test_a_read_only_runs_directory_is_refused_before_thesearch_process() -> None:
     exp = load_experiment("concrete").with_overrides(cv=1, trials=1, max_epochs=1)
     # procfs is read-only even for root, who can write to a chmod 555 directory.
     with pytest.raises(UserError, match=r"cannot write to the runs directory /proc/akl-runs"):
