@@ -21,6 +21,8 @@ from autokeras_lab.errors import FatalSearchError, SpaceError, TrialFailedError,
 __all__ = [
     "Experiment",
     "FatalSearchError",
+    "KerasClassifier",
+    "KerasRegressor",
     "KerasSearchCV",
     "SearchClassifier",
     "SearchRegressor",
@@ -39,7 +41,8 @@ def __getattr__(name: str) -> Any:
         from autokeras_lab.search import run_search
 
         return run_search
-    if name in ("KerasSearchCV", "SearchClassifier", "SearchRegressor"):
+    if name in ("KerasClassifier", "KerasRegressor", "KerasSearchCV", "SearchClassifier",
+                "SearchRegressor"):
         from autokeras_lab import sklearn
 
         return getattr(sklearn, name)

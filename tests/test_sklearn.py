@@ -102,6 +102,91 @@ def test_clone_get_and_set_params_round_trip() -> None:
         check_no_attributes_set_in_init(name, estimator)
 
 
+@pytest.mark.parametrize(
+    ("make", "grid", "match"),
+    [
+        (lambda W: W(model=create_model, shuffle=False), {"model__units": [8]},
+         r"KerasRegressor\(shuffle=False\): not taken by KerasSearchCV; leave it at its default \(True\)"),
+        (lambda W: W(model=create_model, callbacks=["csv"]), {"model__units": [8]},
+         r"callbacks="),
+        (lambda W: W(model=create_model), {"model__momentum": [0.9]},
+         r"'model__momentum': 'momentum' is not a parameter of the model function"),
+        (lambda W: W(model=create_model), {"predict__batch_size": [8]},
+         r"'predict__batch_size' is not searched by KerasSearchCV"),
+        (lambda W: W(model=create_model), [{"model__units": [8]}],
+         r"a list of grids: search each with its own KerasSearchCV"),
+        (lambda W: W(model="create_model"), {"model__units": [8]},
+         r"expected the function that builds the Keras model"),
+    ],
+    ids=["unhonoured-setting", "own-callback", "unknown-model-key", "unknown-route",
+         "list-of-grids", "model-not-a-function"],
+)
+def test_a_wrapper_the_search_cannot_honour_is_refused_naming_the_setting(make, grid, match) -> None:
+    from autokeras_lab import KerasRegressor
+
+    with pytest.raises(ValueError, match=match):
+        KerasSearchCV(make(KerasRegressor), grid)._plan()
+
+
+def test_searching_the_optimizer_of_a_compiled_model_is_refused_when_it_is_built() -> None:
+    import keras_tuner as kt
+
+    from autokeras_lab import KerasRegressor
+
+    plan = KerasSearchCV(KerasRegressor(model=create_model),
+                         {"optimizer__learning_rate": [0.1, 0.01]})._plan()
+    with pytest.raises(ValueError, match=r"optimizer__learning_rate would change nothing"):
+        plan.space.module.build_model(kt.HyperParameters(), Task(n_features=8))
+
+
+def test_a_wrapper_grid_is_enumerated_once_in_the_users_keys() -> None:
+    import optuna
+
+    from autokeras_lab import KerasRegressor
+
+    grid = {"model__learning_rate": [0.001, 0.01, 0.1], "fit__batch_size": [16, 32],
+            "epochs": [5, 20]}
+    plan = KerasSearchCV(KerasRegressor(model=create_model, epochs=3), grid, cv=3)._plan()
+    assert isinstance(plan.sampler, optuna.samplers.GridSampler)
+    assert plan.n_trials == 6 and plan.max_epochs == 20  # epochs: the most the grid lists
+    config = {"model__learning_rate": 0.1, "batch_size": 32}
+    assert plan.params(config, 12) == {"model__learning_rate": 0.1, "fit__batch_size": 32,
+                                       "epochs": 12}
+    sampled = KerasSearchCV(KerasRegressor(model=create_model), grid, n_trials=4)._plan()
+    assert sampled.sampler is None and sampled.n_trials == 4
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"refit": False}, r"refit: .* only refit=True"),
+     ({"n_jobs": 0}, r"n_jobs: expected None, -1 or a positive whole number"),
+     ({"param_distributions": GRID}, r"param_grid, param_distributions: give one")],
+    ids=["no-refit", "zero-jobs", "two-grids"],
+)
+def test_grid_search_cv_arguments_the_search_cannot_take_are_refused(kwargs, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        KerasSearchCV(create_model, GRID, **kwargs)._plan()
+
+
+def test_predict_before_fit_raises_not_fitted_error() -> None:
+    from sklearn.exceptions import NotFittedError
+
+    for estimator in (KerasSearchCV(create_model, GRID), SearchRegressor(), SearchClassifier()):
+        with pytest.raises(NotFittedError):
+            estimator.predict(np.zeros((2, 8)))
+    with pytest.raises(NotFittedError):
+        SearchClassifier().predict_proba(np.zeros((2, 8)))
+
+
+def test_a_missing_target_value_is_refused_naming_its_rows(tmp_path) -> None:
+    X = np.random.default_rng(0).normal(size=(30, 8))
+    y = np.arange(30, dtype=float)
+    y[[3, 17]] = np.nan
+    with pytest.raises(ValueError, match=r"y: 2 missing target value\(s\), at row\(s\) 3, 17"):
+        SearchRegressor(runs_dir=str(tmp_path)).fit(X, y)
+    assert not (tmp_path / "leaderboard.db").exists()
+
+
 @pytest.mark.slow
 def test_keras_search_cv_searches_the_seed_notes_model_function(
     ray_session, tmp_path, concrete_xy
@@ -185,7 +270,7 @@ def test_search_classifier_gives_probabilities_and_the_users_labels(ray_session,
 
 
 def test_in_a_notebook_the_progress_line_drives_a_progress_bar() -> None:
-    from autokeras_lab.sklearn import _NotebookProgress
+    from autokeras_lab.sklearn._estimators import _NotebookProgress
 
     progress = _NotebookProgress(total=12)
     progress.write("\r\033[Ktrials: 5 done (3 completed, 2 stopped early, 0 failed), 2 running"
@@ -193,3 +278,102 @@ def test_in_a_notebook_the_progress_line_drives_a_progress_bar() -> None:
     assert progress.bar.n == 5 and progress.bar.total == 12
     assert "best val: 4.123" in progress.bar.desc
     progress.close()
+
+
+# --- scikeras code, moved in two lines ---------------------------------------------------
+
+#: The seed notes' grid code (scikeras' tutorial form), at a tiny budget.
+SEED_NOTES = '''\
+import keras
+from scikeras.wrappers import KerasRegressor
+from sklearn.model_selection import GridSearchCV
+
+
+def create_model(learning_rate=0.01, dropout_rate=0.2):
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(32, activation="relu"),
+                              keras.layers.Dropout(dropout_rate), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
+    return model
+
+
+model = KerasRegressor(model=create_model, epochs=4, batch_size=32, verbose=0)
+param_grid = {"model__learning_rate": [0.001, 0.01], "model__dropout_rate": [0.0, 0.2]}
+grid = GridSearchCV(estimator=model, param_grid=param_grid, n_jobs=-1, cv=3)
+grid_result = grid.fit(X, y)
+print("Best: %f using %s" % (grid_result.best_score_, grid_result.best_params_))
+means = grid_result.cv_results_["mean_test_score"]
+stds = grid_result.cv_results_["std_test_score"]
+params = grid_result.cv_results_["params"]
+for mean, stdev, param in zip(means, stds, params):
+    print("%f (%f) with: %r" % (mean, stdev, param))
+'''
+
+
+def _migrated(code: str, *, ours: bool) -> str:
+    """The seed notes' code with only its import lines and the class name changed."""
+    moved = code.replace("from sklearn.model_selection import GridSearchCV",
+                         "from autokeras_lab import KerasSearchCV")
+    if ours:  # where scikeras is not installed
+        moved = moved.replace("from scikeras.wrappers import KerasRegressor",
+                              "from autokeras_lab import KerasRegressor")
+    moved = moved.replace("GridSearchCV(", "KerasSearchCV(")
+    changed = [(a, b) for a, b in zip(code.splitlines(), moved.splitlines(), strict=True)
+               if a != b]
+    assert len(changed) == (3 if ours else 2)
+    assert all(a.startswith(("from ", "import ")) or "GridSearchCV(" in a for a, _ in changed)
+    return moved
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ours", [False, True], ids=["scikeras-wrapper", "our-wrapper"])
+def test_the_seed_notes_grid_code_runs_with_its_imports_and_class_name_changed(
+    ray_session, tmp_path, concrete_xy, monkeypatch, capsys, ours
+) -> None:
+    monkeypatch.chdir(tmp_path)  # runs/ goes where the user works
+    X, y = concrete_xy
+    namespace = {"X": X, "y": y}
+    exec(compile(_migrated(SEED_NOTES, ours=ours), "seed_notes.py", "exec"), namespace)
+    grid = namespace["grid_result"]
+    # Every point of the grid once, 3 folds each, in the user's own keys.
+    assert set(grid.best_params_) == {"model__learning_rate", "model__dropout_rate"}
+    params = [tuple(sorted(p.items())) for p in grid.cv_results_["params"]]
+    assert sorted(params) == sorted(
+        (("model__dropout_rate", d), ("model__learning_rate", lr))
+        for lr in (0.001, 0.01) for d in (0.0, 0.2))
+    assert np.all(grid.cv_results_["epochs"] <= 4)
+    assert grid.best_score_ == max(grid.cv_results_["mean_test_score"])
+    assert (tmp_path / "runs" / "leaderboard.db").is_file()
+    assert "with: {'model__learning_rate'" in capsys.readouterr().out
+
+
+def uncompiled_classifier(hidden=8, meta=None):
+    """scikeras' other form: an uncompiled model sized from ``meta``; the wrapper's
+    optimizer and loss compile it."""
+    import keras
+
+    return keras.Sequential([keras.Input((meta["n_features_in_"],)),
+                             keras.layers.Dense(hidden, activation="relu"),
+                             keras.layers.Dense(1, activation="sigmoid")])
+
+
+@pytest.mark.slow
+def test_a_keras_classifier_wrapper_routes_optimizer_and_model_keys(ray_session, tmp_path) -> None:
+    import keras
+
+    from autokeras_lab import KerasClassifier
+    from autokeras_lab.data import load_dataset
+
+    cancer = load_dataset("breast_cancer")
+    X, y = cancer.frame.drop(columns=cancer.target), cancer.frame[cancer.target]
+    wrapper = KerasClassifier(model=uncompiled_classifier, optimizer=keras.optimizers.SGD,
+                              loss="binary_crossentropy", epochs=3, verbose=0)
+    grid = {"optimizer__learning_rate": [0.01, 0.1], "model__hidden": [4, 8],
+            "optimizer": [keras.optimizers.SGD, keras.optimizers.Adam]}
+    search = KerasSearchCV(wrapper, grid, n_trials=3, verbose=0, runs_dir=str(tmp_path))
+    search.fit(X, y)
+    assert set(search.best_params_) == set(grid)
+    assert search.best_params_["optimizer"] in (keras.optimizers.SGD, keras.optimizers.Adam)
+    assert len(search.cv_results_["params"]) == 3  # n_trials given: sampled, not the grid
+    proba = search.predict_proba(X.head(5))
+    assert proba.shape == (5, 2) and np.allclose(proba.sum(axis=1), 1)
+    assert set(search.predict(X.head(20))) <= set(y)

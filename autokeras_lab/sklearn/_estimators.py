@@ -1,164 +1,52 @@
-"""scikit-learn estimators over the search engine, for the ``GridSearchCV`` flow.
-
-:class:`KerasSearchCV` takes a user's model function unchanged, the way
-``KerasRegressor(build_fn=create_model)`` + ``GridSearchCV`` did, and searches it with
-Ray Tune, Optuna and ASHA; :class:`SearchRegressor` and :class:`SearchClassifier` do
-the same with the built-in search spaces for users with no model function. All of
-them keep the leaderboard, the report and the exported best model under
-``runs_dir`` like the command line.
-
-Example:
-    >>> from autokeras_lab import KerasSearchCV
-    >>> def create_model(learning_rate=0.01, dropout_rate=0.0):
-    ...     ...  # returns a compiled keras.Model
-    >>> search = KerasSearchCV(create_model, {"learning_rate": (1e-4, 1e-1),
-    ...                                       "dropout_rate": [0.0, 0.2]}, n_trials=20)
-    >>> search.fit(X, y)  # doctest: +SKIP
-    >>> search.best_params_, search.best_score_  # doctest: +SKIP
-"""
+"""The estimators: a search run from ``fit``, its results kept as scikit-learn's
+attributes (``best_params_``, ``cv_results_``, ...) and the exported model behind
+``predict``."""
 
 from __future__ import annotations
 
-import inspect
 import re
 import sys
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
+from autokeras_lab.sklearn._space import function_space, metric_of
+from autokeras_lab.sklearn._wrappers import is_wrapper, read_wrapper
 from autokeras_lab.types import AUTO_TASK, INPUT_TRANSFORMS, TASK_CHOICES, TaskKind
 
 __all__ = ["KerasSearchCV", "SearchClassifier", "SearchRegressor"]
 
-#: scikit-learn scorer names -> our metrics (their scores are the negated errors)
-SCORING = {
-    "neg_root_mean_squared_error": "rmse",
-    "neg_mean_absolute_error": "mae",
-    "neg_log_loss": "log_loss",
-    "accuracy": "accuracy",
-}
-LOG_RANGE_RATIO = 100  # a positive (low, high) range this wide is sampled on a log scale
+DEFAULT_TRIALS = 20  # KerasSearchCV's trial count when neither a grid nor a budget sets one
+DEFAULT_EPOCHS = 100
 
 
-def _metric(scoring: str | None) -> str:
-    from autokeras_lab.metrics import METRICS
-
-    if scoring is None:
-        return ""
-    if scoring in SCORING:
-        return SCORING[scoring]
-    if scoring in METRICS:
-        return scoring
-    raise ValueError(
-        f"scoring: expected one of {', '.join([*SCORING, *METRICS])}, received {scoring!r}"
-    )
+def _as_is(config: Mapping[str, Any], epochs: int) -> dict[str, Any]:
+    return dict(config)
 
 
-def _declare(name: str, spec: Any) -> Callable[[Any], Any]:
-    """How one entry of ``param_distributions`` declares its hyperparameter on a
-    keras-tuner ``HyperParameters`` (checked now, declared on every build)."""
-    import optuna.distributions as od
+@dataclass(frozen=True)
+class _Plan:
+    """What one ``fit`` searches, resolved from the estimator's arguments.
 
-    if isinstance(spec, list) or (isinstance(spec, tuple) and len(spec) != 2):
-        values = list(spec)
-        if not values or len({type(v) for v in values}) > 1:
-            raise ValueError(f"param_distributions[{name!r}]: expected a non-empty list of "
-                             f"choices of one type, received {spec!r}")
-        return lambda hp: hp.Choice(name, values)
-    if isinstance(spec, tuple):
-        low, high = spec
-        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in spec) \
-                or low >= high:
-            raise ValueError(f"param_distributions[{name!r}]: expected a (low, high) range "
-                             f"with low < high, received {spec!r}")
-        if isinstance(low, int) and isinstance(high, int):
-            return lambda hp: hp.Int(name, low, high)
-        log = low > 0 and high / low >= LOG_RANGE_RATIO
-        return lambda hp: hp.Float(name, float(low), float(high),
-                                   sampling="log" if log else "linear")
-    if isinstance(spec, od.CategoricalDistribution):
-        return _declare(name, list(spec.choices))
-    if isinstance(spec, od.IntDistribution):
-        return lambda hp: hp.Int(name, spec.low, spec.high, step=spec.step,
-                                 sampling="log" if spec.log else "linear")
-    if isinstance(spec, od.FloatDistribution):
-        return lambda hp: hp.Float(name, spec.low, spec.high, step=spec.step,
-                                   sampling="log" if spec.log else "linear")
-    family = getattr(getattr(spec, "dist", None), "name", None)  # a frozen scipy.stats one
-    if family in ("uniform", "loguniform", "reciprocal", "randint"):
-        low, high = (float(v) for v in spec.support())
-        if family == "randint":
-            return lambda hp: hp.Int(name, int(low), int(high))
-        log = family != "uniform"
-        return lambda hp: hp.Float(name, low, high, sampling="log" if log else "linear")
-    raise ValueError(
-        f"param_distributions[{name!r}]: expected a list of choices, a (low, high) range, "
-        "a scipy.stats uniform/loguniform/randint or an Optuna distribution, received "
-        f"{type(spec).__name__}"
-    )
-
-
-def function_space(model_fn: Callable[..., Any],
-                   param_distributions: Mapping[str, Any] | None) -> Any:
-    """A search space (see :mod:`autokeras_lab.spaces`) over a user's model function:
-    ``create_model(**params)`` returning a compiled Keras model, searched over
-    ``param_distributions``; or a keras-tuner ``build_model(hp)`` as it is. A key
-    ``batch_size`` sets the batch size and need not be a parameter of the function.
-
-    Raises:
-        ValueError: ``model_fn`` is not callable, or a key of ``param_distributions`` is
-            not a parameter of it, or its value is not a distribution we know.
+    Attributes:
+        space: A built-in space's name, or a space object (a user's model function).
+        task: ``auto``, ``regression`` or ``classification``.
+        params: A trial's configuration (and epochs trained) in the user's keys.
     """
-    from autokeras_lab.spaces import check_module
 
-    if not callable(model_fn):
-        raise ValueError(f"model_fn: expected a function returning a compiled keras.Model, "
-                         f"received {type(model_fn).__name__}")
-    parameters = inspect.signature(model_fn).parameters
-    takes_hp = next(iter(parameters), None) == "hp"
-    name = getattr(model_fn, "__name__", "model_fn")
-    module = ModuleType(f"_akl_function_space_{name}")
-    module.__file__ = inspect.getsourcefile(model_fn) or "<unknown>"
-    module.DESCRIPTION = f"the model function {name}"  # type: ignore[attr-defined]
-    if takes_hp:
-        if param_distributions:
-            raise ValueError("param_distributions: a keras-tuner build_model(hp) declares its "
-                             "own hyperparameters; pass none")
-        with_task = len(parameters) >= 2
-
-        def build_hp(hp: Any, task: Any) -> Any:
-            return model_fn(hp, task) if with_task else model_fn(hp)
-
-        module.build_model = build_hp  # type: ignore[attr-defined]
-        return check_module(name, module)
-    if not param_distributions:
-        raise ValueError("param_distributions: give at least one hyperparameter to search")
-    accepts_any = any(p.kind is p.VAR_KEYWORD for p in parameters.values())
-    unknown = [k for k in param_distributions
-               if k not in parameters and k != "batch_size" and not accepts_any]
-    if unknown:
-        raise ValueError(
-            f"param_distributions: {', '.join(map(repr, unknown))} is not a parameter of "
-            f"{name}() (it takes {', '.join(parameters) or 'none'}); the key 'batch_size' "
-            "sets the batch size"
-        )
-    if "epochs" in param_distributions:
-        raise ValueError("param_distributions: 'epochs' is not searched: give max_epochs=; "
-                         "the scheduler stops weak trials early")
-    declared = {key: _declare(key, spec) for key, spec in param_distributions.items()}
-    passed = [k for k in declared if k in parameters or (accepts_any and k != "batch_size")]
-
-    def build_model(hp: Any, task: Any) -> Any:
-        values = {key: declare(hp) for key, declare in declared.items()}
-        return model_fn(**{key: values[key] for key in passed})
-
-    module.build_model = build_model  # type: ignore[attr-defined]
-    return check_module(name, module)
+    space: Any
+    task: str
+    n_trials: int | None
+    max_epochs: int
+    sampler: Any = None
+    concurrency: int | None = None
+    class_weight: str = "none"
+    params: Callable[[Mapping[str, Any], int], dict[str, Any]] = field(default=_as_is)
 
 
 def _features(X: Any, columns: list[str] | None = None) -> pd.DataFrame:
@@ -224,25 +112,32 @@ class _SearchEstimator(BaseEstimator):
 
     _task: str = AUTO_TASK
 
-    def _task_kind(self) -> str:
-        return self._task
-
-    def _space(self) -> Any:
+    def _plan(self) -> _Plan:
         raise NotImplementedError
 
-    def _check(self) -> None:
-        for key in ("n_trials", "max_epochs"):
-            value = getattr(self, key)
+    def _check(self, plan: _Plan) -> None:
+        for key, value in (("n_trials", plan.n_trials), ("max_epochs", plan.max_epochs)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                       or value < 1):
                 raise ValueError(f"{key}: expected a positive whole number, received {value!r}")
         if self.time_budget is not None and not self.time_budget > 0:
             raise ValueError(f"time_budget: expected seconds > 0, received {self.time_budget!r}")
-        if self.n_trials is None and self.time_budget is None:
+        if plan.n_trials is None and self.time_budget is None:
             raise ValueError("n_trials, time_budget: give a trial count, a time budget or both")
-        if self.cv is not None and not (isinstance(self.cv, int) and 2 <= self.cv <= 20):
+        folds = self._folds()
+        if folds is not None and not 2 <= folds <= 20:
             raise ValueError(f"cv: expected None or a fold count from 2 to 20, received "
                              f"{self.cv!r}")
+
+    def _folds(self) -> int | None:
+        """``cv`` as a fold count (a scikit-learn splitter gives its own; 0: not one)."""
+        if self.cv is None:
+            return None
+        if isinstance(self.cv, int) and not isinstance(self.cv, bool):
+            return self.cv
+        if hasattr(self.cv, "get_n_splits"):
+            return int(self.cv.get_n_splits())
+        return 0
 
     def fit(self, X: Any, y: Any, validation_data: Any = None) -> _SearchEstimator:
         """Run a search on ``X`` and ``y`` and keep what it found.
@@ -255,13 +150,15 @@ class _SearchEstimator(BaseEstimator):
         from autokeras_lab.config import Budget, Experiment, TrackingSettings
         from autokeras_lab.search import run_search
 
-        self._check()
+        plan = self._plan()
+        self._check(plan)
         try:
             tracking = TrackingSettings(mlflow=self.mlflow_uri or "")
         except ValueError as exc:
             raise ValueError(f"mlflow_uri: {exc}") from None
-        metric = _metric(self.scoring)
-        space = self._space()
+        metric = metric_of(self.scoring)
+        space = plan.space
+        _check_target(y)
         frame, target = _frame(X, y)
         validation = None
         if validation_data is not None:
@@ -273,37 +170,39 @@ class _SearchEstimator(BaseEstimator):
 
         name = self.name or (space if isinstance(space, str) else space.name)
         try:
-            dataset = from_frame(frame, target=target, task=self._task_kind(), name=name,
+            dataset = from_frame(frame, target=target, task=plan.task, name=name,
                                  validation=validation)
         except UserError as exc:  # scikit-learn's callers expect a ValueError
             raise ValueError(f"X, y: {exc}") from None
         experiment = Experiment(
             name=name, data=dataset, space=space if isinstance(space, str) else space.name,
             model_space=None if isinstance(space, str) else space, metric=metric,
-            cv=self.cv or 1, seed=self.random_state,
+            cv=self._folds() or 1, seed=self.random_state, class_weight=plan.class_weight,
             # a user's model function is searched over its own parameters alone
             input_transforms=INPUT_TRANSFORMS if isinstance(space, str) else ("standard",),
-            budget=Budget(trials=self.n_trials, max_epochs=self.max_epochs,
-                          time_budget_s=self.time_budget,
-                          patience=max(1, min(40, self.max_epochs // 4))),
+            budget=Budget(trials=plan.n_trials, max_epochs=plan.max_epochs,
+                          time_budget_s=self.time_budget, concurrency=plan.concurrency,
+                          patience=max(1, min(40, plan.max_epochs // 4))),
             tracking=tracking,
         )
         out: Any = None
         if self.verbose:  # a bar in a notebook, the redrawn line in a terminal
-            out = _NotebookProgress(self.n_trials) if _in_notebook() else sys.stderr
+            out = _NotebookProgress(plan.n_trials) if _in_notebook() else sys.stderr
         try:
             result = run_search(
                 experiment, runs_dir=Path(self.runs_dir),
                 cluster=ClusterOptions(address=self.address), out=out,
                 command=f"{type(self).__name__}.fit (scikit-learn interface)",
+                sampler=plan.sampler,
             )
         finally:
             if isinstance(out, _NotebookProgress):
                 out.close()
-        self._store(result, dataset, frame, target)
+        self._store(result, dataset, frame, target, plan)
         return self
 
-    def _store(self, result: Any, dataset: Any, frame: pd.DataFrame, target: str) -> None:
+    def _store(self, result: Any, dataset: Any, frame: pd.DataFrame, target: str,
+               plan: _Plan) -> None:
         from autokeras_lab.export import load_model_dir
         from autokeras_lab.report import leaderboard_rows, write_report
         from autokeras_lab.types import Direction
@@ -311,7 +210,7 @@ class _SearchEstimator(BaseEstimator):
         sign = -1.0 if result.direction is Direction.MIN else 1.0
         best = next(t for t in result.trials if t.trial_id == result.best_trial_id)
         self.search_id_ = result.search_id
-        self.best_params_ = dict(best.config)
+        self.best_params_ = plan.params(best.config, best.epochs)
         self.best_score_ = sign * float(best.best_val)
         self.export_dir_ = result.export_dir
         self.best_estimator_ = load_model_dir(result.export_dir)
@@ -319,7 +218,7 @@ class _SearchEstimator(BaseEstimator):
         self.leaderboard_ = pd.DataFrame(leaderboard_rows(
             result.trials, metric=result.metric,
             ensembles=[result.ensemble] if result.ensemble else []))
-        self.cv_results_ = _cv_results(result.trials, result.metric, sign)
+        self.cv_results_ = _cv_results(result.trials, result.metric, sign, plan.params)
         self.feature_names_in_ = np.array([c for c in frame.columns if c != target], dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)
         if dataset.task is TaskKind.CLASSIFICATION:
@@ -337,7 +236,8 @@ class _SearchEstimator(BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """Predictions of the best model: values in the target's units, or class labels."""
-        out = self.best_estimator_.predict(self._rows(X))
+        rows = self._rows(X)  # NotFittedError before fit
+        out = self.best_estimator_.predict(rows)
         predicted = out[f"predicted_{self.best_estimator_.target}"].to_numpy()
         if hasattr(self, "classes_"):
             by_text = {str(c): c for c in self.classes_}
@@ -346,23 +246,37 @@ class _SearchEstimator(BaseEstimator):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities of the best model, columns in the order of ``classes_``."""
+        rows = self._rows(X)  # NotFittedError before fit
         if not hasattr(self, "classes_"):
             raise AttributeError("predict_proba is for classification; this search regressed")
-        out = self.best_estimator_.predict(self._rows(X))
+        out = self.best_estimator_.predict(rows)
         return np.column_stack([out[f"probability_{c}"].to_numpy() for c in self.classes_])
 
 
-def _cv_results(trials: list[Any], metric: str, sign: float) -> dict[str, Any]:
+def _check_target(y: Any) -> None:
+    """Refuse a target with gaps, naming the rows (scikit-learn's estimators do)."""
+    values = pd.DataFrame(np.asarray(y, dtype=object).reshape(len(y), -1))
+    missing = np.flatnonzero(values.isna().any(axis=1).to_numpy())
+    if len(missing):
+        shown = ", ".join(str(i) for i in missing[:10]) + (", ..." if len(missing) > 10 else "")
+        raise ValueError(f"y: {len(missing)} missing target value(s), at row(s) {shown}; "
+                         "drop those rows (or fill them) before fit")
+
+
+def _cv_results(trials: list[Any], metric: str, sign: float,
+                params: Callable[[Mapping[str, Any], int], dict[str, Any]] = _as_is,
+                ) -> dict[str, Any]:
     """The trials in scikit-learn's ``cv_results_`` shape (one entry per trial, in the
-    order they were proposed; scores: greater is better)."""
+    order they were proposed; scores: greater is better; ``params`` in the user's keys)."""
     ordered = sorted(trials, key=lambda t: t.number)
-    names = sorted({k for t in ordered for k in t.config})
+    configs = [params(t.config, t.epochs) for t in ordered]
+    names = sorted({k for config in configs for k in config})
     scores = np.array([np.nan if t.best_val is None else sign * t.best_val for t in ordered])
     order = np.argsort(-np.nan_to_num(scores, nan=-np.inf), kind="stable")
     ranks = np.empty(len(ordered), dtype=int)
     ranks[order] = np.arange(1, len(ordered) + 1)
     results: dict[str, Any] = {
-        "params": [dict(t.config) for t in ordered],
+        "params": configs,
         "mean_test_score": scores,
         "std_test_score": np.array([t.metrics.get("val_std", {}).get(metric, 0.0)
                                     for t in ordered]),  # over folds, with cv
@@ -375,8 +289,8 @@ def _cv_results(trials: list[Any], metric: str, sign: float) -> dict[str, Any]:
     }
     for name in names:
         results[f"param_{name}"] = np.ma.MaskedArray(
-            [t.config.get(name) for t in ordered],
-            mask=[name not in t.config for t in ordered], dtype=object)
+            [config.get(name) for config in configs],
+            mask=[name not in config for config in configs], dtype=object)
     return results
 
 
@@ -386,17 +300,31 @@ class KerasSearchCV(_SearchEstimator):
     leaderboard and a report.
 
     Args:
-        model_fn: ``create_model(**params)`` returning a compiled ``keras.Model`` (the
-            function the old flow passed as ``build_fn``), or a keras-tuner
-            ``build_model(hp)``.
-        param_distributions: Name -> a list of choices, a ``(low, high)`` range (whole
-            numbers: integers; a positive range 100x wide or more: a log scale), a
+        estimator: ``create_model(**params)`` returning a compiled ``keras.Model`` (the
+            function the old flow passed as ``build_fn``), a keras-tuner
+            ``build_model(hp)``, or the old flow's wrapper as written:
+            ``KerasRegressor(model=create_model, epochs=..., batch_size=..., verbose=0)``
+            (scikeras' class, or :class:`~autokeras_lab.KerasRegressor` /
+            ``KerasClassifier``; see :mod:`autokeras_lab.sklearn._wrappers`).
+        param_grid: Name -> a list of choices, a ``(low, high)`` range (whole numbers:
+            integers; a positive range 100x wide or more: a log scale), a
             ``scipy.stats`` ``uniform``/``loguniform``/``randint``, or an Optuna
-            distribution. ``batch_size`` sets the batch size.
-        n_trials: Most trials (configurations) to train.
+            distribution. ``batch_size`` sets the batch size. With a wrapper: its grid
+            as ``GridSearchCV`` took it (``model__``, ``optimizer__`` and ``fit__``
+            keys, ``batch_size``, ``epochs``; every value a list of choices), and
+            ``best_params_`` comes back in those keys.
+        param_distributions: ``param_grid``'s other name (``RandomizedSearchCV``'s).
+        n_trials: Most trials (configurations) to train. Default: every point of a
+            wrapper's grid once (Optuna's grid sampler), else 20 (none with a
+            ``time_budget``).
         time_budget: Wall-clock seconds for the whole search.
-        max_epochs: Most epochs one trial trains (ASHA stops weak ones sooner).
-        cv: ``None`` for one validation split, or K folds trained side by side.
+        max_epochs: Most epochs one trial trains (ASHA stops weak ones sooner); default:
+            a wrapper's ``epochs`` (the most its grid lists), else 100.
+        cv: ``None`` for one validation split, or K folds trained side by side (an int
+            or a scikit-learn splitter such as ``KFold(3)``, whose count is taken).
+        n_jobs: As ``GridSearchCV``'s: the most trials at once (``None``/-1: as many as
+            the Ray runtime's CPUs allow).
+        refit: Must be true: the search always hands over its best model.
         scoring: ``neg_root_mean_squared_error`` / ``rmse`` (regression default),
             ``neg_mean_absolute_error``, ``neg_log_loss`` (classification default),
             ``accuracy``.
@@ -419,13 +347,16 @@ class KerasSearchCV(_SearchEstimator):
     """
 
     def __init__(
-        self, model_fn: Callable[..., Any], param_distributions: Mapping[str, Any] | None = None,
-        *, n_trials: int | None = 20, time_budget: float | None = None, max_epochs: int = 100,
-        cv: int | None = None, scoring: str | None = None, task: str = AUTO_TASK,
-        random_state: int = 0, runs_dir: str = "runs", address: str | None = None,
-        verbose: int = 1, name: str | None = None, mlflow_uri: str | None = None,
+        self, estimator: Any = None, param_grid: Mapping[str, Any] | None = None, *,
+        param_distributions: Mapping[str, Any] | None = None, n_trials: int | None = None,
+        time_budget: float | None = None, max_epochs: int | None = None, cv: Any = None,
+        scoring: str | None = None, task: str = AUTO_TASK, random_state: int = 0,
+        runs_dir: str = "runs", address: str | None = None, verbose: int = 1,
+        name: str | None = None, mlflow_uri: str | None = None, n_jobs: int | None = None,
+        refit: bool = True,
     ) -> None:
-        self.model_fn = model_fn
+        self.estimator = estimator
+        self.param_grid = param_grid
         self.param_distributions = param_distributions
         self.n_trials = n_trials
         self.time_budget = time_budget
@@ -439,15 +370,51 @@ class KerasSearchCV(_SearchEstimator):
         self.verbose = verbose
         self.name = name
         self.mlflow_uri = mlflow_uri
+        self.n_jobs = n_jobs
+        self.refit = refit
 
-    def _task_kind(self) -> str:
+    def _plan(self) -> _Plan:
         if self.task not in TASK_CHOICES:
             raise ValueError(f"task: expected one of {', '.join(TASK_CHOICES)}, received "
                              f"{self.task!r}")
-        return self.task
+        if self.param_grid is not None and self.param_distributions is not None:
+            raise ValueError("param_grid, param_distributions: give one (they are one "
+                             "argument under GridSearchCV's and RandomizedSearchCV's names)")
+        if self.refit is not True:
+            raise ValueError(f"refit: the search always hands over its best model, so only "
+                             f"refit=True is taken, received {self.refit!r}")
+        if self.n_jobs is not None and (isinstance(self.n_jobs, bool) or not isinstance(
+                self.n_jobs, int) or self.n_jobs == 0 or self.n_jobs < -1):
+            raise ValueError(f"n_jobs: expected None, -1 or a positive whole number, received "
+                             f"{self.n_jobs!r}")
+        grid = self.param_grid if self.param_grid is not None else self.param_distributions
+        concurrency = self.n_jobs if self.n_jobs and self.n_jobs > 0 else None
+        default_trials = None if self.time_budget is not None else DEFAULT_TRIALS
+        max_epochs = DEFAULT_EPOCHS if self.max_epochs is None else self.max_epochs
+        if not is_wrapper(self.estimator):
+            return _Plan(space=function_space(self.estimator, grid), task=self.task,
+                         n_trials=default_trials if self.n_trials is None else self.n_trials,
+                         max_epochs=max_epochs, concurrency=concurrency)
+        wrapped = read_wrapper(self.estimator, grid)
+        if self.task not in (AUTO_TASK, wrapped.task):
+            raise ValueError(f"task: {type(self.estimator).__name__} is a {wrapped.task} "
+                             f"wrapper, but task={self.task!r}; drop task=")
+        sampler, n_trials = None, self.n_trials
+        if n_trials is None and wrapped.grid is not None and default_trials is not None:
+            import optuna
 
-    def _space(self) -> Any:
-        return function_space(self.model_fn, self.param_distributions)
+            sampler = optuna.samplers.GridSampler(wrapped.grid, seed=self.random_state)
+            n_trials = wrapped.grid_size
+        weight = getattr(self.estimator, "class_weight", None)
+        return _Plan(
+            space=wrapped.space, task=wrapped.task,
+            n_trials=default_trials if n_trials is None else n_trials,
+            max_epochs=(self.max_epochs if self.max_epochs is not None
+                        else wrapped.max_epochs or DEFAULT_EPOCHS),
+            sampler=sampler, concurrency=concurrency,
+            class_weight="balanced" if weight == "balanced" else "none",
+            params=wrapped.user_params,
+        )
 
     def score(self, X: Any, y: Any) -> float:
         """The search's metric on ``X``, ``y``, greater is better (errors negated)."""
@@ -487,13 +454,14 @@ class _BuiltInSearch(_SearchEstimator):
         self.name = name
         self.mlflow_uri = mlflow_uri
 
-    def _space(self) -> Any:
+    def _plan(self) -> _Plan:
         from autokeras_lab.spaces import available_spaces
 
         if self.space not in available_spaces() and not str(self.space).endswith(".py"):
             raise ValueError(f"space: expected one of {', '.join(available_spaces())} or a "
                              f".py path, received {self.space!r}")
-        return self.space
+        return _Plan(space=self.space, task=self._task, n_trials=self.n_trials,
+                     max_epochs=self.max_epochs)
 
 
 class SearchRegressor(RegressorMixin, _BuiltInSearch):
