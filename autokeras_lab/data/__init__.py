@@ -9,6 +9,7 @@ Example:
 """
 
 from autokeras_lab.data._datasets import (
+    MIN_ROWS,
     Dataset,
     available_datasets,
     feature_frame,
@@ -33,6 +34,7 @@ from autokeras_lab.data._prepare import (
 __all__ = [
     "INPUT_TRANSFORM",
     "INPUT_TRANSFORMS",
+    "MIN_ROWS",
     "STANDARD",
     "Arrays",
     "ColumnSpec",

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils.metaestimators import available_if
 
 from autokeras_lab.sklearn._space import function_space, metric_of
 from autokeras_lab.sklearn._wrappers import is_wrapper, read_wrapper
@@ -107,10 +108,26 @@ def _in_notebook() -> bool:
     return type(shell).__name__ == "ZMQInteractiveShell"
 
 
+def _classifies(estimator: Any) -> bool:
+    """Whether an estimator gives class probabilities: a classifier, or a fitted search
+    that classified (``hasattr(search, "predict_proba")`` answers as scikit-learn's
+    meta-estimators do)."""
+    if hasattr(estimator, "best_estimator_"):
+        return hasattr(estimator, "classes_")
+    return getattr(estimator, "_task", AUTO_TASK) != TaskKind.REGRESSION
+
+
 class _SearchEstimator(BaseEstimator):
     """What the estimators share: the search run from ``fit`` and the fitted results."""
 
     _task: str = AUTO_TASK
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # gaps in X are imputed, as in training
+        tags.input_tags.string = True  # text columns are categories
+        tags.non_deterministic = True  # trials train in parallel; their order varies
+        return tags
 
     def _plan(self) -> _Plan:
         raise NotImplementedError
@@ -158,7 +175,7 @@ class _SearchEstimator(BaseEstimator):
             raise ValueError(f"mlflow_uri: {exc}") from None
         metric = metric_of(self.scoring)
         space = plan.space
-        _check_target(y)
+        X, y = _checked_inputs(type(self).__name__, X, y, plan.task)
         frame, target = _frame(X, y)
         validation = None
         if validation_data is not None:
@@ -244,23 +261,57 @@ class _SearchEstimator(BaseEstimator):
             return np.array([by_text[str(p)] for p in predicted])
         return predicted.astype(np.float64)
 
+    @available_if(_classifies)
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities of the best model, columns in the order of ``classes_``."""
+        """Class probabilities of the best model, columns in the order of ``classes_``
+        (a search that regressed has no ``predict_proba``)."""
         rows = self._rows(X)  # NotFittedError before fit
-        if not hasattr(self, "classes_"):
-            raise AttributeError("predict_proba is for classification; this search regressed")
         out = self.best_estimator_.predict(rows)
         return np.column_stack([out[f"probability_{c}"].to_numpy() for c in self.classes_])
 
 
-def _check_target(y: Any) -> None:
-    """Refuse a target with gaps, naming the rows (scikit-learn's estimators do)."""
-    values = pd.DataFrame(np.asarray(y, dtype=object).reshape(len(y), -1))
-    missing = np.flatnonzero(values.isna().any(axis=1).to_numpy())
+def _checked_inputs(name: str, X: Any, y: Any, task: str) -> tuple[Any, np.ndarray]:
+    """``X`` and ``y`` held to scikit-learn's input conventions before a search starts:
+    the errors and warnings its estimators give (``check_estimator`` looks for them).
+
+    A DataFrame ``X`` goes through as it is (mixed column types are the package's
+    preprocessing's job); other ``X`` is checked by ``check_array``: 2-d, no complex
+    numbers, no sparse matrix, no infinity (gaps are imputed, so NaN is allowed).
+    """
+    import warnings
+
+    from sklearn.exceptions import DataConversionWarning
+    from sklearn.utils.validation import check_array
+
+    from autokeras_lab.data import MIN_ROWS
+
+    if y is None:
+        raise ValueError(f"{name} requires y to be passed, but the target y is None")
+    if not isinstance(X, pd.DataFrame):
+        X = check_array(X, dtype=None, accept_sparse=False, ensure_all_finite="allow-nan")
+    target = np.asarray(y)
+    if target.ndim == 2 and target.shape[1] == 1:
+        warnings.warn("A column-vector y was passed when a 1d array was expected: it is "
+                      "read as y.ravel()", DataConversionWarning, stacklevel=3)
+        target = target.ravel()
+    missing = np.flatnonzero(pd.isna(pd.DataFrame(
+        target.astype(object).reshape(len(target), -1))).any(axis=1).to_numpy())
     if len(missing):
         shown = ", ".join(str(i) for i in missing[:10]) + (", ..." if len(missing) > 10 else "")
         raise ValueError(f"y: {len(missing)} missing target value(s), at row(s) {shown}; "
                          "drop those rows (or fill them) before fit")
+    if task == TaskKind.REGRESSION:
+        try:
+            target = target.astype(np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"Unknown label type: {name} needs numbers in y, received "
+                             f"{target.dtype} values such as {target[:3].tolist()}") from None
+        if not np.isfinite(target).all():
+            raise ValueError("Input y contains infinity; drop those rows before fit")
+    if len(target) < MIN_ROWS:
+        raise ValueError(f"n_samples = {len(target)}: a search needs at least {MIN_ROWS} rows "
+                         "to split into train, validation and held-out test rows")
+    return X, target
 
 
 def _cv_results(trials: list[Any], metric: str, sign: float,
