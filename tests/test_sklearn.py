@@ -3,6 +3,8 @@ built-in spaces as estimators in pipelines, and scikit-learn's own conventions."
 
 from __future__ import annotations
 
+from unittest import SkipTest
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -196,7 +198,10 @@ def test_keras_search_cv_searches_the_seed_notes_model_function(
     X, y = concrete_xy
     search = KerasSearchCV(create_model, GRID, n_trials=4, max_epochs=4, verbose=0,
                            runs_dir=str(tmp_path))
+    before = search.get_params()
     assert search.fit(X, y) is search
+    assert search.get_params() == before  # fit leaves the parameters alone
+    assert search.n_features_in_ == 8
     assert 1e-3 <= search.best_params_["learning_rate"] <= 1e-1
     assert search.best_params_["dropout_rate"] in (0.0, 0.2)
     assert search.best_params_["batch_size"] in (16, 32)
@@ -377,3 +382,74 @@ def test_a_keras_classifier_wrapper_routes_optimizer_and_model_keys(ray_session,
     proba = search.predict_proba(X.head(5))
     assert proba.shape == (5, 2) and np.allclose(proba.sum(axis=1), 1)
     assert set(search.predict(X.head(20))) <= set(y)
+
+
+#: scikit-learn's checks that fit on fewer rows than a search splits (train, validation
+#: and held-out test: MIN_ROWS); the estimators refuse such data with a ValueError that
+#: names the row count, and the conventions these checks look at are asserted on real
+#: data in this file (fit returns self and leaves the parameters alone, predict before
+#: fit, n_features_in_).
+TOO_FEW_ROWS = (
+    "check_estimators_overwrite_params", "check_dont_overwrite_parameters",
+    "check_estimators_fit_returns_self", "check_readonly_memmap_input",
+    "check_n_features_in_after_fitting", "check_estimators_dtypes",
+    "check_f_contiguous_array_estimator", "check_regressors_no_decision_function",
+    "check_fit2d_1feature", "check_dict_unchanged", "check_fit2d_predict1d",
+    "check_classifiers_classes", "check_classifier_data_not_an_array",
+    "check_methods_sample_order_invariance", "check_methods_subset_invariance",
+)
+
+
+#: the checks the regressor runs in the suite: those of regressors alone and those
+#: that caught a regressor's own mistakes (predict_proba on a regressor); the
+#: classifier runs every check, the shared ones included. (Every check on the
+#: regressor, 5 minutes more, passed here too.)
+REGRESSOR_CHECKS = ("regressor", "check_fit_idempotent", "check_estimators_pickle",
+                    "check_estimators_unfitted")
+
+
+def _estimator_checks(estimator, keep=None) -> tuple[set[str], dict[str, str]]:
+    """Run scikit-learn's checks of ``estimator`` (those whose name has a ``keep``
+    part, or all); returns the checks passed and the reasons of those failed."""
+    from sklearn.utils.estimator_checks import _check_name, estimator_checks_generator
+
+    passed, failed = set(), {}
+    for instance, check in estimator_checks_generator(estimator, mark=None):
+        name = _check_name(check)
+        if keep and not any(part in name for part in keep):
+            continue
+        try:
+            check(instance)
+        except SkipTest:
+            continue
+        except Exception as exc:
+            failed[name] = str(exc)
+        else:
+            passed.add(name)
+    return passed, failed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("estimator", "keep"), [(SearchClassifier, None),
+                                                 (SearchRegressor, REGRESSOR_CHECKS)],
+                         ids=["classifier-every-check", "regressor"])
+def test_scikit_learns_estimator_checks_pass_at_a_tiny_budget(ray_session, tmp_path,
+                                                              estimator, keep) -> None:
+    tiny = estimator(n_trials=1, time_budget=None, max_epochs=2, space="mlp",
+                     runs_dir=str(tmp_path), verbose=0)
+    passed, failed = _estimator_checks(tiny, keep)
+    for name, reason in list(failed.items()):
+        if name in TOO_FEW_ROWS:
+            assert "a search needs at least 30 rows" in reason, (name, reason)
+            del failed[name]
+    assert not failed, failed
+    assert {"check_fit_idempotent", "check_estimators_pickle",
+            "check_estimators_unfitted"} <= passed
+    if keep is None:
+        assert {"check_fit2d_1sample", "check_estimator_sparse_array", "check_complex_data",
+                "check_estimators_empty_data_messages", "check_classifiers_train",
+                "check_classifiers_regression_target", "check_requires_y_none",
+                "check_supervised_y_2d", "check_pipeline_consistency"} <= passed
+    else:
+        assert {"check_regressors_train", "check_regressors_int",
+                "check_regressor_data_not_an_array"} <= passed

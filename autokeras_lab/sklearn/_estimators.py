@@ -126,7 +126,6 @@ class _SearchEstimator(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True  # gaps in X are imputed, as in training
         tags.input_tags.string = True  # text columns are categories
-        tags.non_deterministic = True  # trials train in parallel; their order varies
         return tags
 
     def _plan(self) -> _Plan:
@@ -249,6 +248,12 @@ class _SearchEstimator(BaseEstimator):
         from sklearn.utils.validation import check_is_fitted
 
         check_is_fitted(self, "best_estimator_")
+        if not isinstance(X, pd.DataFrame):  # columns by position: as many as in fit
+            X = np.asarray(X)
+            width = X.shape[1] if X.ndim == 2 else None
+            if width is not None and width != self.n_features_in_:
+                raise ValueError(f"X has {width} features, but {type(self).__name__} is "
+                                 f"expecting {self.n_features_in_} features as input")
         return _features(X, list(self.feature_names_in_))
 
     def predict(self, X: Any) -> np.ndarray:
@@ -308,6 +313,16 @@ def _checked_inputs(name: str, X: Any, y: Any, task: str) -> tuple[Any, np.ndarr
                              f"{target.dtype} values such as {target[:3].tolist()}") from None
         if not np.isfinite(target).all():
             raise ValueError("Input y contains infinity; drop those rows before fit")
+    if task == TaskKind.CLASSIFICATION:
+        from sklearn.utils.multiclass import type_of_target
+
+        kind = type_of_target(target)
+        if kind.startswith("continuous"):
+            raise ValueError(f"Unknown label type: {kind}: {name} needs class labels in y; "
+                             "for numbers to predict use SearchRegressor")
+        if len(pd.unique(target)) < 2:
+            raise ValueError(f"y has only one class ({target[0]!r}); a classifier needs two "
+                             "or more")
     if len(target) < MIN_ROWS:
         raise ValueError(f"n_samples = {len(target)}: a search needs at least {MIN_ROWS} rows "
                          "to split into train, validation and held-out test rows")
