@@ -275,7 +275,7 @@ class _SearchEstimator(BaseEstimator):
         return np.column_stack([out[f"probability_{c}"].to_numpy() for c in self.classes_])
 
 
-def _checked_inputs(name: str, X: Any, y: Any, task: str) -> tuple[Any, np.ndarray]:
+def _checked_inputs(name: str, X: Any, y: Any, task: str) -> tuple[Any, pd.Series]:
     """``X`` and ``y`` held to scikit-learn's input conventions before a search starts:
     the errors and warnings its estimators give (``check_estimator`` looks for them).
 
@@ -326,7 +326,8 @@ def _checked_inputs(name: str, X: Any, y: Any, task: str) -> tuple[Any, np.ndarr
     if len(target) < MIN_ROWS:
         raise ValueError(f"n_samples = {len(target)}: a search needs at least {MIN_ROWS} rows "
                          "to split into train, validation and held-out test rows")
-    return X, target
+    # (by position, as frame_of reads it; a Series' name names the model's target)
+    return X, pd.Series(target, name=getattr(y, "name", None))
 
 
 def _cv_results(trials: list[Any], metric: str, sign: float,

@@ -105,6 +105,7 @@ class _Sent:
     """What the server already has of a search (filled from its runs on start)."""
 
     parent: str | None = None
+    experiment: str | None = None  # the MLflow experiment's id
     trials: dict[str, str] = field(default_factory=dict)  # trial id -> run id
     tested: set[str] = field(default_factory=set)
     model: bool = False  # the search's model is logged
@@ -178,8 +179,8 @@ class Tracker:
             return None
         if not self.settings.mlflow.startswith(("http://", "https://")):
             return f"runs:/{parent}"
-        experiment = self.client.get_run(parent).info.experiment_id
-        return f"{self.settings.mlflow.rstrip('/')}/#/experiments/{experiment}/runs/{parent}"
+        return (f"{self.settings.mlflow.rstrip('/')}/#/experiments/{self.sent.experiment}"
+                f"/runs/{parent}")
 
     # --- the tracker's thread ------------------------------------------------------
 
@@ -235,7 +236,7 @@ class Tracker:
         return str(self.client.create_experiment(name))
 
     def _open_parent(self) -> None:
-        experiment = self._experiment_id()
+        experiment = self.sent.experiment = self._experiment_id()
         search = self.search
         found = self.client.search_runs(
             [experiment], filter_string=f"tags.`{SEARCH_TAG}` = '{search.search_id}' and "
@@ -276,8 +277,8 @@ class Tracker:
 
         if record.trial_id in self.sent.trials:
             return
-        assert self.sent.parent is not None  # opened first, in order
-        experiment = self.client.get_run(self.sent.parent).info.experiment_id
+        assert self.sent.parent is not None and self.sent.experiment is not None  # in order
+        experiment = self.sent.experiment
         started = record.started_at or record.finished_at or time.time()
         finished = record.finished_at or started
         tags = {PARENT_TAG: self.sent.parent, KIND_TAG: "trial", TRIAL_TAG: record.trial_id,
