@@ -168,10 +168,15 @@ def _predict_in_a_fresh_process(uri: str, models: list[str], rows: Path, out: Pa
         f"rows = pd.read_csv({str(rows)!r})\n"
         f"for i, model in enumerate({models!r}):\n"
         f"    mlflow.pyfunc.load_model(model).predict(rows).to_csv(f'{out}/{{i}}.csv', index=False)\n"
+        f"open({str(out / 'served_from.txt')!r}, 'w').write(sys.modules['autokeras_lab'].__file__)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
+    # The code that served is the copy inside the MLflow model, not this checkout.
+    served_from = Path((out / "served_from.txt").read_text())
+    assert served_from.parts[-3:-1] == ("code", "autokeras_lab"), served_from
+    assert not served_from.is_relative_to(Path(__file__).resolve().parents[1])
 
 
 def _predict_command(model_dir: Path, rows: Path, out: Path) -> pd.DataFrame:
