@@ -6,7 +6,6 @@ search continues its run, and an outage costs the search nothing."""
 from __future__ import annotations
 
 import io
-import json
 import signal
 import socket
 import subprocess
@@ -208,6 +207,7 @@ def test_an_interrupted_and_resumed_search_is_one_parent_run_with_a_run_per_tria
     out, err = done.communicate(timeout=600)
     assert done.returncode == 0, err[-3000:]
     assert "Traceback" not in err and "MLflow run:  http://127.0.0.1" in out
+    assert "MLflow model: models:/concrete-best/" in out
 
     board = Leaderboard(tmp_path / "leaderboard.db")
     trials = {t.trial_id: t for t in board.trials("concrete", search_id=record.search_id,
@@ -231,6 +231,8 @@ def test_an_interrupted_and_resumed_search_is_one_parent_run_with_a_run_per_tria
     assert "--mlflow" in parent_again.data.tags["autokeras_lab.command"]
     assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {
         "leaderboard.csv", "report.html", "model"}
+    sizes = {a.path: a.file_size for a in client.list_artifacts(parent.info.run_id, "model")}
+    assert sizes["model/python_model.pkl"] < 100_000  # the network travels as the artifact
     latest = max(client.search_model_versions("name = 'concrete-best'"),
                  key=lambda v: int(v.version))
     assert latest.run_id == parent.info.run_id
@@ -286,6 +288,7 @@ def test_an_outage_is_told_once_and_the_missed_runs_are_sent_when_the_server_is_
 ) -> None:
     said = io.StringIO()
     record = search("outage-1")
+    settings = TrackingSettings(mlflow=mlflow_server.uri, experiment="team-runs")
     trials = [trial(f"t{i}", 5.0 + i, search_id="outage-1", started_at=10.0 + i,
                     finished_at=12.0 + i) for i in range(4)]
     with client_env():
@@ -293,7 +296,7 @@ def test_an_outage_is_told_once_and_the_missed_runs_are_sent_when_the_server_is_
         try:
             with pytest.raises(UserError, match="no MLflow tracking server answers there"):
                 check_server(TrackingSettings(mlflow=mlflow_server.uri))
-            tracker = Tracker(TrackingSettings(mlflow=mlflow_server.uri), record, said)
+            tracker = Tracker(settings, record, said)
             tracker.trial(trials[0])
             tracker.trial(trials[1])
             deadline = time.monotonic() + 60
@@ -311,9 +314,11 @@ def test_an_outage_is_told_once_and_the_missed_runs_are_sent_when_the_server_is_
         assert sorted(c.data.tags[TRIAL_TAG] for c in children) == ["t0", "t1", "t2"]
 
         # Resumed: the same parent run; the trials it has are not sent again.
-        resumed = Tracker(TrackingSettings(mlflow=mlflow_server.uri), record, said)
+        resumed = Tracker(settings, record, said)
         assert resumed.close(SearchStatus.COMPLETED, trials) == parent.info.run_id
     parent, children = mlflow_server.runs_of("outage-1")
     assert parent.info.status == "FINISHED"
     assert sorted(c.data.tags[TRIAL_TAG] for c in children) == ["t0", "t1", "t2", "t3"]
-    assert json.loads(json.dumps(parent.data.params))["a"] == "1"  # the search's settings
+    assert parent.data.params["a"] == "1"  # the search's settings
+    experiment = mlflow_server.client().get_experiment(parent.info.experiment_id)
+    assert experiment.name == "team-runs"  # [tracking] experiment = "team-runs"

@@ -150,9 +150,8 @@ def run(args: argparse.Namespace) -> int:
         )
     print(f"\nLeaderboard of search {result.search_id} (top {min(TOP, len(result.trials))} "
           f"of {len(result.trials)} trials, {result.wall_seconds:.0f} s):")
-    ensembles = [result.ensemble] if result.ensemble else []
     print(format_leaderboard(result.trials, fmt="table", metric=result.metric,
-                             ensembles=ensembles, top=TOP,
+                             ensembles=result.ensembles, top=TOP,
                              width=None if args.wide else TABLE_WIDTH))
     print(f"\nbest model:  {result.export_dir}" + _what_best_is(result))
     print(f"leaderboard: {result.leaderboard_path}")

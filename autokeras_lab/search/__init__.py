@@ -20,8 +20,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-import pandas as pd
-
 from autokeras_lab.cluster import (
     ClusterOptions,
     check_gpus,
@@ -33,7 +31,7 @@ from autokeras_lab.config import Experiment, SamplerSettings, experiment_from_se
 from autokeras_lab.errors import UserError
 from autokeras_lab.layout import RunsLayout, run_id
 from autokeras_lab.leaderboard import ClusterRecord, Leaderboard, SearchKey, SearchRecord
-from autokeras_lab.report import leaderboard_rows, write_report
+from autokeras_lab.report import write_report
 from autokeras_lab.search._engine import execute
 from autokeras_lab.search._resume import find_resumable, restore_tune_state
 from autokeras_lab.search._run import SearchResult, SearchRun, driver_info, resume_command
@@ -101,8 +99,7 @@ def run_search(
     # TensorFlow) while the data are split and the space derived: the fixed cost of a
     # small search.
     experiment, dataset = load(experiment)
-    with client_env():  # only where MLflow is in use: its client's retries, kept short
-        check_server(experiment.tracking)
+    check_server(experiment.tracking)
     with ThreadPoolExecutor(1, thread_name_prefix="set-up") as pool:
         preparing = pool.submit(set_up, experiment, dataset)
         try:
@@ -179,10 +176,9 @@ def resume_search(
         cluster or ClusterOptions(), storage=record.cluster.storage,
         gpus_per_trial=record.cluster.gpus_per_trial,
     )
-    experiment_settings = experiment_from_settings(record.settings)
-    with client_env():
-        check_server(experiment_settings.tracking)
-    setup = set_up(experiment_settings)
+    stored = experiment_from_settings(record.settings)
+    check_server(stored.tracking)
+    setup = set_up(stored)
     if setup.dataset.fingerprint != record.data_fingerprint:
         raise UserError(
             f"the data of experiment {record.experiment!r} changed since search "
@@ -217,13 +213,11 @@ def _execute(run: SearchRun, record: SearchRecord) -> SearchResult:
             run.tracker.close(status, run.trials())
             raise
         report = write_report(run.layout.root, result.experiment, search_id=result.search_id)
-        table = pd.DataFrame(leaderboard_rows(
-            result.trials, metric=result.metric,
-            ensembles=[result.ensemble] if result.ensemble else []))
         dataset = run.setup.dataset
         sent = run.tracker.close(
             result.status, result.trials, summary=_summary(result), export_dir=result.export_dir,
-            report=report, leaderboard=table, rows=dataset.frame.drop(columns=[dataset.target]))
+            report=report, leaderboard=result.leaderboard_frame(),
+            rows=dataset.frame.drop(columns=[dataset.target]))
         if sent is None:
             return dataclasses.replace(result, report=report)
         return dataclasses.replace(result, report=report, mlflow_run=run.tracker.run_url(),
@@ -236,17 +230,15 @@ def _summary(result: SearchResult) -> dict[str, float]:
     metric = result.metric
     summary = {"trials": float(len(result.trials))}
     best = next((t for t in result.trials if t.trial_id == result.best_trial_id), None)
-    if best is not None and best.best_val is not None:
-        summary[f"best_trial_val_{metric}"] = best.best_val
-        if best.test_metric is not None:
-            summary[f"best_trial_test_{metric}"] = summary[f"test_{metric}"] = best.test_metric
-        summary[f"val_{metric}"] = best.best_val
-    ensemble = result.ensemble
-    if ensemble is not None and ensemble.exported:
-        for split in ("val", "test"):
-            value = ensemble.metrics.get(split, {}).get(metric)
-            if value is not None:
-                summary[f"{split}_{metric}"] = float(value)
+    if best is not None:
+        trial = {"val": best.best_val, "test": best.test_metric}
+        summary |= {f"best_trial_{split}_{metric}": value for split, value in trial.items()
+                    if value is not None}
+        ensemble = result.ensemble
+        model = ({split: ensemble.metrics.get(split, {}).get(metric) for split in trial}
+                 if ensemble is not None and ensemble.exported else trial)
+        summary |= {f"{split}_{metric}": float(value) for split, value in model.items()
+                    if value is not None}
     return summary
 
 

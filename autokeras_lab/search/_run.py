@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+import pandas as pd
+
 from autokeras_lab.cluster import ClusterOptions
 from autokeras_lab.layout import RunsLayout
 from autokeras_lab.leaderboard import DriverRecord, EnsembleRecord, Leaderboard, TrialRecord
@@ -36,6 +38,18 @@ class SearchResult:
     report: Path | None = None
     mlflow_run: str | None = None
     mlflow_model: str | None = None
+
+    @property
+    def ensembles(self) -> list[EnsembleRecord]:
+        """The selected ensemble as the leaderboard lists it: none, or one."""
+        return [self.ensemble] if self.ensemble else []
+
+    def leaderboard_frame(self) -> pd.DataFrame:
+        """The search's leaderboard as a DataFrame, the ensemble's row first."""
+        from autokeras_lab.report import leaderboard_rows
+
+        return pd.DataFrame(leaderboard_rows(self.trials, metric=self.metric,
+                                             ensembles=self.ensembles))
 
 
 @dataclass(frozen=True, kw_only=True)

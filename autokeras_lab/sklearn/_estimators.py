@@ -220,7 +220,7 @@ class _SearchEstimator(BaseEstimator):
     def _store(self, result: Any, dataset: Any, frame: pd.DataFrame, target: str,
                plan: _Plan) -> None:
         from autokeras_lab.export import load_model_dir
-        from autokeras_lab.report import leaderboard_rows, write_report
+        from autokeras_lab.report import write_report
         from autokeras_lab.types import Direction
 
         sign = -1.0 if result.direction is Direction.MIN else 1.0
@@ -231,9 +231,7 @@ class _SearchEstimator(BaseEstimator):
         self.export_dir_ = result.export_dir
         self.best_estimator_ = load_model_dir(result.export_dir)
         self.ensemble_ = result.ensemble  # what best_estimator_ is, if it beat the best trial
-        self.leaderboard_ = pd.DataFrame(leaderboard_rows(
-            result.trials, metric=result.metric,
-            ensembles=[result.ensemble] if result.ensemble else []))
+        self.leaderboard_ = result.leaderboard_frame()
         self.cv_results_ = _cv_results(result.trials, result.metric, sign, plan.params)
         self.feature_names_in_ = np.array([c for c in frame.columns if c != target], dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)

@@ -19,7 +19,6 @@ ends it sooner), and a function that takes ``meta`` gets scikeras' ``meta`` dict
 from __future__ import annotations
 
 import inspect
-import itertools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -35,16 +34,15 @@ __all__ = ["KerasClassifier", "KerasRegressor", "WrappedSearch", "is_wrapper", "
 #: a wrapper's settings whose job the search does itself, taken at any value (and
 #: what becomes of them: docs/migrating.md); a value other than scikeras' default of
 #: any other setting (shuffle=False, warm_start=True, ...) is refused, naming it
-SEARCH_DOES = {
-    "verbose": "Keras' fit output: trials train silently; verbose= of KerasSearchCV "
-               "shows the search's progress",
-    "validation_split": "each trial validates on held-out rows or, with cv=K, on folds",
-    "random_state": "the search's random_state seeds every trial",
-    "build_fn": "the model function (scikeras' older name for model=)",
-    "metrics": "the search's metric is scoring= (extra Keras metrics are not reported)",
-    "validation_batch_size": "validation is batched by the search",
-    "run_eagerly": "trials run compiled",
-}
+SEARCH_DOES = (
+    "verbose",  # Keras' fit output: KerasSearchCV(verbose=) shows the search's progress
+    "validation_split",  # each trial validates on held-out rows, or on folds with cv=
+    "random_state",  # KerasSearchCV(random_state=) seeds every trial
+    "build_fn",  # scikeras' older name for model=
+    "metrics",  # the search's metric is scoring=
+    "validation_batch_size",  # validation is batched by the search
+    "run_eagerly",  # trials run compiled
+)
 BATCH_KEYS = ("batch_size", "fit__batch_size")
 EPOCH_KEYS = ("epochs", "fit__epochs")
 STOPPING_CALLBACKS = ("EarlyStopping", "ModelCheckpoint", "TerminateOnNaN")
@@ -228,16 +226,14 @@ def _builder(model_fn: Callable[..., Any], fixed: dict[str, Any],
             route, _, rest = key.partition("__")
             if route == "model" and rest:
                 kwargs[rest] = value
-            elif not rest and key in signature and key not in ("optimizer", "loss"):
+            elif (not rest and (key in signature or takes_any)
+                  and key not in ("optimizer", "loss", *BATCH_KEYS)):
                 kwargs[key] = value
         if "meta" in signature:
             kwargs["meta"] = _meta(task)
         compile_kwargs = _compile_kwargs(values, task)
         if "compile_kwargs" in signature:
             kwargs["compile_kwargs"] = compile_kwargs
-        if takes_any:
-            kwargs = {k: v for k, v in kwargs.items() if k not in ("meta", "compile_kwargs")
-                      or k in signature}
         model = model_fn(**kwargs)
         if getattr(model, "compiled", False):
             searched = [k for k in declared if k.startswith(("optimizer", "loss", "compile"))]
@@ -356,9 +352,3 @@ class KerasClassifier(ClassifierMixin, _Wrapper):
     def _get_param_names(cls) -> list[str]:  # scikeras' arguments and class_weight
         return sorted({*_Wrapper._get_param_names(), "class_weight"})
 
-
-def grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
-    """Every point of an enumerated grid (for tests and for a grid sampler's count)."""
-    keys = list(grid)
-    return [dict(zip(keys, values, strict=True))
-            for values in itertools.product(*(grid[k] for k in keys))]

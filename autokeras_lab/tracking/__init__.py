@@ -128,7 +128,7 @@ class Tracker:
         self.client = _client(settings.mlflow)
         self.sent = _Sent()
         self.backlog: list[tuple[str, Callable[[], None]]] = []
-        self.down_since: float | None = None
+        self.down = False  # the last operation failed: the server is away
         self.told = False
         self.queue: queue.Queue[tuple[str, Callable[[], None]] | None] = queue.Queue()
         self.thread = threading.Thread(target=self._work, name="mlflow-tracker", daemon=True)
@@ -204,15 +204,14 @@ class Tracker:
             try:
                 operation()
             except Exception as exc:
-                if self.down_since is None:
-                    self.down_since = time.time()
+                self.down = True
                 self._say(f"MLflow at {self.settings.mlflow} is not answering "
                           f"({one_line(exc, 120)}); the search goes on, the leaderboard "
                           "keeps every trial, and the runs are sent once it answers")
                 return
             self.backlog.pop(0)
-            if self.down_since is not None:
-                self.down_since = None
+            if self.down:
+                self.down = False
                 self._say(f"MLflow at {self.settings.mlflow} answers again: sending the "
                           "runs it missed", force=True)
 

@@ -29,6 +29,11 @@ SERVING_PACKAGES = ("tensorflow", "keras", "scikit-learn", "pandas", "numpy", "m
 class ServedModel(PythonModel):  # type: ignore[misc]
     """An exported model directory behind MLflow's ``pyfunc`` interface."""
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickled without a loaded model: MLflow loads one to check the input example,
+        # and the model travels as the artifact, not inside the pickle.
+        return {}
+
     def load_context(self, context: Any) -> None:
         from autokeras_lab.export import load_model_dir
 
@@ -51,21 +56,14 @@ def requirements() -> list[str]:
 
 
 def save_served_model(export_dir: Path, target: Path, rows: pd.DataFrame) -> None:
-    """Write the MLflow model of ``export_dir`` to ``target`` (a new folder), with a
-    signature taken from ``rows`` (raw rows of the training columns) and what the
-    model predicts for them."""
-    from mlflow.models import infer_signature
-
-    from autokeras_lab.export import load_model_dir
-
+    """Write the MLflow model of ``export_dir`` to ``target`` (a new folder), with five
+    of ``rows`` (raw rows of the training columns) as its input example: MLflow loads
+    the model once to predict them, which checks it and gives its signature."""
     package = target.parent / "code" / "autokeras_lab"
     shutil.copytree(Path(__file__).resolve().parents[1], package,
                     ignore=shutil.ignore_patterns("__pycache__", "*.csv", "*.csv.gz", "*.md"))
-    sample = rows.head(5).reset_index(drop=True)
-    predicted = load_model_dir(export_dir).predict(sample)
     mlflow.pyfunc.save_model(
         path=str(target), python_model=ServedModel(),
         artifacts={MODEL_DIR: str(export_dir)}, code_paths=[str(package)],
-        pip_requirements=requirements(), signature=infer_signature(sample, predicted),
-        input_example=sample,
+        pip_requirements=requirements(), input_example=rows.head(5).reset_index(drop=True),
     )
