@@ -34,6 +34,7 @@ from autokeras_lab.types import (
 ENSEMBLE_ROUNDS = 25  # auto-sklearn's and AutoGluon's default ensemble size
 AUTO_FOLDS = 5  # cv = 0 on a small table: AutoGluon's and auto-sklearn's usual bag
 AUTO_CV_ROWS = 10_000  # above this, one validation split is cheaper and about as good
+REFIT_SHARE = 0.15  # of a time budget, kept for refitting the chosen model (refit = true)
 
 if TYPE_CHECKING:
     from autokeras_lab.data import Dataset
@@ -203,6 +204,11 @@ class Experiment:
         pack: Train a trial's fold models packed, as one graph call an epoch (see
             :mod:`autokeras_lab.packing`); false trains them one after another (the same
             values without dropout, K times the time).
+        refit: Once the search has chosen its model, train the chosen trials again with
+            the held-out test rows added to their folds, and hand the refitted models
+            (alone, or averaged with the originals) over where out-of-fold they are
+            better (see :mod:`autokeras_lab.search._refit`). With a time budget, the
+            search keeps ``REFIT_SHARE`` of it for this.
         budget: See :class:`Budget`.
         scheduler: See :class:`SchedulerSettings`.
         sampler: See :class:`SamplerSettings`.
@@ -232,6 +238,7 @@ class Experiment:
     input_transforms: tuple[str, ...] = INPUT_TRANSFORMS
     ensemble_size: int = ENSEMBLE_ROUNDS
     pack: bool = True
+    refit: bool = True
     budget: Budget = field(default_factory=Budget)
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     sampler: SamplerSettings = field(default_factory=SamplerSettings)
@@ -265,8 +272,9 @@ class Experiment:
             set(transforms)) != len(transforms):
             raise ValueError(f"input_transforms must be distinct values among "
                              f"{', '.join(INPUT_TRANSFORMS)}, got {list(transforms)}")
-        if not isinstance(self.pack, bool):
-            raise ValueError(f"pack must be true or false, got {self.pack!r}")
+        for flag in ("pack", "refit"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ValueError(f"{flag} must be true or false, got {getattr(self, flag)!r}")
         if isinstance(self.ensemble_size, bool) or not 0 <= self.ensemble_size <= 1000:
             raise ValueError(f"ensemble_size must be 0 (no ensemble) to 1000, got "
                              f"{self.ensemble_size!r}")
@@ -314,6 +322,15 @@ class Experiment:
         if self.data is not None:
             values["in_memory"] = self.data.fingerprint
         return values
+
+    @property
+    def trial_seconds(self) -> float | None:
+        """The share of the time budget the trials may use: all of it, or all but
+        ``REFIT_SHARE`` when the chosen model is refitted (``None``: no time budget)."""
+        budget = self.budget.time_budget_s
+        if budget is None or not self.refit:
+            return budget
+        return budget * (1 - REFIT_SHARE)
 
     def with_overrides(self, **changes: Any) -> Experiment:
         """Return a copy with top-level or ``budget``/``scheduler`` fields replaced.
@@ -421,6 +438,7 @@ def experiment_from_settings(settings: dict[str, Any]) -> Experiment:
     values["tracking"] = TrackingSettings(**settings.get("tracking", {}))  # older: none
     values.setdefault("input_transforms", ("standard",))  # older: standardised only
     values.setdefault("cv", 1)  # older: one validation split unless asked
+    values.setdefault("refit", False)  # older: the chosen trials' own models
     return Experiment(**values)
 
 

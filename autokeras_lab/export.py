@@ -121,6 +121,7 @@ def export_best(
     builder: ModelBuilder,
     runs_dir: Path,
     about: dict[str, Any],
+    scored: tuple[Any, Prepared] | None = None,
 ) -> Path:
     """Export the model of ``members`` (one trial's, or an ensemble's) under
     ``runs/EXP/searches/SEARCH/best`` and, when it beats the experiment's current best
@@ -132,6 +133,9 @@ def export_best(
             trial, or ``members`` of an ensemble and its ``temperature`` (see
             :func:`autokeras_lab.ensemble.fit_temperature`); ``metrics`` (``val_*``,
             ``test_*``).
+        scored: The model the test metrics were measured on, with the data as it
+            takes it, where that is not the exported one (a refitted model has
+            trained on the test rows): its test predictions go with the export.
 
     Returns:
         The experiment-level ``best`` directory if it was updated, else the search's.
@@ -160,7 +164,7 @@ def export_best(
     }
     layout = RunsLayout(Path(runs_dir))
     search_dir = layout.search_best(search.experiment, search.search_id)
-    write_model_dir(search_dir, model, data, card)
+    write_model_dir(search_dir, model, data, card, scored=scored)
     top = layout.experiment_best(search.experiment)
     if _beats(card, ModelDir(top).card, search.direction):
         staging = Path(tempfile.mkdtemp(prefix=".best-", dir=top.parent))
@@ -220,9 +224,11 @@ def write_model_dir(
     card: dict[str, Any],
     *,
     preprocessor: Preprocessor | None = None,
+    scored: tuple[Any, Prepared] | None = None,
 ) -> None:
     """Write a model directory atomically: the model, its preprocessing (``prepared``'s
-    unless given), the card, and, with ``prepared``, its held-out test predictions."""
+    unless given), the card, and, with ``prepared``, its held-out test predictions
+    (``scored``'s, a model with the data as it takes it, where given)."""
     pre = preprocessor or (prepared.preprocessor if prepared is not None else None)
     if pre is None:
         raise ValueError("write_model_dir needs prepared data or a preprocessor")
@@ -237,7 +243,8 @@ def write_model_dir(
     pre.save(files.preprocessing)
     files.card.write_text(json.dumps(card, indent=2), encoding="utf-8")
     if prepared is not None:
-        _test_predictions(model, prepared).to_csv(files.test_predictions, index=False)
+        tested, rows = scored or (model, prepared)
+        _test_predictions(tested, rows).to_csv(files.test_predictions, index=False)
     _replace_dir(staging, target)
 
 

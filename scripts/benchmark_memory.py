@@ -46,7 +46,7 @@ def main() -> None:
     start_ray(num_cpus=1)  # one worker, reused for every trial
     experiment = load_experiment("concrete").with_overrides(  # one model per trial
         trials=trials + 1, max_epochs=epochs, concurrency=1, time_budget_s=3600, seed=0,
-        space="mlp", cv=1, ensemble_size=0,
+        space="mlp", cv=1, ensemble_size=0, refit=False,
     )
     with tempfile.TemporaryDirectory() as runs:
         result = run_search(experiment, runs_dir=Path(runs))

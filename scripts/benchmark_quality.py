@@ -35,6 +35,7 @@ against ours split by split, and the mean wall time; ``--json`` keeps every spli
     python scripts/benchmark_quality.py --quick             # 2 splits, 60 s searches
     python scripts/benchmark_quality.py --datasets concrete --splits 5 --tools ours,hgb
     python scripts/benchmark_quality.py --json runs.json --resume   # go on where it stopped
+    python scripts/benchmark_quality.py --compare before.json after.json  # a change, paired
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -115,6 +117,7 @@ def run_ours(train: pd.DataFrame, test: pd.DataFrame, target: str, *,
     return {"scores": score(test[target], output, classes=classes),
             "kind": model.card.get("kind", "trial"),
             "members": len(model.card.get("members", [])) or 1,
+            "refit": model.card.get("refit"),
             **_ensemble_against_single(work / "runs")}
 
 
@@ -440,6 +443,50 @@ def summarise(records: list[dict[str, Any]]) -> str:
                   for r in paired)
         lines.append(f"| {name} | {metric} | {_mean_se([r['ensemble_test'] for r in paired])} | "
                      f"{_mean_se([r['single_test'] for r in paired])} | {won}/{len(paired)} |")
+    refits = [r for r in records if r["tool"] == "ours" and r.get("refit")]
+    if refits:
+        lines += ["", "The refit with the search's test rows added: out-of-fold, on the "
+                  "search's own rows, the chosen model as trained, refitted, and both "
+                  "averaged; and what each search handed over", "",
+                  "| data set | metric | original | refitted | both | handed over |",
+                  "|---|---|---|---|---|---|"]
+    for name in dict.fromkeys(r["dataset"] for r in refits):
+        mine = [r for r in refits if r["dataset"] == name]
+        metric = mine[0]["metric"]
+        values = [_mean_se([r["refit"][f"val_{metric}_{kind}"] for r in mine])
+                  for kind in ("original", "refitted", "both")]
+        handed = Counter(r["refit"]["handed_over"] for r in mine)
+        lines.append(f"| {name} | {metric} | {' | '.join(values)} | "
+                     + ", ".join(f"{kind} {n}/{len(mine)}" for kind, n in handed.items())
+                     + " |")
+    return "\n".join(lines)
+
+
+def compare(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> str:
+    """A markdown table of a change, measured as a lever must be: the same tool on the
+    same splits in two ``--json`` runs (before and after), each run's mean ± standard
+    error, the mean of the per-split differences (after - before) ± its standard
+    error, and on how many splits the change did better."""
+    better = {"rmse": min, "log_loss": min, "accuracy": max}
+    earlier = {(r["dataset"], r["tool"], r["split"]): r for r in before}
+    paired: dict[tuple[str, str], list[tuple[dict[str, Any], dict[str, Any]]]] = {}
+    for record in after:
+        found = earlier.get((record["dataset"], record["tool"], record["split"]))
+        if found is not None:
+            paired.setdefault((record["dataset"], record["tool"]), []).append((found, record))
+    if not paired:
+        raise ValueError("the two runs share no split of any data set and tool")
+    lines = ["| data set | tool | metric | splits | before | after | after - before | "
+             "splits better |", "|---|---|---|---|---|---|---|---|"]
+    for (dataset, tool), pairs in paired.items():
+        for metric in pairs[0][0]["scores"]:
+            old = [b["scores"][metric] for b, _ in pairs]
+            new = [a["scores"][metric] for _, a in pairs]
+            won = sum(better[metric](n, o) == n and n != o for o, n in zip(old, new, strict=True))
+            lines.append(
+                f"| {dataset} | {tool} | {metric} | {len(pairs)} | {_mean_se(old)} | "
+                f"{_mean_se(new)} | {_mean_se([n - o for o, n in zip(old, new, strict=True)])} | "
+                f"{won}/{len(pairs)} |")
     return "\n".join(lines)
 
 
@@ -467,7 +514,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true",
                         help="keep the runs already in the --json file instead of rerunning "
                              "them (same flags required)")
+    parser.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"),
+                        help="run nothing: compare two --json files split by split (a "
+                             "change measured before and after it)")
     args = parser.parse_args(argv)
+    if args.compare:
+        try:
+            runs = [json.loads(path.read_text()) for path in args.compare]
+            print(compare(*runs))
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            parser.error(f"--compare: {error}")
+        return 0
     datasets = [d for d in args.datasets.split(",") if d]
     tools = [t for t in args.tools.split(",") if t]
     unknown = [t for t in tools if t not in RUNNERS] + [d for d in datasets

@@ -40,7 +40,8 @@ def main() -> None:
     seeds = list(range(1, 1 + (args.seeds or (2 if args.quick else 3))))
     trials = args.trials or (10 if args.quick else 20)
     base = load_experiment("concrete").with_overrides(  # as measured in docs/: mlp, one split
-        trials=trials, max_epochs=args.max_epochs, space="mlp", cv=1, ensemble_size=0)
+        trials=trials, max_epochs=args.max_epochs, space="mlp", cv=1, ensemble_size=0,
+        refit=False)
     rows = []
     for seed in seeds:
         with tempfile.TemporaryDirectory() as tmp:

@@ -122,3 +122,36 @@ def test_the_autogluon_wiring_runs_in_its_own_interpreter(dataset, tmp_path, mon
         assert record["scores"]["accuracy"] == pytest.approx(0.70, abs=0.03)  # "unacc"
     with pytest.raises(RuntimeError, match="needs --autogluon-python"):
         quality.run([dataset], ["autogluon"], n_splits=1, budget=42.0, out=io.StringIO())
+
+
+def test_the_summary_says_what_the_refit_handed_over_on_how_many_splits() -> None:
+    def ours(split: int, original: float, refitted: float, both: float, handed: str) -> dict:
+        return {"dataset": "concrete", "tool": "ours", "split": split, "seconds": 300,
+                "scores": {"rmse": 4.0}, "metric": "rmse",
+                "refit": {"handed_over": handed, "val_rmse_original": original,
+                          "val_rmse_refitted": refitted, "val_rmse_both": both}}
+
+    table = quality.summarise([ours(0, 4.0, 3.8, 3.7, "both"), ours(1, 3.5, 3.6, 3.55, "original"),
+                               ours(2, 4.5, 4.1, 4.2, "refitted")])
+    row = next(line for line in table.splitlines() if line.startswith("| concrete | rmse | 4"))
+    assert row.startswith("| concrete | rmse | 4 ± 0.29 | 3.833 ± 0.15 | 3.817 ± 0.2 |")
+    assert row.endswith("both 1/3, original 1/3, refitted 1/3 |")
+
+
+def test_compare_pairs_two_runs_split_by_split(tmp_path, capsys) -> None:
+    def run(values: list[float]) -> list[dict]:
+        return [{"dataset": "concrete", "tool": "ours", "split": k, "scores": {"rmse": v}}
+                for k, v in enumerate(values)]
+
+    before, after = tmp_path / "before.json", tmp_path / "after.json"
+    before.write_text(json.dumps(run([4.0, 3.0, 5.0])))
+    after.write_text(json.dumps(run([3.8, 3.1, 4.6])[:3] + run([9.0] * 4)[3:]))
+    assert quality.main(["--compare", str(before), str(after)]) == 0
+    row = capsys.readouterr().out.strip().splitlines()[-1]
+    # differences -0.2, +0.1, -0.4: the split without a partner is left out
+    assert row == "| concrete | ours | rmse | 3 | 4 ± 0.58 | 3.833 ± 0.43 | -0.1667 ± 0.15 | 2/3 |"
+    after.write_text(json.dumps([{"dataset": "car", "tool": "ours", "split": 0,
+                                  "scores": {"log_loss": 0.1}}]))
+    with pytest.raises(SystemExit) as exit_:
+        quality.main(["--compare", str(before), str(after)])
+    assert exit_.value.code == 2 and "share no split" in capsys.readouterr().err

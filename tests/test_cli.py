@@ -11,6 +11,7 @@ import pytest
 
 from autokeras_lab import load_experiment
 from autokeras_lab.cli import main
+from autokeras_lab.errors import UserError
 from tests.helpers import SIZES
 
 
@@ -231,3 +232,22 @@ def test_unsafe_fine_tunes_a_lambda_model_the_user_trusts(
                  str(stored / "labelled.csv"), "--epochs", "1", "--unsafe"]) == 0
     assert (stored / "lambda_model-v2" / "model.keras").is_file()
     assert "fine-tuned on 40 rows for 1 epochs" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("flags", "refit"), [([], True), (["--no-refit"], False)])
+def test_no_refit_reaches_the_search(
+    monkeypatch: pytest.MonkeyPatch, flags: list[str], refit: bool,
+) -> None:
+    import autokeras_lab.search as search
+
+    searched = []
+
+    def stop_before_ray(experiment, **_: object) -> None:
+        searched.append(experiment)
+        raise UserError("stopped before Ray starts")
+
+    monkeypatch.setattr(search, "run_search", stop_before_ray)
+    assert main(["search", "concrete", "--quiet", *flags]) == 2
+    [experiment] = searched
+    assert experiment.refit is refit
+    assert experiment.trial_seconds == (255 if refit else 300)

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from autokeras_lab.config import available_experiments, load_experiment
 from autokeras_lab.errors import UserError
+from autokeras_lab.types import Budget
 
 
 def test_bundled_concrete_experiment_loads() -> None:
@@ -92,3 +94,18 @@ def test_a_custom_sampler_is_recorded_by_its_class_and_never_built_from_a_file()
     for bad in ({"name": "custom"}, {"name": "tpe", "custom": "TPESampler"}, {"name": "sobol"}):
         with pytest.raises(ValueError, match="name must be one of tpe, random, cmaes, gp"):
             SamplerSettings(**bad)
+
+
+def test_the_refit_keeps_its_share_of_the_time_budget_and_older_searches_had_none() -> None:
+    from autokeras_lab.config import REFIT_SHARE, experiment_from_settings
+
+    exp = load_experiment("concrete")
+    assert exp.refit and exp.budget.time_budget_s == 300
+    assert exp.trial_seconds == pytest.approx(300 * (1 - REFIT_SHARE))
+    assert exp.with_overrides(refit=False).trial_seconds == 300  # --no-refit: all of it
+    capped = dataclasses.replace(exp, budget=Budget(trials=5, time_budget_s=None))
+    assert capped.trial_seconds is None
+    older = {"name": "concrete", "dataset": "concrete", "budget": {"time_budget_s": 60}}
+    assert experiment_from_settings(older).refit is False  # resumed as it ran
+    with pytest.raises(UserError, match="refit must be true or false"):
+        exp.with_overrides(refit="yes")

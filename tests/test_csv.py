@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from autokeras_lab.data import infer_task, load_csv, load_dataset, prepare
+from autokeras_lab.data import from_frame, infer_task, load_csv, load_dataset, prepare
 from autokeras_lab.errors import UserError
 from tests.helpers import mixed_frame
 
@@ -115,3 +115,30 @@ def test_cross_validation_folds_cover_the_non_test_rows_and_never_the_test_split
         for part in (fold["x_train"], fold["x_val"]):
             assert not test_rows & {tuple(row) for row in part.round(5)}
         assert sorted(set(fold["y_val"].astype(int))) == [0, 1, 2]  # stratified
+
+
+@pytest.mark.parametrize("cv", [1, 4])
+def test_refit_folds_add_every_test_row_once_and_keep_the_search_folds(cv: int) -> None:
+    frame = mixed_frame(rows=200).assign(row=np.arange(200.0))[["row", "size", "price"]]
+    ds = from_frame(frame, target="price")
+    prepared = prepare(ds, test_fraction=0.1, val_fraction=0.2, split_seed=0, cv=cv)
+    refit, own = prepared.refit_arrays("standard")
+
+    def ids(x: np.ndarray) -> list[float]:  # the row column, scaled but one-to-one
+        return sorted(np.round(x[:, 0], 6).tolist())
+
+    test = ids(prepared.x_test)
+    if cv == 1:
+        assert ids(refit["x_train"]) == sorted(ids(prepared.x_train) + test)
+        assert ids(refit["x_val"]) == ids(prepared.x_val) and own == [len(prepared.y_val)]
+        return
+    searched = prepared.search_arrays()["folds"]
+    added: list[float] = []
+    for fold, before, n_own in zip(refit["folds"], searched, own, strict=True):
+        assert n_own == len(before["y_val"])
+        np.testing.assert_array_equal(fold["x_val"][:n_own], before["x_val"])  # first, as was
+        share = ids(fold["x_val"][n_own:])
+        added += share
+        assert ids(fold["x_train"]) == sorted(ids(before["x_train"]) + sorted(set(test) - set(share)))
+        assert len(fold["y_train"]) == len(fold["x_train"])
+    assert sorted(added) == test  # each test row validates exactly one refitted fold model

@@ -198,7 +198,7 @@ def test_a_cv_search_stores_the_same_leaderboard_values_packed_or_not(ray_sessio
 
     def search(pack: bool) -> dict:
         exp = load_experiment("concrete").with_overrides(
-            trials=3, max_epochs=4, cv=3, ensemble_size=0, concurrency=1, pack=pack,
+            trials=3, max_epochs=4, cv=3, ensemble_size=0, refit=False, concurrency=1, pack=pack,
             space=str(REPO / "tests" / "spaces" / "dense.py"), input_transforms=("standard",))
         result = run_search(exp, runs_dir=tmp_path / str(pack))
         return {repr(sorted(t.config.items())): t for t in result.trials}

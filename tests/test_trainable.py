@@ -153,3 +153,27 @@ def test_finished_trials_leave_no_tensorflow_graphs_behind(concrete, derived) ->
     for units in (8, 24, 32):
         run(units)
     assert live_graphs() == before
+
+
+def test_a_refit_trains_every_fold_on_the_test_rows_too_or_stops_at_its_deadline(
+    derived,
+) -> None:
+    import time
+
+    from autokeras_lab.data import load_dataset, prepare
+    from autokeras_lab.search._refit import Refitted, refit_trial
+
+    prepared = prepare(load_dataset("concrete"), test_fraction=0.1, val_fraction=0.2,
+                       split_seed=42, cv=3)
+    data, own = prepared.refit_arrays("standard")
+    values, trial = small(derived), settings(derived, max_epochs=3, report_every=1,
+                                             report_epochs=())
+    refitted = refit_trial(values, data, trial, deadline=time.time() + 600)
+    assert isinstance(refitted, Refitted) and 1 <= refitted.best_epoch <= 3
+    assert len(refitted.weights) == 3  # one model per fold
+    # out-of-fold on every row: the search's own and the test rows each fold left out
+    searched = len(prepared.selection_targets())
+    assert len(refitted.outputs) == searched + len(prepared.y_test) == 1030
+    assert sum(own) == searched and np.isfinite(refitted.outputs).all()
+    assert refit_trial(values, data, trial, deadline=time.time() - 1) == (
+        "the time budget ran out")

@@ -62,6 +62,9 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--no-pack", dest="pack", action="store_const", const=False,
                         help="train a trial's fold models one after another instead of "
                         "packed into one graph call (slower; for diagnosis)")
+    parser.add_argument("--no-refit", dest="refit", action="store_const", const=False,
+                        help="hand over the chosen trials' models as the search trained them, "
+                        "instead of refitting them with the held-out test rows added")
     parser.add_argument("--max-consecutive-failures", type=positive_int, metavar="N",
                         help="stop the search after N failed trials in a row (default 5)")
     parser.add_argument(
@@ -140,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
             max_consecutive_failures=args.max_consecutive_failures,
             ensemble_size=args.ensemble_size,
             pack=args.pack,
+            refit=args.refit,
             space=args.space,
             mlflow=args.mlflow,
             register=args.register,
@@ -220,6 +224,7 @@ def _check_resume_flags(args: argparse.Namespace) -> str | None:
         "cv": (args.cv, stored.cv),
         "ensemble_size": (args.ensemble_size, stored.ensemble_size),
         "no_pack": (None if args.pack is None else True, None if stored.pack else True),
+        "no_refit": (None if args.refit is None else True, None if stored.refit else True),
         "max_consecutive_failures": (args.max_consecutive_failures,
                                      stored.budget.max_consecutive_failures),
         "storage": (args.storage, cluster.storage),

@@ -354,6 +354,51 @@ class Prepared:
             arrays["folds"] = list(base.folds)
         return arrays
 
+    def refit_arrays(self, transform: str) -> tuple[Arrays, list[int]]:
+        """The search's own rows and the held-out test rows together, to train a chosen
+        trial's models again on every row (see :mod:`autokeras_lab.search._refit`).
+
+        The folds stay the search's folds, with the test rows dealt among them: fold
+        k's model trains on the other folds and the other folds' test rows, and
+        validates on fold k and its test rows. Without folds, the test rows join the
+        training rows and the validation rows stay. Inputs are scaled by ``transform``.
+
+        Returns:
+            The arrays, and for each fold how many of its validation rows are the
+            search's own: they come first, so the refitted models' outputs on them
+            line up with :meth:`selection_targets`.
+        """
+        data = self.with_transforms(transform)
+        balanced = self.w_train is not None
+        n_classes = len(self.preprocessor.classes)
+
+        def weights(y: np.ndarray) -> np.ndarray | None:
+            return _balanced(y, n_classes) if balanced else None
+
+        base: Arrays = {"target_scale": self.preprocessor.target_scale}
+        if not data.folds:
+            x_fit = np.concatenate([data.x_train, data.x_test])
+            y_fit = np.concatenate([self.y_train, self.y_test])
+            return {**base, "x_train": x_fit, "y_train": y_fit, "w_train": weights(y_fit),
+                    "x_val": data.x_val, "y_val": self.y_val}, [len(self.y_val)]
+        shares = np.array_split(
+            np.random.default_rng(0).permutation(len(self.y_test)), len(data.folds)
+        )
+        folds: list[Arrays] = []
+        for k, fold in enumerate(data.folds):
+            others = np.concatenate([s for j, s in enumerate(shares) if j != k])
+            y_fit = np.concatenate([fold["y_train"], self.y_test[others]])
+            folds.append({
+                "x_train": np.concatenate([fold["x_train"], data.x_test[others]]),
+                "y_train": y_fit,
+                "w_train": weights(y_fit),
+                "x_val": np.concatenate([fold["x_val"], data.x_test[shares[k]]]),
+                "y_val": np.concatenate([fold["y_val"], self.y_test[shares[k]]]),
+            })
+        first = folds[0]
+        return ({**base, **first, "folds": folds},
+                [len(fold["y_val"]) for fold in data.folds])
+
     def input_arrays(self) -> Arrays:
         """The model inputs alone: ``x_train``, ``x_val`` and their folds'."""
         arrays: Arrays = {"x_train": self.x_train, "x_val": self.x_val}

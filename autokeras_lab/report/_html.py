@@ -146,6 +146,22 @@ def _ensemble_text(ensemble: EnsembleRecord | None, numbers: dict[str, int], met
             f"alone ({ensemble.single_val:.4g}) on the rows it was selected on")
 
 
+def _refit_text(refit: dict[str, Any] | None, metric: str) -> str:
+    if not refit:
+        return "none (the model is the chosen trials' own)"
+    values = ", ".join(f"{name} {refit[f'val_{metric}_{name}']:.4g}"
+                       for name in ("original", "refitted", "both")
+                       if f"val_{metric}_{name}" in refit)
+    partly = (f"; {refit['trials_refitted']} of {refit['trials_chosen']} trials in time"
+              if refit["trials_refitted"] < refit["trials_chosen"] else "")
+    if refit["handed_over"] == "original":
+        return (f"trained again on all {refit['rows']} rows, the test rows added, and not "
+                f"handed over: out-of-fold {metric} {values}{partly}")
+    return (f"handed over {refit['handed_over']}: trained again on all {refit['rows']} rows, "
+            f"the test rows added (out-of-fold {metric} {values}{partly}); the test figures "
+            "are the model's before it")
+
+
 def _scheduler_text(scheduler: dict[str, Any]) -> str:
     name = scheduler.get("name", "asha")
     if name == "fifo":
@@ -215,6 +231,7 @@ def build_report(board: Leaderboard, search: SearchRecord, *, runs_dir: Path) ->
         ("started", started),
         ("best trial", f"trial {best.number}: {_config_text(best.config)}" if best else "-"),
         ("ensemble", _ensemble_text(ensembles[0] if ensembles else None, numbers, metric)),
+        ("refit", _refit_text(card.get("refit"), metric)),
         ("best model", search.export_dir or "-"),
     ]
     detail_html = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in details)

@@ -6,6 +6,7 @@ leaderboard. The test rows take part in no choice: they are only scored."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from typing import Any
 
@@ -15,7 +16,14 @@ from autokeras_lab.ensemble import Member, apply_temperature, fit_temperature, s
 from autokeras_lab.errors import FatalSearchError
 from autokeras_lab.leaderboard import EnsembleRecord, TrialRecord
 from autokeras_lab.metrics import evaluate
+from autokeras_lab.search._refit import (
+    MIN_REFIT_SECONDS,
+    Refit,
+    refit_chosen,
+    start_workers,
+)
 from autokeras_lab.search._run import SearchResult, SearchRun
+from autokeras_lab.search._setup import Setup
 from autokeras_lab.types import ModelKind, OutputKind, SearchStatus
 
 TEST_EVALUATED_TOP = 5
@@ -29,7 +37,7 @@ def finish(run: SearchRun, status: SearchStatus, started: float) -> SearchResult
     Raises:
         FatalSearchError: no trial produced a model.
     """
-    from autokeras_lab.export import assemble, export_best, test_metrics, trial_card
+    from autokeras_lab.export import assemble, export_best, test_metrics
 
     setup, board = run.setup, run.board
     restored = Restored(run)
@@ -43,6 +51,8 @@ def finish(run: SearchRun, status: SearchStatus, started: float) -> SearchResult
             + (f" (failures: {'; '.join(sorted(reasons))[:300]})" if reasons else "")
             + "; raise --max-epochs or --time-budget, or check the search space"
         )
+    if _refit_planned(run, status):
+        start_workers()  # they start while the driver evaluates and selects
     for trial in ranked[:TEST_EVALUATED_TOP]:
         if trial.test_metric is None:  # a resumed search keeps earlier evaluations
             model, data = assemble(restored.members(trial), setup.prepared, setup.builder)
@@ -56,15 +66,20 @@ def finish(run: SearchRun, status: SearchStatus, started: float) -> SearchResult
     ensemble, members = select_from_trials(run, ranked, restored)
     if ensemble is None or not ensemble.exported:
         members = restored.members(best)
-    about = trial_card(best) if ensemble is None or not ensemble.exported else {
-        "kind": ModelKind.ENSEMBLE, "members": _member_cards(ensemble, trials),
-        "temperature": ensemble.metrics.get("calibration", {}).get("temperature", 1.0),
-        "metrics": {f"{split}_{k}": v for split in ("val", "test")
-                    for k, v in ensemble.metrics.get(split, {}).items()},
-    }
+    about, chosen, temperature = _chosen(ensemble, best, trials)
+    scored = None
+    refit = _refit(run, status, started, chosen, restored, temperature)
+    if refit is not None:
+        about["refit"] = refit.card(setup.experiment.metric)
+        if refit.kept:
+            # the report plots the test rows: the model scored there, before the refit
+            scored = assemble(members, setup.prepared, setup.builder, temperature=temperature)
+            members = refit.members
+            if "temperature" in about:
+                about["temperature"] = refit.temperature
     export_dir = export_best(
         members, board.find(run.experiment_name, run.search_id), prepared=setup.prepared,
-        builder=setup.builder, runs_dir=run.layout.root, about=about,
+        builder=setup.builder, runs_dir=run.layout.root, about=about, scored=scored,
     )
     board.finish_search(run.search_id, status=status, best_trial_id=best.trial_id,
                         export_dir=str(export_dir))
@@ -124,14 +139,8 @@ def select_from_trials(
         if found is not None and len(found) == len(y):  # older checkpoints have none
             predictions[trial.trial_id] = found
 
-    bounds = prepared.fold_bounds()
-
     def metrics(output: np.ndarray) -> dict[str, float]:
-        # fold by fold and averaged, as a trial's validation metric is taken, so the
-        # ensemble's value and the best trial's read the same in every table
-        folds = [evaluate(task.kind, y[a:b], output[a:b],
-                          target_scale=prepared.preprocessor.target_scale) for a, b in bounds]
-        return {name: float(np.mean([fold[name] for fold in folds])) for name in folds[0]}
+        return selection_metrics(setup, output)
 
     if len(predictions) < 2:
         return None, []
@@ -163,6 +172,74 @@ def select_from_trials(
     )
     run.board.record_ensemble(record)
     return record, members
+
+
+def selection_metrics(setup: Setup, output: np.ndarray) -> dict[str, float]:
+    """Every metric of ``output`` on the rows trials are validated on: fold by fold and
+    averaged, as a trial's validation metric is taken, so an ensemble's value and the
+    best trial's read the same in every table."""
+    prepared = setup.prepared
+    y = prepared.selection_targets()
+    folds = [evaluate(setup.task.kind, y[a:b], output[a:b],
+                      target_scale=prepared.preprocessor.target_scale)
+             for a, b in prepared.fold_bounds()]
+    return {name: float(np.mean([fold[name] for fold in folds])) for name in folds[0]}
+
+
+def _chosen(ensemble: EnsembleRecord | None, best: TrialRecord, trials: list[TrialRecord],
+            ) -> tuple[dict[str, Any], dict[str, float], float]:
+    """What the card says of the chosen model (the ensemble, where it was exported,
+    else the best trial), its trials by weight, and its temperature."""
+    from autokeras_lab.export import trial_card
+
+    if ensemble is None or not ensemble.exported:
+        return trial_card(best), {best.trial_id: 1.0}, 1.0
+    temperature = float(ensemble.metrics.get("calibration", {}).get("temperature", 1.0))
+    about = {
+        "kind": ModelKind.ENSEMBLE, "members": _member_cards(ensemble, trials),
+        "temperature": temperature,
+        "metrics": {f"{split}_{k}": v for split in ("val", "test")
+                    for k, v in ensemble.metrics.get(split, {}).items()},
+    }
+    return about, dict(ensemble.members), temperature
+
+
+def _refit_planned(run: SearchRun, status: SearchStatus) -> bool:
+    """Whether the search refits its model: asked to, it ran to its end (an
+    interrupted one hands over what it has), and it has test rows to add."""
+    return (run.setup.experiment.refit and status is SearchStatus.COMPLETED
+            and len(run.setup.prepared.y_test) > 0)
+
+
+def _refit(run: SearchRun, status: SearchStatus, started: float, chosen: dict[str, float],
+           restored: Restored, temperature: float) -> Refit | None:
+    """The chosen model refitted on every row (see :mod:`._refit`) where it is planned
+    and the budget has time left."""
+    experiment = run.setup.experiment
+    if not _refit_planned(run, status):
+        return None
+    budget = experiment.budget.time_budget_s
+    left = math.inf if budget is None else budget - (time.perf_counter() - started)
+    if left < MIN_REFIT_SECONDS:
+        _say(run, f"no time left in the budget to refit the model ({left:.0f} s)")
+        return None
+    trials = {t.trial_id: t for t in run.trials()}
+    _say(run, f"refitting the model's {len(chosen)} trial(s) with the test rows added"
+         + ("" if budget is None else f" (at most {left:.0f} s)"))
+    refit = refit_chosen(
+        run, chosen, {t: restored.members(trials[t], w) for t, w in chosen.items()},
+        temperature=temperature, deadline=time.time() + left,
+        score=lambda output: selection_metrics(run.setup, output)[experiment.metric],
+    )
+    if refit is not None:
+        _say(run, refit.describe(experiment.metric))
+    return refit
+
+
+def _say(run: SearchRun, line: str) -> None:
+    if run.out is not None:
+        run.out.write(line + "\n")
+        run.out.flush()
 
 
 def _member_cards(ensemble: EnsembleRecord, trials: list[TrialRecord]) -> list[dict[str, Any]]:

@@ -79,7 +79,7 @@ def build_tuner(run: SearchRun, done: list[TrialRecord]) -> Any:
             scheduler=built.scheduler,
             num_samples=budget.trials if budget.trials is not None else -1,
             max_concurrent_trials=budget.concurrency,
-            time_budget_s=budget.time_budget_s,
+            time_budget_s=experiment.trial_seconds,
             reuse_actors=True,
             trial_dirname_creator=_trial_dirname,
         ),

@@ -121,6 +121,7 @@ class _SearchEstimator(BaseEstimator):
     """What the estimators share: the search run from ``fit`` and the fitted results."""
 
     _task: str = AUTO_TASK
+    refit: bool
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -140,6 +141,8 @@ class _SearchEstimator(BaseEstimator):
             raise ValueError(f"time_budget: expected seconds > 0, received {self.time_budget!r}")
         if plan.n_trials is None and self.time_budget is None:
             raise ValueError("n_trials, time_budget: give a trial count, a time budget or both")
+        if not isinstance(self.refit, bool):
+            raise ValueError(f"refit: expected True or False, received {self.refit!r}")
         folds = self._folds()
         if folds is not None and not 2 <= folds <= 20:
             raise ValueError(f"cv: expected None or a fold count from 2 to 20, received "
@@ -199,7 +202,7 @@ class _SearchEstimator(BaseEstimator):
             budget=Budget(trials=plan.n_trials, max_epochs=plan.max_epochs,
                           time_budget_s=self.time_budget, concurrency=plan.concurrency,
                           patience=max(1, min(40, plan.max_epochs // 4))),
-            tracking=tracking,
+            tracking=tracking, refit=self.refit,
         )
         out: Any = None
         if self.verbose:  # a bar in a notebook, the redrawn line in a terminal
@@ -389,7 +392,11 @@ class KerasSearchCV(_SearchEstimator):
             or a scikit-learn splitter such as ``KFold(3)``, whose count is taken).
         n_jobs: As ``GridSearchCV``'s: the most trials at once (``None``/-1: as many as
             the Ray runtime's CPUs allow).
-        refit: Must be true: the search always hands over its best model.
+        refit: As ``GridSearchCV``'s, train the chosen model again on all the rows:
+            once chosen and scored on its held-out test split, the chosen trials train
+            again with those rows added, and the result is handed over where its
+            out-of-fold score is better (see :mod:`autokeras_lab.search._refit`);
+            false hands over the chosen trials' models as the search trained them.
         scoring: ``neg_root_mean_squared_error`` / ``rmse`` (regression default),
             ``neg_mean_absolute_error``, ``neg_log_loss`` (classification default),
             ``accuracy``.
@@ -445,9 +452,6 @@ class KerasSearchCV(_SearchEstimator):
         if self.param_grid is not None and self.param_distributions is not None:
             raise ValueError("param_grid, param_distributions: give one (they are one "
                              "argument under GridSearchCV's and RandomizedSearchCV's names)")
-        if self.refit is not True:
-            raise ValueError(f"refit: the search always hands over its best model, so only "
-                             f"refit=True is taken, received {self.refit!r}")
         if self.n_jobs is not None and (isinstance(self.n_jobs, bool) or not isinstance(
                 self.n_jobs, int) or self.n_jobs == 0 or self.n_jobs < -1):
             raise ValueError(f"n_jobs: expected None, -1 or a positive whole number, received "
@@ -505,6 +509,7 @@ class _BuiltInSearch(_SearchEstimator):
         scoring: str | None = None,
         random_state: int = 0, runs_dir: str = "runs", address: str | None = None,
         verbose: int = 0, name: str | None = None, mlflow_uri: str | None = None,
+        refit: bool = True,
     ) -> None:
         self.space = space
         self.n_trials = n_trials
@@ -518,6 +523,7 @@ class _BuiltInSearch(_SearchEstimator):
         self.verbose = verbose
         self.name = name
         self.mlflow_uri = mlflow_uri
+        self.refit = refit
 
     def _plan(self) -> _Plan:
         from autokeras_lab.spaces import available_spaces

@@ -13,6 +13,8 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from autokeras_lab.cli import main
@@ -61,6 +63,29 @@ def _report_rank_one(page: str) -> tuple[int, float]:
     headline = re.search(r'<div class="card"><b>([^<]*)</b><span>best validation', page)
     assert headline is not None
     return int(first[head.index("trial")]), float(headline.group(1))
+
+
+def _check_refit(card: dict, model_dir: Path, metric: str, *, members: int) -> None:
+    """The chosen trials were refitted with the test rows added, and of the chosen
+    model as trained (whose out-of-fold value is its validation value), the refitted
+    one and both averaged, the best on those rows was handed over (a tie keeps the
+    original); the test metrics and the test predictions the report plots stay the
+    original model's (the refitted one trained on those rows)."""
+    refit = card["refit"]
+    values = {kind: refit[f"val_{metric}_{kind}"] for kind in ("original", "refitted", "both")}
+    assert values["original"] == pytest.approx(card["metrics"][f"val_{metric}"], rel=1e-5)
+    best = BEST[metric](values.values())
+    assert values[refit["handed_over"]] == best
+    assert refit["handed_over"] != "original" or values["original"] == best
+    assert refit["trials_refitted"] == refit["trials_chosen"] == members
+    predictions = pd.read_csv(model_dir / "test_predictions.csv")
+    if metric in ("rmse", "mae"):
+        error = predictions["predicted"] - predictions["actual"]
+        tested = np.sqrt(np.mean(error**2)) if metric == "rmse" else np.mean(np.abs(error))
+        assert tested == pytest.approx(card["metrics"][f"test_{metric}"], rel=1e-4)
+    else:
+        accuracy = np.mean(predictions["predicted"].astype(str) == predictions["actual"].astype(str))
+        assert accuracy == pytest.approx(card["metrics"]["test_accuracy"], rel=1e-6)
 
 
 @pytest.mark.slow
@@ -118,6 +143,7 @@ def test_every_ranking_hands_over_the_best_trial(
                       tmp_path / experiment / "searches" / search.search_id / "best" / "card.json"):
         card = json.loads(card_path.read_text())
         assert card["direction"] == search.direction
+        _check_refit(card, card_path.parent, metric, members=len(handed.members) if handed else 1)
         if handed is not None:
             assert card["kind"] == "ensemble"
             assert {m["trial_id"]: m["weight"] for m in card["members"]} == handed.members

@@ -1,0 +1,341 @@
+"""The chosen model trained again on every row: AutoGluon's ``refit_full``, kept only
+where the out-of-fold evidence says that it helps.
+
+A search scores its models on a held-out test split that no trial trains on, a tenth
+of the user's rows. Once the search has chosen what to hand over (a trial's bag of
+fold models, or an ensemble of trials) and scored it there, those rows have done that
+job. Each chosen trial then trains again, with the same configuration, seed and
+learning-rate schedule, on the search's own folds with the test rows dealt among them
+(:meth:`~autokeras_lab.data.Prepared.refit_arrays`): fold k's model learns from every
+row but fold k and its share of the test rows, for at most the epochs at which the
+trial's models were best, and keeps its best epoch on what it left out.
+
+The evidence is paired: on the search's own rows, fold k's refitted model and its
+original left out the same rows, so three candidates have out-of-fold outputs there,
+weighted as the ensemble weighs the trials: the chosen model as trained, the
+refitted one, and both bags averaged. The best by the metric the search ranks by is
+handed over (a tie keeps the original). The card keeps the test metrics measured
+before the refit (a refitted model has seen the test rows) and says what the refit
+did.
+
+The refits are Ray tasks on the search's runtime, one CPU each, so they train in
+parallel as trials do, heaviest first; workers start importing TensorFlow while the
+driver still evaluates and selects. They stop at the end of the time budget (the
+trials leave ``REFIT_SHARE`` of it); a trial not refitted by then keeps its original
+models.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import numpy as np
+
+from autokeras_lab.data import Arrays
+from autokeras_lab.ensemble import Member, apply_temperature, fit_temperature
+from autokeras_lab.errors import one_line
+from autokeras_lab.leaderboard import TrialRecord
+from autokeras_lab.search._run import SearchRun
+from autokeras_lab.trainable import TrialSettings, TrialState, configure_threads, train_trial
+from autokeras_lab.types import OutputKind, TrialReport
+
+__all__ = ["MIN_REFIT_SECONDS", "Handed", "Refit", "Refitted", "refit_chosen", "refit_trial",
+           "start_workers"]
+
+MIN_REFIT_SECONDS = 5.0  # less time than this left in the budget: no refit
+WARM_WORKERS = 4  # most workers started ahead of the refit
+LATE_SECONDS = 30.0  # how long past the deadline a refit may take to stop by itself
+
+
+@dataclass(frozen=True)
+class Refitted:
+    """One trial trained again: its fold models' weights at their best epochs and
+    their outputs on the rows each left out (fold after fold)."""
+
+    weights: list[list[np.ndarray]]
+    outputs: np.ndarray
+    best_epoch: int
+
+
+class Handed(StrEnum):
+    """Which models the refit hands over."""
+
+    ORIGINAL = "original"  # the chosen trials' models as the search trained them
+    REFITTED = "refitted"  # the refitted fold models in their place
+    BOTH = "both"  # the original and the refitted fold models, averaged
+
+
+@dataclass(frozen=True)
+class Refit:
+    """What the refit of a chosen model did: the out-of-fold value of each candidate
+    on the search's own rows, the one handed over, its members and temperature."""
+
+    handed: Handed
+    values: dict[Handed, float]
+    members: list[Member]
+    temperature: float
+    refitted: int
+    chosen: int
+    rows: int
+    seconds: float
+
+    @property
+    def kept(self) -> bool:
+        """Whether the handed-over model is not the chosen trials' own."""
+        return self.handed is not Handed.ORIGINAL
+
+    def card(self, metric: str) -> dict[str, Any]:
+        """What the model card says of the refit."""
+        return {
+            "handed_over": str(self.handed),
+            **{f"val_{metric}_{name}": value for name, value in self.values.items()},
+            "trials_refitted": self.refitted,
+            "trials_chosen": self.chosen,
+            "rows": self.rows,
+            "seconds": round(self.seconds, 1),
+        }
+
+    def describe(self, metric: str) -> str:
+        """One line for the search's output."""
+        partly = (f" ({self.refitted} of {self.chosen} trials in time)"
+                  if self.refitted < self.chosen else "")
+        values = ", ".join(f"{name} {value:.4g}" for name, value in self.values.items())
+        line = f"refit on all {self.rows} rows{partly}: out-of-fold {metric} {values}: "
+        if self.kept:
+            return line + (f"handed over {self.handed} (its test metrics are the model's "
+                           "before the refit)")
+        return line + "kept the original"
+
+
+def refit_chosen(
+    run: SearchRun,
+    chosen: dict[str, float],
+    originals: dict[str, list[Member]],
+    *,
+    temperature: float,
+    deadline: float,
+    score: Callable[[np.ndarray], float],
+) -> Refit | None:
+    """Refit the trials of ``chosen`` (trial id: weight) on every row by ``deadline``
+    (``time.time()``), and hand over the best of three by ``score`` (the search's
+    metric on its selection rows, out-of-fold): ``originals`` (their members as the
+    search trained them), the refitted models, or both averaged. A tie keeps the
+    original.
+
+    ``None`` when no trial could be refitted (each failure is said on the search's
+    output; the original model stands).
+    """
+    from autokeras_lab.export import input_transform, val_predictions
+
+    started = time.perf_counter()
+    setup = run.setup
+    trials = {t.trial_id: t for t in run.trials()}
+    order = sorted(chosen, key=lambda trial_id: -chosen[trial_id])  # heaviest first
+    transforms = {t: input_transform(trials[t].config, setup.prepared) for t in order}
+    arrays = {t: setup.prepared.refit_arrays(t) for t in dict.fromkeys(transforms.values())}
+    done = _train_on_workers(run, [trials[t] for t in order], transforms, arrays, deadline)
+    before = {t: val_predictions(trials[t]) for t in order}
+    if not done or any(output is None for output in before.values()):
+        return None  # nothing refitted, or a checkpoint without its outputs (older)
+
+    data, own = next(iter(arrays.values()))
+    folds = data.get("folds") or [data]
+    y_all = np.concatenate([fold["y_val"] for fold in folds])
+    own_rows = _own_rows(own, folds)
+
+    def refitted(t: str) -> np.ndarray:  # on every row, and where not refitted the own rows
+        if t in done:
+            return done[t].outputs
+        return _spread(np.asarray(before[t]), own_rows, len(y_all))
+
+    original = sum(chosen[t] * np.asarray(before[t]) for t in order)
+    refit_all = np.asarray(sum(chosen[t] * refitted(t) for t in order))
+    outputs = {
+        Handed.ORIGINAL: np.asarray(original),
+        Handed.REFITTED: refit_all[own_rows],
+        Handed.BOTH: (np.asarray(original) + refit_all[own_rows]) / 2,
+    }
+    temperatures = dict.fromkeys(Handed, 1.0)
+    if setup.task.kind is not OutputKind.REGRESSION and temperature != 1.0:
+        # Only where the chosen model had one (a lone trial is not temperature-scaled),
+        # each refitted candidate gets its own, fitted on its out-of-fold rows.
+        every = len(done) == len(order)
+        temperatures = {
+            Handed.ORIGINAL: temperature,
+            Handed.REFITTED: (fit_temperature(refit_all, y_all) if every else
+                              fit_temperature(outputs[Handed.REFITTED], y_all[own_rows])),
+            Handed.BOTH: fit_temperature(outputs[Handed.BOTH], y_all[own_rows]),
+        }
+        outputs = {h: apply_temperature(o, temperatures[h]) for h, o in outputs.items()}
+    values = {h: score(o) for h, o in outputs.items()}
+    handed = min(Handed, key=lambda h: (run.direction.key(values[h]), h is not Handed.ORIGINAL))
+    members = {t: _members(run, trials[t], done[t], chosen[t], transforms[t])
+               for t in order if t in done}
+    if handed is Handed.REFITTED:
+        handed_members = [m for t in order for m in members.get(t, originals[t])]
+    elif handed is Handed.BOTH:
+        handed_members = [m for t in order for m in (
+            [_halved(m) for m in originals[t] + members[t]] if t in members else originals[t])]
+    else:
+        handed_members = [m for t in order for m in originals[t]]
+    return Refit(
+        handed=handed, values=values, members=handed_members,
+        temperature=temperatures[handed], refitted=len(done), chosen=len(order),
+        # every row trains some fold model; without folds, the validation rows none
+        rows=len(y_all) if data.get("folds") else len(data["y_train"]),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _train_on_workers(
+    run: SearchRun, trials: list[TrialRecord], transforms: dict[str, str],
+    arrays: dict[str, tuple[Arrays, list[int]]], deadline: float,
+) -> dict[str, Refitted]:
+    """Each trial refitted as a Ray task (one CPU, its GPU share), the arrays put in the
+    object store once; what finished by the deadline, by trial id. What did not is
+    said on the search's output."""
+    import ray
+
+    data = next(iter(arrays.values()))[0]
+    base = _settings(run, fit_rows=len((data.get("folds") or [data])[0]["y_train"]))
+    refs = {transform: ray.put(a) for transform, (a, _) in arrays.items()}
+    task = ray.remote(refit_on_worker).options(
+        num_cpus=1, num_gpus=run.cluster.gpus_per_trial or 0, max_retries=0)
+    pending = {
+        task.remote(trial.config, refs[transforms[trial.trial_id]],
+                    dataclasses.replace(base, max_epochs=_epochs(trial, base)), deadline): trial
+        for trial in trials
+    }
+    # a refit checks the deadline every epoch; one stuck past it is cancelled
+    wait = None if math.isinf(deadline) else max(0.0, deadline - time.time()) + LATE_SECONDS
+    ready, late = ray.wait(list(pending), num_returns=len(pending), timeout=wait)
+    for ref in late:
+        ray.cancel(ref, force=True)
+    done: dict[str, Refitted] = {}
+    failures = [f"trial {pending[ref].number}: still training" for ref in late]
+    for ref in ready:
+        try:
+            result = ray.get(ref)
+        except Exception as exc:  # a refit that fails leaves the trial's own models
+            result = one_line(exc, 200)
+        if isinstance(result, Refitted):
+            done[pending[ref].trial_id] = result
+        else:
+            failures.append(f"trial {pending[ref].number}: {result}")
+    if run.out is not None and failures:
+        run.out.write("refit left out " + "; ".join(failures) + "\n")
+        run.out.flush()
+    return done
+
+
+def start_workers() -> None:
+    """Have workers import TensorFlow (seconds each) while the driver evaluates the
+    trials and selects the ensemble, so the refit's tasks find them ready: one per
+    CPU of the runtime, at most ``WARM_WORKERS``."""
+    import ray
+
+    cpus = int(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
+    warm = ray.remote(_warm_up).options(num_cpus=1)
+    for _ in range(max(1, min(cpus, WARM_WORKERS))):
+        warm.remote()
+
+
+def _warm_up() -> None:
+    from autokeras_lab.search._worker import freeze_start_up
+
+    freeze_start_up()
+
+
+def refit_on_worker(config: dict[str, Any], data: Arrays, settings: TrialSettings,
+                    deadline: float) -> Refitted | str:
+    """The Ray task: :func:`refit_trial` on a worker set up as a trial's is."""
+    import ray
+
+    from autokeras_lab.cluster import configure_devices
+    from autokeras_lab.search._worker import freeze_start_up
+
+    configure_devices(ray.get_gpu_ids())
+    configure_threads(1)
+    freeze_start_up()
+    return refit_trial(config, data, settings, deadline)
+
+
+def refit_trial(config: dict[str, Any], data: Arrays, settings: TrialSettings,
+                deadline: float) -> Refitted | str:
+    """Train ``config`` on ``data`` as a trial does; its best fold models and their
+    out-of-fold outputs, or why not (past ``deadline``, ``time.time()``, or the
+    trial's own failure, such as a NaN loss)."""
+    final: list[TrialState] = []
+
+    def report(result: TrialReport, state: TrialState | None) -> None:
+        if state is not None and state.finished:
+            final.append(state)
+        elif time.time() > deadline:
+            raise _PastDeadline
+
+    try:
+        train_trial(config, data, settings, report)
+    except _PastDeadline:
+        return "the time budget ran out"
+    except Exception as exc:  # the trial's own failure: the original models stand
+        return one_line(exc, 200)
+    [state] = final
+    assert state.best_weights is not None and state.best_outputs is not None
+    return Refitted(state.best_weights, state.best_outputs, state.best_epoch)
+
+
+class _PastDeadline(Exception):
+    """The time budget ended while a refit trained."""
+
+
+def _settings(run: SearchRun, fit_rows: int) -> TrialSettings:
+    """The search's trial settings for a refit: every epoch reported (to stop at the
+    deadline), a checkpoint only at the end, the learning-rate schedule stretched
+    over the refit folds' rows."""
+    from autokeras_lab.search._tuner import trial_settings
+
+    settings = trial_settings(run, (), [])
+    return dataclasses.replace(
+        settings, report_epochs=(), report_every=1, checkpoint_every=0, recorded={},
+        task=dataclasses.replace(settings.task, train_rows=fit_rows),
+    )
+
+
+def _epochs(trial: TrialRecord, settings: TrialSettings) -> int:
+    """A refit trains for at most the epochs at which the trial's models were best."""
+    return max(1, min(settings.max_epochs, trial.best_epoch or settings.max_epochs))
+
+
+def _own_rows(own: list[int], folds: list[Arrays]) -> np.ndarray:
+    """Where the search's own rows lie among the refit's out-of-fold outputs (each
+    fold's own rows come before its share of the test rows)."""
+    starts = np.cumsum([0] + [len(fold["y_val"]) for fold in folds])
+    return np.concatenate([np.arange(s, s + n) for s, n in zip(starts, own, strict=False)])
+
+
+def _spread(outputs: np.ndarray, own_rows: np.ndarray, total: int) -> np.ndarray:
+    """A trial that was not refitted: its original out-of-fold outputs on the search's
+    rows, zero on the test rows (which are then left out of the temperature's fit)."""
+    spread = np.zeros((total, *outputs.shape[1:]), dtype=outputs.dtype)
+    spread[own_rows] = outputs
+    return spread
+
+
+def _halved(member: Member) -> Member:
+    return dataclasses.replace(member, weight=member.weight / 2)
+
+
+def _members(run: SearchRun, trial: TrialRecord, refitted: Refitted, weight: float,
+             transform: str) -> list[Member]:
+    models = []
+    for weights in refitted.weights:
+        model = run.setup.builder.build(trial.config)
+        model.set_weights(weights)
+        models.append(model)
+    return [Member(model, weight / len(models), transform) for model in models]
