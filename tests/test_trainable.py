@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import gc
 import math
 
@@ -177,3 +178,26 @@ def test_a_refit_trains_every_fold_on_the_test_rows_too_or_stops_at_its_deadline
     assert sum(own) == searched and np.isfinite(refitted.outputs).all()
     assert refit_trial(values, data, trial, deadline=time.time() - 1) == (
         "the time budget ran out")
+
+
+def test_the_refits_planned_are_those_that_end_in_time_heaviest_first() -> None:
+    from autokeras_lab.search._refit import TRACE_SECONDS, plan_refits
+    from tests.helpers import trial
+
+    def trained(trial_id: str, seconds: float, best_epoch: int = 50):
+        return dataclasses.replace(trial(trial_id, 1.0), epochs=100, best_epoch=best_epoch,
+                                   train_seconds=seconds)
+
+    # predicted: half the epochs of each (best at 50 of 100), 10 % more rows, + tracing
+    heavy, slow, light, short = (trained("heavy", 20), trained("slow", 200),
+                                 trained("light", 30), trained("short", 10, best_epoch=100))
+    planned, skipped = plan_refits([heavy, slow, light, short], seconds=30, workers=2,
+                                   rows_ratio=1.1)
+    assert [t.trial_id for t in planned] == ["heavy", "light", "short"]
+    [(left_out, cost)] = skipped
+    assert left_out is slow and cost == pytest.approx(TRACE_SECONDS + 200 * 0.5 * 1.1)
+    # one worker: heavy (13 s), then light (18.5 s) would end past 30 s; short (13 s) fits
+    planned, _ = plan_refits([heavy, slow, light, short], seconds=30, workers=1,
+                             rows_ratio=1.1)
+    assert [t.trial_id for t in planned] == ["heavy", "short"]
+    assert plan_refits([slow], seconds=math.inf, workers=1, rows_ratio=1.1) == ([slow], [])

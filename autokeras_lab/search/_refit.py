@@ -20,9 +20,10 @@ did.
 
 The refits are Ray tasks on the search's runtime, one CPU each, so they train in
 parallel as trials do, heaviest first; workers start importing TensorFlow while the
-driver still evaluates and selects. They stop at the end of the time budget (the
-trials leave ``REFIT_SHARE`` of it); a trial not refitted by then keeps its original
-models.
+driver still evaluates and selects. They must end with the time budget (the trials
+leave ``REFIT_SHARE`` of it): a trial whose refit is predicted not to end in time (its
+own training seconds, scaled to the refit's epochs and rows) is not started, and one
+still training at the deadline stops; either keeps its original models.
 """
 
 from __future__ import annotations
@@ -45,12 +46,14 @@ from autokeras_lab.search._run import SearchRun
 from autokeras_lab.trainable import TrialSettings, TrialState, configure_threads, train_trial
 from autokeras_lab.types import OutputKind, TrialReport
 
-__all__ = ["MIN_REFIT_SECONDS", "Handed", "Refit", "Refitted", "refit_chosen", "refit_trial",
-           "start_workers"]
+__all__ = ["MIN_REFIT_SECONDS", "Handed", "Refit", "Refitted", "plan_refits", "refit_chosen",
+           "refit_trial", "start_workers"]
 
 MIN_REFIT_SECONDS = 5.0  # less time than this left in the budget: no refit
 WARM_WORKERS = 4  # most workers started ahead of the refit
 LATE_SECONDS = 30.0  # how long past the deadline a refit may take to stop by itself
+WORKER_START_SECONDS = 3.0  # a refit's worker importing TensorFlow, if not started yet
+TRACE_SECONDS = 2.0  # a refit's graphs traced before its first epoch
 
 
 @dataclass(frozen=True)
@@ -197,41 +200,86 @@ def _train_on_workers(
     run: SearchRun, trials: list[TrialRecord], transforms: dict[str, str],
     arrays: dict[str, tuple[Arrays, list[int]]], deadline: float,
 ) -> dict[str, Refitted]:
-    """Each trial refitted as a Ray task (one CPU, its GPU share), the arrays put in the
-    object store once; what finished by the deadline, by trial id. What did not is
-    said on the search's output."""
+    """The trials (heaviest first) that fit in the time left, each refitted as a Ray
+    task (one CPU, its GPU share), the arrays put in the object store once; what
+    finished by the deadline, by trial id. What was left out is said on the search's
+    output."""
     import ray
 
+    from autokeras_lab.search._tuner import parallel_trials
+
     data = next(iter(arrays.values()))[0]
-    base = _settings(run, fit_rows=len((data.get("folds") or [data])[0]["y_train"]))
+    fit_rows = len((data.get("folds") or [data])[0]["y_train"])
+    planned, skipped = plan_refits(
+        trials, seconds=deadline - time.time() - WORKER_START_SECONDS,
+        workers=parallel_trials(None, run.cluster.gpus_per_trial),
+        rows_ratio=fit_rows / max(1, run.setup.task.train_rows))
+    failures = [f"trial {trial.number}: would not finish in the time left (about "
+                f"{cost:.0f} s)" for trial, cost in skipped]
+    base = _settings(run, fit_rows=fit_rows)
     refs = {transform: ray.put(a) for transform, (a, _) in arrays.items()}
     task = ray.remote(refit_on_worker).options(
         num_cpus=1, num_gpus=run.cluster.gpus_per_trial or 0, max_retries=0)
     pending = {
         task.remote(trial.config, refs[transforms[trial.trial_id]],
                     dataclasses.replace(base, max_epochs=_epochs(trial, base)), deadline): trial
-        for trial in trials
+        for trial in planned
     }
-    # a refit checks the deadline every epoch; one stuck past it is cancelled
-    wait = None if math.isinf(deadline) else max(0.0, deadline - time.time()) + LATE_SECONDS
-    ready, late = ray.wait(list(pending), num_returns=len(pending), timeout=wait)
-    for ref in late:
-        ray.cancel(ref, force=True)
     done: dict[str, Refitted] = {}
-    failures = [f"trial {pending[ref].number}: still training" for ref in late]
-    for ref in ready:
-        try:
-            result = ray.get(ref)
-        except Exception as exc:  # a refit that fails leaves the trial's own models
-            result = one_line(exc, 200)
-        if isinstance(result, Refitted):
-            done[pending[ref].trial_id] = result
-        else:
-            failures.append(f"trial {pending[ref].number}: {result}")
+    if pending:
+        # a refit checks the deadline every epoch; one stuck past it is cancelled
+        wait = (None if math.isinf(deadline)
+                else max(0.0, deadline - time.time()) + LATE_SECONDS)
+        ready, late = ray.wait(list(pending), num_returns=len(pending), timeout=wait)
+        for ref in late:
+            ray.cancel(ref, force=True)
+        failures += [f"trial {pending[ref].number}: still training" for ref in late]
+        for ref in ready:
+            try:
+                result = ray.get(ref)
+            except Exception as exc:  # a refit that fails leaves the trial's own models
+                result = one_line(exc, 200)
+            if isinstance(result, Refitted):
+                done[pending[ref].trial_id] = result
+            else:
+                failures.append(f"trial {pending[ref].number}: {result}")
     if run.out is not None and failures:
         run.out.write("refit left out " + "; ".join(failures) + "\n")
         run.out.flush()
     return done
+
+
+def plan_refits(
+    trials: list[TrialRecord], *, seconds: float, workers: int, rows_ratio: float,
+) -> tuple[list[TrialRecord], list[tuple[TrialRecord, float]]]:
+    """Which of ``trials`` (heaviest first) to refit in ``seconds`` on ``workers``:
+    each trial's refit is predicted to cost what its own training did, scaled to the
+    epochs the refit trains and the rows it adds, and a trial is taken where a list
+    schedule (each on the first free worker) still ends in time. A trial that would
+    not is left out before it starts, so it takes no worker from the others.
+
+    Returns:
+        The trials to refit, and those left out with their predicted seconds.
+    """
+    if math.isinf(seconds):
+        return list(trials), []
+    free = [0.0] * max(1, workers)
+    planned, skipped = [], []
+    for trial in trials:
+        cost = _predicted_seconds(trial, rows_ratio)
+        first = min(range(len(free)), key=free.__getitem__)
+        if free[first] + cost <= seconds:
+            free[first] += cost
+            planned.append(trial)
+        else:
+            skipped.append((trial, cost))
+    return planned, skipped
+
+
+def _predicted_seconds(trial: TrialRecord, rows_ratio: float) -> float:
+    spent = trial.train_seconds or trial.wall_seconds or 0.0
+    share = (trial.best_epoch or trial.epochs) / max(1, trial.epochs)
+    return TRACE_SECONDS + spent * share * rows_ratio
 
 
 def start_workers() -> None:
