@@ -25,8 +25,10 @@ FOLDS = 3
 @pytest.fixture(scope="module")
 def bagged(ray_session, tmp_path_factory: pytest.TempPathFactory):
     runs = tmp_path_factory.mktemp("runs")
+    # refit=False: the exported ensemble is then the trials' own bags, as selected (the
+    # refit's hand-over has tests of its own, tests/search/test_correctness_matrix.py)
     experiment = load_experiment("concrete").with_overrides(
-        trials=6, max_epochs=6, cv=FOLDS, seed=3, concurrency=2,
+        trials=6, max_epochs=6, cv=FOLDS, seed=3, concurrency=2, refit=False,
     )
     result = run_search(experiment, runs_dir=runs)
     return experiment, runs, result
