@@ -169,6 +169,10 @@ def test_search_on_a_two_node_cluster_runs_trials_on_both_nodes(cluster, tmp_pat
     # Checkpoints went to the shared storage, and the best model was exported from it.
     assert all(str(t.checkpoint_path).startswith(str(shared)) for t in trials if t.checkpoint_path)
     assert (runs / "exp" / "best" / "model.keras").is_file()
+    # The refit's tasks ran on the cluster too (a refit that fails leaves the trials'
+    # own models and says so: here every chosen trial was refitted).
+    refit = json.loads((runs / "exp" / "best" / "card.json").read_text())["refit"]
+    assert refit["trials_refitted"] == refit["trials_chosen"] >= 1, refit
 
 
 @pytest.mark.slow
@@ -198,7 +202,7 @@ def test_dashboard_shows_running_trials_to_token_holders_only(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "autokeras_lab", "search", "concrete", "--dashboard", "--cv", "1",
          "--trials", "2", "--concurrency", "2", "--max-epochs", "600", "--runs-dir",
-         str(tmp_path), "--no-report"],
+         str(tmp_path), "--no-report", "--no-refit"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -340,7 +344,7 @@ def test_searches_reuse_a_local_runtime_started_once(tmp_path):
              "false", "--temp-dir", str(temp / "ray"),
              env=env | {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"})
         for _ in range(2):
-            done = _search("concrete", "--trials", "2", "--max-epochs", "2", "--cv", "1",
+            done = _search("concrete", "--trials", "2", "--max-epochs", "2", "--cv", "1", "--no-refit",
                            "--runs-dir", str(tmp_path), env=env)
             assert done.returncode == 0, done.stderr[-3000:]
             assert f"joined the Ray runtime at 127.0.0.1:{port}" in done.stdout + done.stderr

@@ -40,7 +40,8 @@ def searched(ray_session, tmp_path_factory: pytest.TempPathFactory) -> Path:
     })
     csv = runs / "hostile.csv"
     frame.to_csv(csv, index=False)
-    run_search(csv_experiment(csv, target="label").with_overrides(cv=1, trials=4, max_epochs=8),
+    run_search(csv_experiment(csv, target="label").with_overrides(cv=1, trials=4, max_epochs=8,
+                                                                      refit=False),
                runs_dir=runs)
     return runs
 
@@ -125,6 +126,9 @@ def test_report_renders_in_a_real_browser(searched: Path, experiment: str) -> No
     assert max(heights) <= 1.5 * min(heights), heights
     if experiment == "hostile":
         assert HOSTILE_COLUMN in text  # shown as text, not run
+        assert re.search(r"refit\s+none \(the model is the chosen trials' own\)", summary)
+    else:  # the refit's row says what it did
+        assert re.search(r"refit\s+(handed over \w+: )?trained again on all \d+ rows", summary)
 
 
 @pytest.mark.slow

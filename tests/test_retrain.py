@@ -20,7 +20,8 @@ CONCRETE = Path(__file__).resolve().parents[1] / "autokeras_lab" / "data" / "con
 @pytest.fixture(scope="module")
 def searched(ray_session, tmp_path_factory: pytest.TempPathFactory) -> Path:
     runs = tmp_path_factory.mktemp("runs")
-    run_search(load_experiment("concrete").with_overrides(cv=1, trials=3, max_epochs=6), runs_dir=runs)
+    run_search(load_experiment("concrete").with_overrides(cv=1, trials=3, max_epochs=6,
+                                                            refit=False), runs_dir=runs)
     return runs
 
 

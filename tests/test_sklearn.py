@@ -162,8 +162,9 @@ def test_a_wrapper_grid_is_enumerated_once_in_the_users_keys() -> None:
     ("kwargs", "match"),
     [({"refit": "yes"}, r"refit: expected True or False, received 'yes'"),
      ({"n_jobs": 0}, r"n_jobs: expected None, -1 or a positive whole number"),
+     ({"report": 0}, r"report: expected True or False, received 0"),
      ({"param_distributions": GRID}, r"param_grid, param_distributions: give one")],
-    ids=["refit-not-bool", "zero-jobs", "two-grids"],
+    ids=["refit-not-bool", "zero-jobs", "report-not-bool", "two-grids"],
 )
 def test_grid_search_cv_arguments_the_search_cannot_take_are_refused(kwargs, match) -> None:
     search = KerasSearchCV(create_model, GRID, **kwargs)
@@ -238,7 +239,7 @@ def test_validation_data_validates_every_trial(ray_session, tmp_path, concrete_x
 
     X, y = concrete_xy
     search = KerasSearchCV(create_model, GRID, n_trials=2, max_epochs=2, verbose=0,
-                           runs_dir=str(tmp_path), name="with_validation")
+                           runs_dir=str(tmp_path), name="with_validation", refit=False)
     search.fit(X[:800], y[:800], validation_data=(X[800:], y[800:]))
     [stored] = Leaderboard(tmp_path / "leaderboard.db").searches("with_validation")
     assert stored.split_sizes == SplitSizes(train=720, val=230, test=80)
@@ -257,10 +258,12 @@ def test_search_regressor_works_in_a_pipeline_and_cross_val_score(ray_session, t
     X, y = frame.drop(columns="price"), frame["price"]
     columns = ColumnTransformer([("numbers", StandardScaler(), ["size"]),
                                  ("words", OneHotEncoder(), ["colour", "organic"])])
-    pipeline = make_pipeline(columns, SearchRegressor(n_trials=2, time_budget=None,
-                                                      max_epochs=3, runs_dir=str(tmp_path)))
+    pipeline = make_pipeline(columns, SearchRegressor(n_trials=2, time_budget=None, refit=False,
+                                                      report=False, max_epochs=3,
+                                                      runs_dir=str(tmp_path)))
     scores = cross_val_score(pipeline, X, y, cv=2)
     assert scores.shape == (2,) and np.all(np.isfinite(scores))
+    assert not list(tmp_path.rglob("report.html"))  # report=False: none written
 
 
 @pytest.mark.slow
@@ -384,7 +387,8 @@ def test_a_keras_classifier_wrapper_routes_optimizer_and_model_keys(ray_session,
                               loss="binary_crossentropy", epochs=3, verbose=0)
     grid = {"optimizer__learning_rate": [0.01, 0.1], "model__hidden": [4, 8],
             "optimizer": [keras.optimizers.SGD, keras.optimizers.Adam]}
-    search = KerasSearchCV(wrapper, grid, n_trials=3, verbose=0, runs_dir=str(tmp_path))
+    search = KerasSearchCV(wrapper, grid, n_trials=3, verbose=0, runs_dir=str(tmp_path),
+                           refit=False)
     search.fit(X, y)
     assert set(search.best_params_) == set(grid)
     assert search.best_params_["optimizer"] in (keras.optimizers.SGD, keras.optimizers.Adam)
@@ -451,10 +455,10 @@ def _estimator_checks(estimator) -> tuple[set[str], dict[str, str], set[str]]:
 @pytest.mark.parametrize("estimator", [SearchRegressor, SearchClassifier])
 def test_scikit_learns_estimator_checks_pass_at_a_tiny_budget(ray_session, tmp_path,
                                                               estimator) -> None:
-    # refit=False: the checks ask for the API, which the refit leaves as it is, and
-    # they fit dozens of times (the refit has tests of its own)
+    # refit=False, report=False: the checks ask for the API, which neither changes, and
+    # they fit dozens of times (the refit and the report have tests of their own)
     tiny = estimator(n_trials=1, time_budget=None, max_epochs=2, space="mlp",
-                     runs_dir=str(tmp_path), verbose=0, refit=False)
+                     runs_dir=str(tmp_path), verbose=0, refit=False, report=False)
     passed, failed, left = _estimator_checks(tiny)
     for name, reason in list(failed.items()):
         if name in TOO_FEW_ROWS:

@@ -189,9 +189,9 @@ def _predict_command(model_dir: Path, rows: Path, out: Path) -> pd.DataFrame:
 def test_an_interrupted_and_resumed_search_is_one_parent_run_with_a_run_per_trial(
     mlflow_server: MlflowServer, tmp_path: Path
 ) -> None:
-    command = ["concrete", "--trials", "4", "--max-epochs", "60", "--seed", "3",
+    command = ["concrete", "--trials", "4", "--max-epochs", "30", "--seed", "3",
                "--concurrency", "2", "--mlflow", mlflow_server.uri, "--register",
-               "concrete-best"]
+               "concrete-best", "--no-refit"]
     proc = search_process(tmp_path, *command)
     wait_for_trials(tmp_path, 2, proc)
     proc.send_signal(signal.SIGINT)
@@ -260,7 +260,7 @@ def test_a_classifier_fitted_from_python_logs_a_model_that_serves_probabilities(
     frame = load_dataset("breast_cancer").frame
     target = load_dataset("breast_cancer").target
     x, y = frame.drop(columns=target), frame[target]
-    model = SearchClassifier(n_trials=2, time_budget=None, max_epochs=3, cv=None,
+    model = SearchClassifier(n_trials=2, time_budget=None, max_epochs=3, cv=None, refit=False,
                              runs_dir=str(tmp_path), mlflow_uri=mlflow_server.uri,
                              name="cancer").fit(x, y)
     assert model.mlflow_model_.startswith("runs:/")

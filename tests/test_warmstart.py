@@ -99,7 +99,7 @@ def test_earlier_results_reach_the_sampler_and_the_best_are_asked_first(tmp_path
 
 @pytest.mark.slow
 def test_warm_started_search_runs_the_earlier_best_first(ray_session, tmp_path: Path) -> None:
-    exp = load_experiment("concrete").with_overrides(cv=1, trials=3, max_epochs=3)
+    exp = load_experiment("concrete").with_overrides(cv=1, trials=3, max_epochs=3, refit=False)
     cold = run_search(exp, runs_dir=tmp_path)
     warm = run_search(exp.with_overrides(trials=2, seed=5), runs_dir=tmp_path, warm_start=True)
     earlier_best = [t.config for t in cold.trials if t.best_val is not None][:2]

@@ -51,7 +51,7 @@ def finish(run: SearchRun, status: SearchStatus, started: float) -> SearchResult
             + (f" (failures: {'; '.join(sorted(reasons))[:300]})" if reasons else "")
             + "; raise --max-epochs or --time-budget, or check the search space"
         )
-    if _refit_planned(run, status):
+    if _refit_planned(run, status) and _refit_left(run, started) >= MIN_REFIT_SECONDS:
         start_workers()  # they start while the driver evaluates and selects
     for trial in ranked[:TEST_EVALUATED_TOP]:
         if trial.test_metric is None:  # a resumed search keeps earlier evaluations
@@ -68,7 +68,7 @@ def finish(run: SearchRun, status: SearchStatus, started: float) -> SearchResult
         members = restored.members(best)
     about, chosen, temperature = _chosen(ensemble, best, trials)
     scored = None
-    refit = _refit(run, status, started, chosen, restored, temperature)
+    refit = _refit(run, status, started, chosen, restored, temperature, trials)
     if refit is not None:
         about["refit"] = refit.card(setup.experiment.metric)
         if refit.kept:
@@ -211,23 +211,29 @@ def _refit_planned(run: SearchRun, status: SearchStatus) -> bool:
             and len(run.setup.prepared.y_test) > 0)
 
 
+def _refit_left(run: SearchRun, started: float) -> float:
+    """The seconds left in the search's time budget (infinite without one)."""
+    budget = run.setup.experiment.budget.time_budget_s
+    return math.inf if budget is None else budget - (time.perf_counter() - started)
+
+
 def _refit(run: SearchRun, status: SearchStatus, started: float, chosen: dict[str, float],
-           restored: Restored, temperature: float) -> Refit | None:
+           restored: Restored, temperature: float, records: list[TrialRecord],
+           ) -> Refit | None:
     """The chosen model refitted on every row (see :mod:`._refit`) where it is planned
     and the budget has time left."""
     experiment = run.setup.experiment
     if not _refit_planned(run, status):
         return None
-    budget = experiment.budget.time_budget_s
-    left = math.inf if budget is None else budget - (time.perf_counter() - started)
+    left = _refit_left(run, started)
     if left < MIN_REFIT_SECONDS:
-        _say(run, f"no time left in the budget to refit the model ({left:.0f} s)")
+        _say(run, f"no time left in the budget to refit the model ({max(0, left):.0f} s)")
         return None
-    trials = {t.trial_id: t for t in run.trials()}
+    trials = {t.trial_id: t for t in records}
     _say(run, f"refitting the model's {len(chosen)} trial(s) with the test rows added"
-         + ("" if budget is None else f" (at most {left:.0f} s)"))
+         + ("" if math.isinf(left) else f" (at most {left:.0f} s)"))
     refit = refit_chosen(
-        run, chosen, {t: restored.members(trials[t], w) for t, w in chosen.items()},
+        run, chosen, trials, {t: restored.members(trials[t], w) for t, w in chosen.items()},
         temperature=temperature, deadline=time.time() + left,
         score=lambda output: selection_metrics(run.setup, output)[experiment.metric],
     )

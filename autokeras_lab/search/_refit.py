@@ -119,17 +119,18 @@ class Refit:
 def refit_chosen(
     run: SearchRun,
     chosen: dict[str, float],
+    trials: dict[str, TrialRecord],
     originals: dict[str, list[Member]],
     *,
     temperature: float,
     deadline: float,
     score: Callable[[np.ndarray], float],
 ) -> Refit | None:
-    """Refit the trials of ``chosen`` (trial id: weight) on every row by ``deadline``
-    (``time.time()``), and hand over the best of three by ``score`` (the search's
-    metric on its selection rows, out-of-fold): ``originals`` (their members as the
-    search trained them), the refitted models, or both averaged. A tie keeps the
-    original.
+    """Refit the trials of ``chosen`` (trial id: weight; their records in ``trials``)
+    on every row by ``deadline`` (``time.time()``), and hand over the best of three by
+    ``score`` (the search's metric on its selection rows, out-of-fold): ``originals``
+    (their members as the search trained them), the refitted models, or both
+    averaged. A tie keeps the original.
 
     ``None`` when no trial could be refitted (each failure is said on the search's
     output; the original model stands).
@@ -138,7 +139,6 @@ def refit_chosen(
 
     started = time.perf_counter()
     setup = run.setup
-    trials = {t.trial_id: t for t in run.trials()}
     order = sorted(chosen, key=lambda trial_id: -chosen[trial_id])  # heaviest first
     transforms = {t: input_transform(trials[t].config, setup.prepared) for t in order}
     arrays = {t: setup.prepared.refit_arrays(t) for t in dict.fromkeys(transforms.values())}

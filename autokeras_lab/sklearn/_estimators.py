@@ -122,6 +122,7 @@ class _SearchEstimator(BaseEstimator):
 
     _task: str = AUTO_TASK
     refit: bool
+    report: bool
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -141,8 +142,10 @@ class _SearchEstimator(BaseEstimator):
             raise ValueError(f"time_budget: expected seconds > 0, received {self.time_budget!r}")
         if plan.n_trials is None and self.time_budget is None:
             raise ValueError("n_trials, time_budget: give a trial count, a time budget or both")
-        if not isinstance(self.refit, bool):
-            raise ValueError(f"refit: expected True or False, received {self.refit!r}")
+        for flag in ("refit", "report"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ValueError(f"{flag}: expected True or False, received "
+                                 f"{getattr(self, flag)!r}")
         folds = self._folds()
         if folds is not None and not 2 <= folds <= 20:
             raise ValueError(f"cv: expected None or a fold count from 2 to 20, received "
@@ -240,8 +243,9 @@ class _SearchEstimator(BaseEstimator):
         self.n_features_in_ = len(self.feature_names_in_)
         if dataset.task is TaskKind.CLASSIFICATION:
             self.classes_ = np.unique(frame[target].to_numpy())
-        self.report_ = result.report or write_report(Path(self.runs_dir), result.experiment,
-                                                     search_id=result.search_id)
+        self.report_ = result.report or (
+            write_report(Path(self.runs_dir), result.experiment, search_id=result.search_id)
+            if self.report else None)
         self.mlflow_run_ = result.mlflow_run
         self.mlflow_model_ = result.mlflow_model
 
@@ -397,6 +401,8 @@ class KerasSearchCV(_SearchEstimator):
             again with those rows added, and the result is handed over where its
             out-of-fold score is better (see :mod:`autokeras_lab.search._refit`);
             false hands over the chosen trials' models as the search trained them.
+        report: Write the search's HTML report (``report_``); false saves its seconds
+            where many fits are made (``cross_val_score``), leaving ``report_`` ``None``.
         scoring: ``neg_root_mean_squared_error`` / ``rmse`` (regression default),
             ``neg_mean_absolute_error``, ``neg_log_loss`` (classification default),
             ``accuracy``.
@@ -425,7 +431,7 @@ class KerasSearchCV(_SearchEstimator):
         scoring: str | None = None, task: str = AUTO_TASK, random_state: int = 0,
         runs_dir: str = "runs", address: str | None = None, verbose: int = 1,
         name: str | None = None, mlflow_uri: str | None = None, n_jobs: int | None = None,
-        refit: bool = True,
+        refit: bool = True, report: bool = True,
     ) -> None:
         self.estimator = estimator
         self.param_grid = param_grid
@@ -444,6 +450,7 @@ class KerasSearchCV(_SearchEstimator):
         self.mlflow_uri = mlflow_uri
         self.n_jobs = n_jobs
         self.refit = refit
+        self.report = report
 
     def _plan(self) -> _Plan:
         if self.task not in TASK_CHOICES:
@@ -509,7 +516,7 @@ class _BuiltInSearch(_SearchEstimator):
         scoring: str | None = None,
         random_state: int = 0, runs_dir: str = "runs", address: str | None = None,
         verbose: int = 0, name: str | None = None, mlflow_uri: str | None = None,
-        refit: bool = True,
+        refit: bool = True, report: bool = True,
     ) -> None:
         self.space = space
         self.n_trials = n_trials
@@ -524,6 +531,7 @@ class _BuiltInSearch(_SearchEstimator):
         self.name = name
         self.mlflow_uri = mlflow_uri
         self.refit = refit
+        self.report = report
 
     def _plan(self) -> _Plan:
         from autokeras_lab.spaces import available_spaces

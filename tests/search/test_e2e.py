@@ -125,7 +125,8 @@ def test_leaderboard_command_reads_the_store(cli_search) -> None:
 @pytest.mark.slow
 def test_same_seed_proposes_the_same_first_configurations(ray_session, tmp_path: Path) -> None:
     def proposals(seed: int, runs: Path) -> list[dict]:
-        exp = load_experiment("concrete").with_overrides(cv=1, trials=3, max_epochs=1, seed=seed)
+        exp = load_experiment("concrete").with_overrides(cv=1, trials=3, max_epochs=1, seed=seed,
+                                                           refit=False)
         result = run_search(exp, runs_dir=runs)
         return [t.config for t in sorted(result.trials, key=lambda t: t.number)]
 
@@ -155,7 +156,7 @@ def test_a_trial_the_time_budget_cuts_short_keeps_the_epochs_it_trained(
     handed over, not lost (before, this search had no model at all). Without the
     refit, so that the whole budget is the trial's."""
     exp = load_experiment("concrete").with_overrides(
-        cv=1, trials=1, max_epochs=100_000, patience=100_000, time_budget_s=15, refit=False)
+        cv=1, trials=1, max_epochs=100_000, patience=100_000, time_budget_s=25, refit=False)
     result = run_search(exp, runs_dir=tmp_path)
     [trial] = result.trials
     assert trial.status == "stopped_early"
@@ -180,7 +181,7 @@ def test_mixed_type_csv_classification_end_to_end(ray_session, tmp_path: Path) -
     csv = tmp_path / "shop.csv"
     frame.to_csv(csv, index=False)
     exp = csv_experiment(csv, target="tier").with_overrides(cv=1, trials=3, max_epochs=8,
-                                                            ensemble_size=0)
+                                                            ensemble_size=0, refit=False)
     result = run_search(exp, runs_dir=tmp_path / "runs")
     assert (result.experiment, result.metric, result.direction) == ("shop", "log_loss", "min")
     best = result.trials[0]
@@ -209,7 +210,7 @@ def test_mixed_type_csv_classification_end_to_end(ray_session, tmp_path: Path) -
 def test_cross_validated_search_reports_mean_and_spread(ray_session, tmp_path: Path) -> None:
     from autokeras_lab.report import format_leaderboard
 
-    exp = load_experiment("iris").with_overrides(trials=2, max_epochs=4, cv=3)
+    exp = load_experiment("iris").with_overrides(trials=2, max_epochs=4, cv=3, refit=False)
     result = run_search(exp, runs_dir=tmp_path)
     best = result.trials[0]
     assert set(best.metrics["val_std"]) == {"log_loss", "accuracy"}

@@ -1,6 +1,7 @@
 """The engine as a library: the schedulers and samplers it offers run real searches,
 a bug of ours stops a search with its traceback kept, and a call from Python leaves
-the process's settings as it found them."""
+the process's settings as it found them. The searches run without the refit, whose
+tests are in test_correctness_matrix.py."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ from autokeras_lab.types import SearchStatus, TrialStatus
 def test_other_schedulers_and_samplers_run_a_whole_search(
     ray_session, tmp_path: Path, scheduler: str, sampler: str
 ) -> None:
-    exp = load_experiment("concrete").with_overrides(cv=1, trials=4, max_epochs=6, sampler=sampler)
+    exp = load_experiment("concrete").with_overrides(cv=1, trials=4, max_epochs=6, sampler=sampler,
+                                                     refit=False)
     exp = exp.with_overrides(scheduler=type(exp.scheduler)(name=scheduler, grace_period=2))
     result = run_search(exp, runs_dir=tmp_path)
     assert result.status is SearchStatus.COMPLETED and len(result.trials) == 4
@@ -47,7 +49,7 @@ def test_run_search_takes_an_optuna_sampler_instance_as_optuna_does(
 ) -> None:
     import optuna
 
-    exp = load_experiment("concrete").with_overrides(cv=1, trials=3, max_epochs=2)
+    exp = load_experiment("concrete").with_overrides(cv=1, trials=3, max_epochs=2, refit=False)
 
     def first_proposals(sampler: optuna.samplers.BaseSampler, runs: Path) -> list[float]:
         result = run_search(exp, runs_dir=runs, sampler=sampler)
@@ -74,7 +76,7 @@ def test_a_bug_of_ours_stops_the_search_and_keeps_its_traceback(
         raise ZeroDivisionError("division by zero in the tuner factory")
 
     monkeypatch.setattr(_engine, "build_tuner", broken)
-    exp = load_experiment("concrete").with_overrides(cv=1, trials=2, max_epochs=1)
+    exp = load_experiment("concrete").with_overrides(cv=1, trials=2, max_epochs=1, refit=False)
     with pytest.raises(FatalSearchError, match="an error in autokeras_lab itself") as info:
         run_search(exp, runs_dir=tmp_path)
     [search] = Leaderboard(tmp_path / "leaderboard.db").searches("concrete")
@@ -96,7 +98,7 @@ def test_a_library_call_leaves_the_process_settings_alone(ray_session, tmp_path:
         optuna.logging.set_verbosity(optuna.logging.INFO)
         before = (list(warnings.filters), [logging.getLogger(n).level for n in loggers],
                   optuna.logging.get_verbosity(), dict(os.environ))
-        exp = load_experiment("concrete").with_overrides(cv=1, trials=2, max_epochs=1)
+        exp = load_experiment("concrete").with_overrides(cv=1, trials=2, max_epochs=1, refit=False)
         run_search(exp, runs_dir=tmp_path)
         run_search(exp, runs_dir=tmp_path, command="python -m autokeras_lab search concrete")
         after = (list(warnings.filters), [logging.getLogger(n).level for n in loggers],
@@ -118,7 +120,7 @@ def test_run_search_takes_a_data_frame_and_refuses_to_resume_it_from_the_store(
 
     frame = mixed_frame(120)  # numbers, categories, booleans and gaps
     experiment = Experiment.from_data(frame, target="price", name="shop").with_overrides(cv=1,
-        trials=2, max_epochs=2)
+        trials=2, max_epochs=2, refit=False)
     result = run_search(experiment, runs_dir=tmp_path)
     assert result.experiment == "shop" and len(result.trials) == 2
     assert (tmp_path / "shop" / "best" / "model.keras").is_file()

@@ -53,7 +53,7 @@ def _assert_complete_and_unique(runs: Path, trials: int, log: str = "") -> list:
 def test_an_interrupted_search_resumes_without_rerunning_or_losing_trials(
     how: str, tmp_path: Path
 ) -> None:
-    command = ["concrete", "--trials", "6", "--max-epochs", "120", "--seed", "3",
+    command = ["concrete", "--trials", "4", "--max-epochs", "60", "--seed", "3",
                "--concurrency", "2"]
     if how != "ctrl-c":  # one resumed search refits its model; the others save the time
         command.append("--no-refit")
@@ -86,7 +86,7 @@ def test_an_interrupted_search_resumes_without_rerunning_or_losing_trials(
     _, err = done.communicate(timeout=600)
     assert done.returncode == 0, err[-3000:]
     assert "resuming search" in err
-    _assert_complete_and_unique(tmp_path, 6, err)
+    _assert_complete_and_unique(tmp_path, 4, err)
     after = _rows(tmp_path)
     for trial_id, row in before.items():
         assert after[trial_id] == row  # finished before the fault: kept, not trained again
@@ -136,7 +136,7 @@ def test_trials_that_fail_by_themselves_are_recorded_and_the_search_goes_on(
 ) -> None:
     exp = load_experiment("concrete").with_overrides(  # seed 15 samples all four faults
         cv=1, input_transforms=("standard",), trials=6, max_epochs=5, seed=15,
-        space=str(SPACES / "faulty.py"), max_consecutive_failures=10,
+        space=str(SPACES / "faulty.py"), max_consecutive_failures=10, refit=False,
     )
     result = run_search(exp, runs_dir=tmp_path)
     assert result.status == "completed" and len(result.trials) == 6
@@ -175,7 +175,7 @@ def test_failures_in_a_row_stop_the_search_with_what_to_change(
 def test_two_searches_write_one_leaderboard_at_once(tmp_path: Path) -> None:
     procs = [
         search_process(tmp_path, "concrete", "--trials", "4", "--max-epochs", "8", "--seed", str(seed),
-                "--quiet")
+                "--quiet", "--no-refit")
         for seed in (1, 2)
     ]
     for proc in procs:
