@@ -402,7 +402,8 @@ class KerasSearchCV(_SearchEstimator):
             out-of-fold score is better (see :mod:`autokeras_lab.search._refit`);
             false hands over the chosen trials' models as the search trained them.
         report: Write the search's HTML report (``report_``); false saves its seconds
-            where many fits are made (``cross_val_score``), leaving ``report_`` ``None``.
+            where many fits are made (``cross_val_score``), leaving ``report_`` ``None``
+            (with ``mlflow_uri``, the search writes it for its MLflow run regardless).
         scoring: ``neg_root_mean_squared_error`` / ``rmse`` (regression default),
             ``neg_mean_absolute_error``, ``neg_log_loss`` (classification default),
             ``accuracy``.
