@@ -65,7 +65,9 @@ class Temperature(keras.layers.Layer):
         ops = keras.ops
         p = ops.clip(inputs, 1e-7, 1.0 - 1e-7)
         if inputs.shape[-1] == 1:
-            return ops.sigmoid((ops.log(p) - ops.log1p(-p)) / self.temperature)
+            # log(1 - p), not log1p(-p): p is clipped away from 0 and 1, and ONNX has
+            # no Log1p, so the layer converts for ONNX Runtime (autokeras_lab.serving)
+            return ops.sigmoid((ops.log(p) - ops.log(1.0 - p)) / self.temperature)
         return ops.softmax(ops.log(p) / self.temperature, axis=-1)
 
     def compute_output_shape(self, input_shape: Any) -> tuple[Any, ...]:

@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from autokeras_lab._env import quiet
-from autokeras_lab.cli import leaderboard, listing, predict, report, retrain, search
+from autokeras_lab.cli import export, leaderboard, listing, predict, report, retrain, search
 from autokeras_lab.errors import AutoKerasLabError, FatalSearchError, UserError
 
 __all__ = ["main"]
 
-COMMANDS = (search, leaderboard, report, retrain, predict, listing)
+COMMANDS = (search, leaderboard, report, retrain, predict, export, listing)
 
 
 class _Parser(argparse.ArgumentParser):
