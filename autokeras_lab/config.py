@@ -28,6 +28,7 @@ from autokeras_lab.types import (
     TASK_CHOICES,
     Budget,
     Direction,
+    InferenceBudget,
     check_positive,
 )
 
@@ -209,6 +210,10 @@ class Experiment:
             (alone, or averaged with the originals) over where out-of-fold they are
             better (see :mod:`autokeras_lab.search._refit`). With a time budget, the
             search keeps ``REFIT_SHARE`` of it for this.
+        max_latency_ms, max_params: What the handed-over model may cost to run (see
+            :class:`~autokeras_lab.types.InferenceBudget`): ensemble selection adds
+            members only while the ensemble stays within, a single trial over it is not
+            handed over, and when nothing fits nothing is exported. ``None``: no limit.
         budget: See :class:`Budget`.
         scheduler: See :class:`SchedulerSettings`.
         sampler: See :class:`SamplerSettings`.
@@ -239,6 +244,8 @@ class Experiment:
     ensemble_size: int = ENSEMBLE_ROUNDS
     pack: bool = True
     refit: bool = True
+    max_latency_ms: float | None = None
+    max_params: int | None = None
     budget: Budget = field(default_factory=Budget)
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     sampler: SamplerSettings = field(default_factory=SamplerSettings)
@@ -278,6 +285,7 @@ class Experiment:
         if isinstance(self.ensemble_size, bool) or not 0 <= self.ensemble_size <= 1000:
             raise ValueError(f"ensemble_size must be 0 (no ensemble) to 1000, got "
                              f"{self.ensemble_size!r}")
+        self.inference_budget  # noqa: B018  (refuses a limit that is not positive)
         if not 0 <= self.cv <= 20:
             raise ValueError(f"cv must be 0 (pick by size), 1 (no cross-validation) to 20, "
                              f"got {self.cv}")
@@ -322,6 +330,11 @@ class Experiment:
         if self.data is not None:
             values["in_memory"] = self.data.fingerprint
         return values
+
+    @property
+    def inference_budget(self) -> InferenceBudget:
+        """What the handed-over model may cost to run."""
+        return InferenceBudget(max_latency_ms=self.max_latency_ms, max_params=self.max_params)
 
     @property
     def trial_seconds(self) -> float | None:

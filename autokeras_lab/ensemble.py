@@ -67,6 +67,7 @@ def select_ensemble(
     score: Callable[[np.ndarray], float],
     *,
     rounds: int,
+    admissible: Callable[[frozenset[str]], bool] | None = None,
 ) -> Selection:
     """Greedy forward selection with replacement (Caruana et al. 2004).
 
@@ -75,6 +76,9 @@ def select_ensemble(
             class probabilities), in rank order (ties go to the earlier one).
         score: Lower is better: the metric of averaged outputs on those rows.
         rounds: Models added, repeats counted.
+        admissible: Whether an ensemble of these members may be handed over (an
+            inference budget); a candidate whose addition is not is passed over, and
+            selection ends when none is left. Each candidate alone must be.
     """
     if not predictions:
         raise ValueError("select_ensemble needs at least one candidate")
@@ -85,7 +89,12 @@ def select_ensemble(
     best_value, single, first = np.inf, np.inf, keys[0]
     best_counts: Counter[str] = Counter()
     for step in range(1, max(1, rounds) + 1):
-        scores = [score((total + candidate) / step) for candidate in stacked]
+        allowed = [admissible is None or key in counts
+                   or admissible(frozenset(counts) | {key}) for key in keys]
+        if not any(allowed):
+            break
+        scores = [score((total + candidate) / step) if ok else np.inf
+                  for candidate, ok in zip(stacked, allowed, strict=True)]
         pick = int(np.argmin(scores))
         total += stacked[pick]
         counts[keys[pick]] += 1

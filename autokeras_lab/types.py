@@ -30,6 +30,8 @@ __all__ = [
     "TASK_CHOICES",
     "Budget",
     "Direction",
+    "InferenceBudget",
+    "InferenceCost",
     "InputTransform",
     "ModelKind",
     "OutputKind",
@@ -210,6 +212,55 @@ class WorkerInfo:
     node: str | None = None
     rss_start_mb: float | None = None
     packed: bool | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class InferenceCost:
+    """What a model costs to run, measured on the driver's CPU (see
+    :mod:`autokeras_lab.costs`): its parameters, the median milliseconds of one row
+    at a time, and rows per second in batches of 1,000."""
+
+    params: int
+    latency_ms: float
+    rows_per_s: float
+
+    def describe(self) -> str:
+        return (f"{self.params:,} params, {self.latency_ms:.3g} ms a row, "
+                f"{self.rows_per_s:,.0f} rows/s in batches")
+
+
+@dataclass(frozen=True, kw_only=True)
+class InferenceBudget:
+    """What the handed-over model may cost (``None``: no limit), from
+    ``--max-latency-ms`` and ``--max-params``."""
+
+    max_latency_ms: float | None = None
+    max_params: int | None = None
+
+    def __post_init__(self) -> None:
+        check_positive("max_latency_ms", self.max_latency_ms)
+        check_positive("max_params", self.max_params)
+
+    @property
+    def limited(self) -> bool:
+        return self.max_latency_ms is not None or self.max_params is not None
+
+    def admits(self, cost: InferenceCost | None) -> bool:
+        """Whether a model of ``cost`` fits (an unmeasured one fits no limit)."""
+        if not self.limited:
+            return True
+        if cost is None:
+            return False
+        return ((self.max_latency_ms is None or cost.latency_ms <= self.max_latency_ms)
+                and (self.max_params is None or cost.params <= self.max_params))
+
+    def describe(self) -> str:
+        parts = []
+        if self.max_latency_ms is not None:
+            parts.append(f"at most {self.max_latency_ms:g} ms a row")
+        if self.max_params is not None:
+            parts.append(f"at most {self.max_params:,} params")
+        return " and ".join(parts) or "no limit"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -31,7 +31,7 @@ def test_rows_group_per_layer_widths_and_rank() -> None:
 
 
 def test_table_has_a_row_per_trial_and_dashes_for_missing() -> None:
-    lines = format_leaderboard(TRIALS, fmt="table", metric="rmse").splitlines()
+    lines = format_leaderboard(TRIALS, fmt="table", metric="rmse", width=None).splitlines()
     assert lines[0].split()[:5] == ["rank", "trial", "status", "val_rmse", "test_rmse"]
     assert len(lines) == 2 + len(TRIALS)
     assert "stopped_early" in lines[3] and " - " in lines[3]

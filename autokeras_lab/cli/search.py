@@ -65,6 +65,11 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--no-refit", dest="refit", action="store_const", const=False,
                         help="hand over the chosen trials' models as the search trained them, "
                         "instead of refitting them with the held-out test rows added")
+    parser.add_argument("--max-latency-ms", type=positive_float, metavar="MS",
+                        help="hand over only a model that predicts one row within MS "
+                        "milliseconds on this machine's CPU (ensembles stay within it)")
+    parser.add_argument("--max-params", type=positive_int, metavar="N",
+                        help="hand over only a model of at most N parameters")
     parser.add_argument("--max-consecutive-failures", type=positive_int, metavar="N",
                         help="stop the search after N failed trials in a row (default 5)")
     parser.add_argument(
@@ -144,6 +149,8 @@ def run(args: argparse.Namespace) -> int:
             ensemble_size=args.ensemble_size,
             pack=args.pack,
             refit=args.refit,
+            max_latency_ms=args.max_latency_ms,
+            max_params=args.max_params,
             space=args.space,
             mlflow=args.mlflow,
             register=args.register,
@@ -157,7 +164,10 @@ def run(args: argparse.Namespace) -> int:
     print(format_leaderboard(result.trials, fmt="table", metric=result.metric,
                              ensembles=result.ensembles, top=TOP,
                              width=None if args.wide else TABLE_WIDTH))
-    print(f"\nbest model:  {result.export_dir}" + _what_best_is(result))
+    if result.export_dir is None:
+        print("\nbest model:  none (no model fits the inference budget: see above)")
+    else:
+        print(f"\nbest model:  {result.export_dir}" + _what_best_is(result))
     print(f"leaderboard: {result.leaderboard_path}")
     if not args.no_report:
         from autokeras_lab.report import write_report
@@ -225,6 +235,8 @@ def _check_resume_flags(args: argparse.Namespace) -> str | None:
         "ensemble_size": (args.ensemble_size, stored.ensemble_size),
         "no_pack": (None if args.pack is None else True, None if stored.pack else True),
         "no_refit": (None if args.refit is None else True, None if stored.refit else True),
+        "max_latency_ms": (args.max_latency_ms, stored.max_latency_ms),
+        "max_params": (args.max_params, stored.max_params),
         "max_consecutive_failures": (args.max_consecutive_failures,
                                      stored.budget.max_consecutive_failures),
         "storage": (args.storage, cluster.storage),

@@ -27,6 +27,7 @@ from autokeras_lab.leaderboard._records import (
     SearchRecord,
     TrialRecord,
     WarmStartRecord,
+    cost_fields,
     rank_trials,
 )
 from autokeras_lab.leaderboard._store import Leaderboard, find_search
@@ -41,6 +42,7 @@ __all__ = [
     "SearchRecord",
     "TrialRecord",
     "WarmStartRecord",
+    "cost_fields",
     "find_search",
     "rank_trials",
 ]

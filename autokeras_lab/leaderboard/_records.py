@@ -15,6 +15,7 @@ from typing import Any
 from autokeras_lab.types import (
     Budget,
     Direction,
+    InferenceCost,
     RetrainKind,
     SearchStatus,
     SplitSizes,
@@ -31,6 +32,7 @@ __all__ = [
     "SearchRecord",
     "TrialRecord",
     "WarmStartRecord",
+    "cost_fields",
     "rank_trials",
 ]
 
@@ -156,6 +158,8 @@ class TrialRecord:
         worker: The process that trained it, its node and its resident memory.
         retries: Times the trial was restarted from its checkpoint after its worker
             process died.
+        params, latency_ms, rows_per_s: What its model (its bag with folds) costs to
+            run, measured on the driver once the search ends (see :attr:`cost`).
     """
 
     search_id: str
@@ -179,10 +183,18 @@ class TrialRecord:
     worker: WorkerInfo | None = None
     checkpoint_path: str | None = None
     retries: int = 0
+    params: int | None = None
+    latency_ms: float | None = None
+    rows_per_s: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", TrialStatus(self.status))
         object.__setattr__(self, "worker", _typed(WorkerInfo, self.worker))
+
+    @property
+    def cost(self) -> InferenceCost | None:
+        """Its model's measured cost, or ``None`` before it was measured."""
+        return _cost(self.params, self.latency_ms, self.rows_per_s)
 
 
 def rank_trials(trials: Iterable[TrialRecord], direction: Direction) -> list[TrialRecord]:
@@ -226,6 +238,7 @@ class EnsembleRecord:
         single_val: The best single trial's value on the same rows, the same way.
         metrics: ``{"val": {...}, "test": {...}}``, like a trial's.
         exported: Whether it beat the best single trial and became the search's model.
+        params, latency_ms, rows_per_s: What it costs to run (see :attr:`cost`).
     """
 
     search_id: str
@@ -237,6 +250,29 @@ class EnsembleRecord:
     test_metric: float | None = None
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     exported: bool = False
+    params: int | None = None
+    latency_ms: float | None = None
+    rows_per_s: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "exported", bool(self.exported))
+
+    @property
+    def cost(self) -> InferenceCost | None:
+        return _cost(self.params, self.latency_ms, self.rows_per_s)
+
+
+def cost_fields(cost: InferenceCost | None) -> dict[str, Any]:
+    """A cost as the records' ``params``, ``latency_ms`` and ``rows_per_s``."""
+    if cost is None:
+        return {"params": None, "latency_ms": None, "rows_per_s": None}
+    return {"params": cost.params, "latency_ms": cost.latency_ms,
+            "rows_per_s": cost.rows_per_s}
+
+
+def _cost(params: int | None, latency_ms: float | None, rows_per_s: float | None,
+          ) -> InferenceCost | None:
+    if params is None or latency_ms is None or rows_per_s is None:
+        return None
+    return InferenceCost(params=int(params), latency_ms=float(latency_ms),
+                         rows_per_s=float(rows_per_s))

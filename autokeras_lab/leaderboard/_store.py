@@ -87,6 +87,9 @@ CREATE TABLE IF NOT EXISTS trials (
     worker TEXT,
     checkpoint_path TEXT,
     retries INTEGER NOT NULL DEFAULT 0,
+    params INTEGER,
+    latency_ms REAL,
+    rows_per_s REAL,
     PRIMARY KEY (search_id, trial_id)
 );
 CREATE INDEX IF NOT EXISTS trials_by_experiment ON trials (experiment, best_val);
@@ -112,7 +115,10 @@ CREATE TABLE IF NOT EXISTS ensembles (
     test_metric REAL,
     metrics TEXT NOT NULL DEFAULT '{{}}',
     exported INTEGER NOT NULL DEFAULT 0,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    params INTEGER,
+    latency_ms REAL,
+    rows_per_s REAL
 );
 """
 
@@ -221,6 +227,18 @@ class Leaderboard:
                 "UPDATE trials SET test_metric = ?, metrics = ?"
                 " WHERE search_id = ? AND trial_id = ?",
                 (test[main], json.dumps(metrics), search_id, trial_id),
+            )
+
+    def set_costs(self, search_id: str, costs: dict[str, dict[str, Any]]) -> None:
+        """Store what trials' models cost to run: by trial id, ``params``,
+        ``latency_ms`` and ``rows_per_s`` (see :func:`cost_fields`; ``None`` where not
+        measured)."""
+        with self._connect() as db:
+            db.executemany(
+                "UPDATE trials SET params = ?, latency_ms = ?, rows_per_s = ?"
+                " WHERE search_id = ? AND trial_id = ?",
+                [(c["params"], c["latency_ms"], c["rows_per_s"], search_id, trial_id)
+                 for trial_id, c in costs.items()],
             )
 
     def record_retrain(self, record: RetrainRecord) -> None:
@@ -344,6 +362,12 @@ def _migrate(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE trials ADD COLUMN retries INTEGER NOT NULL DEFAULT 0")
     if "worker" not in columns:
         db.execute("ALTER TABLE trials ADD COLUMN worker TEXT")
+    for table in ("trials", "ensembles"):  # what models cost to run (0.3)
+        have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        for column, kind in (("params", "INTEGER"), ("latency_ms", "REAL"),
+                             ("rows_per_s", "REAL")):
+            if column not in have:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
 
 def _decode(cls: type, row: sqlite3.Row) -> Any:

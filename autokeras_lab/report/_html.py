@@ -162,6 +162,23 @@ def _refit_text(refit: dict[str, Any] | None, metric: str) -> str:
             "are the model's before it")
 
 
+def _budget_text(budget: dict[str, Any] | None, metric: str) -> str:
+    if not budget:
+        return "none (--max-latency-ms, --max-params)"
+    limits = [f"{budget['max_latency_ms']:g} ms a row" if budget.get("max_latency_ms") else "",
+              f"{budget['max_params']:,} params" if budget.get("max_params") else ""]
+    return (f"at most {' and '.join(x for x in limits if x)}: validation {metric} "
+            f"{budget[f'val_{metric}']:.4g} against {budget[f'val_{metric}_unbounded']:.4g} "
+            f"without it ({budget['given_up']:.3g} given up)")
+
+
+def _cost_text(cost: dict[str, Any] | None) -> str:
+    if not cost:
+        return "-"
+    return (f"{cost['params']:,} params, {cost['latency_ms']:.3g} ms a row, "
+            f"{cost['rows_per_s']:,.0f} rows/s in batches of 1,000 (driver CPU)")
+
+
 def _scheduler_text(scheduler: dict[str, Any]) -> str:
     name = scheduler.get("name", "asha")
     if name == "fifo":
@@ -232,11 +249,23 @@ def build_report(board: Leaderboard, search: SearchRecord, *, runs_dir: Path) ->
         ("best trial", f"trial {best.number}: {_config_text(best.config)}" if best else "-"),
         ("ensemble", _ensemble_text(ensembles[0] if ensembles else None, numbers, metric)),
         ("refit", _refit_text(card.get("refit"), metric)),
+        ("inference budget", _budget_text(card.get("inference_budget"), metric)),
+        ("its cost to run", _cost_text(card.get("cost"))),
         ("best model", search.export_dir or "-"),
     ]
     detail_html = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in details)
     view = SearchTrials(trials, search)
     figures = [_figure_html(draw(view), alt, caption) for draw, alt, caption in plots.TRIAL_FIGURES]
+    limit = (card.get("inference_budget") or {}).get("max_latency_ms")
+    figures.append(_figure_html(
+        plots.quality_against_latency(
+            trials, ensembles, metric=metric, direction=search.direction,
+            handed=(ModelKind.ENSEMBLE.value if handed else search.best_trial_id),
+            max_latency_ms=limit),
+        "quality against latency",
+        "Each model's validation metric against its latency for one row on the driver's "
+        "CPU (its bag of fold models, as exported). Blue: the Pareto front, the models no "
+        "other beats on both; ringed: the model handed over."))
     figures.append(
         _best_model_figure(export_dir, card)
         if card

@@ -14,6 +14,9 @@ Ours only where those lack something a reader needs:
   colour and a legend entry (unreadable at 40-80 trials) and cannot tell a trial the
   scheduler stopped from one that finished; ours greys the field, draws the top five
   in colour with their values, and ends stopped trials in a cross.
+* :func:`quality_against_latency`: no library draws a Pareto front of metric
+  against inference latency; ours marks the front, the ensemble and the model handed
+  over, and the latency budget where there was one.
 * :func:`clip_outliers`: a few diverged trials (an RMSE of 1e3 beside 4) squash every
   other point into one line; the y range is set from the bulk of the values.
 
@@ -31,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from autokeras_lab.leaderboard import EnsembleRecord, TrialRecord
 from autokeras_lab.report._study import SearchTrials
 from autokeras_lab.types import Direction, TrialStatus
 
@@ -191,6 +195,67 @@ def learning_curves(view: SearchTrials) -> Any:
             clip_outliers(ax, np.array(everything), view.search.direction)
         ax.legend(loc="best", fontsize=8)
         ax.set_title("Learning curves (top 5 in colour)")
+        return fig
+
+
+def pareto_front(points: Sequence[tuple[float, float]], direction: Direction) -> list[int]:
+    """The indices of the points no other point beats on both latency (lower) and
+    metric (better in ``direction``), fastest first."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0],
+                                                      direction.key(points[i][1])))
+    front: list[int] = []
+    for i in order:
+        if not front or direction.better(points[i][1], points[front[-1]][1]):
+            front.append(i)
+    return front
+
+
+def quality_against_latency(
+    trials: Sequence[TrialRecord], ensembles: Sequence[EnsembleRecord], *, metric: str,
+    direction: Direction, handed: str | None, max_latency_ms: float | None = None,
+) -> Any:
+    """Each measured model's validation metric against its one-row latency, the Pareto
+    front joined, the ensemble a star and the handed-over model (``handed``: a trial
+    id, or ``"ensemble"``) ringed."""
+    import matplotlib.pyplot as plt
+
+    title = "Quality against inference latency"
+    models = [(t.trial_id, t.latency_ms, t.best_val) for t in trials
+              if t.latency_ms is not None and t.best_val is not None]
+    models += [("ensemble", e.latency_ms, e.best_val) for e in ensembles
+               if e.latency_ms is not None]
+    if not models:
+        return _message("no model's latency was measured", title)
+    points = [(float(x), float(y)) for _, x, y in models]
+    front = pareto_front(points, direction)
+    with _drawing():
+        fig, ax = plt.subplots(figsize=FIGURE_SIZE, dpi=100, layout="constrained")
+        xs, ys = zip(*points, strict=True)
+        ax.scatter(xs, ys, s=18, color="#a0aec0", label="trial")
+        ax.step([xs[i] for i in front], [ys[i] for i in front], where="post",
+                color="#2b6cb0", linewidth=1.2)
+        ax.scatter([xs[i] for i in front], [ys[i] for i in front], s=26, color="#2b6cb0",
+                   label="Pareto front", zorder=3)
+        for key, x, y in models:
+            if key == "ensemble":
+                ax.scatter([x], [y], marker="*", s=160, color="#d69e2e", zorder=4,
+                           label="ensemble")
+            if key == handed:
+                ax.scatter([x], [y], s=220, facecolors="none", edgecolors="#c53030",
+                           linewidths=1.8, zorder=5, label="handed over")
+        if max_latency_ms is not None:
+            ax.axvline(max_latency_ms, color="#c53030", linestyle="--", linewidth=1,
+                       label=f"budget {max_latency_ms:g} ms")
+        from matplotlib.ticker import FormatStrFormatter
+
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_formatter(FormatStrFormatter("%g"))
+        ax.set_xlabel("latency, one row at a time (ms, driver CPU)")
+        ax.set_ylabel(f"validation {metric} ({direction.words})")
+        clip_outliers(ax, np.array(ys), direction)
+        ax.legend(loc="best", fontsize=8)
+        ax.set_title(title)
         return fig
 
 

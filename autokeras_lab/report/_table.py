@@ -60,6 +60,8 @@ def leaderboard_rows(
             f"test_{metric}": trial.test_metric,
             "epochs": trial.epochs,
             "seconds": trial.wall_seconds,
+            "params": trial.params,
+            "latency_ms": trial.latency_ms,
         }
         spread = trial.metrics.get("val_std", {})
         if metric in spread:  # cross-validated: the mean is val_METRIC, here its spread
@@ -176,6 +178,8 @@ def _ensemble_row(
         "status": "exported" if ensemble.exported else "not better",
         f"val_{metric}": ensemble.best_val,
         f"test_{metric}": ensemble.test_metric,
+        "params": ensemble.params,
+        "latency_ms": ensemble.latency_ms,
     }
     for split in ("val", "test"):
         for name, value in ensemble.metrics.get(split, {}).items():
@@ -196,6 +200,8 @@ def _ensemble_entry(ensemble: EnsembleRecord) -> dict[str, Any]:
         "config": {"members": ensemble.members}, "best_val": ensemble.best_val,
         "test_metric": ensemble.test_metric, "metrics": ensemble.metrics,
         "exported": ensemble.exported, "single_val": ensemble.single_val,
+        "params": ensemble.params, "latency_ms": ensemble.latency_ms,
+        "rows_per_s": ensemble.rows_per_s,
     }
 
 

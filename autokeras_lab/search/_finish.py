@@ -1,7 +1,8 @@
-"""The end of a search run: the top trials evaluated on the held-out test split, an
-ensemble selected from the trials' validation predictions, the best model (the
-ensemble when it beats the best single trial) exported, the search closed on the
-leaderboard. The test rows take part in no choice: they are only scored."""
+"""The end of a search run: the trials' costs measured, the top trials evaluated on
+the held-out test split, the model chosen (:mod:`._choose`: the best trial within the
+inference budget, or the ensemble that beats it), refitted (:mod:`._refit`) and
+exported, the search closed on the leaderboard. The test rows take part in no choice:
+they are only scored."""
 
 from __future__ import annotations
 
@@ -10,29 +11,37 @@ import math
 import time
 from typing import Any
 
-import numpy as np
-
-from autokeras_lab.ensemble import Member, apply_temperature, fit_temperature, select_ensemble
 from autokeras_lab.errors import FatalSearchError
 from autokeras_lab.leaderboard import EnsembleRecord, TrialRecord
-from autokeras_lab.metrics import evaluate
+from autokeras_lab.search._choose import (
+    Restored,
+    choose,
+    measure_assembled,
+    record_costs,
+    selection_metrics,
+)
 from autokeras_lab.search._refit import (
     MIN_REFIT_SECONDS,
+    Handed,
     Refit,
     refit_chosen,
     start_workers,
 )
 from autokeras_lab.search._run import SearchResult, SearchRun
-from autokeras_lab.search._setup import Setup
-from autokeras_lab.types import ModelKind, OutputKind, SearchStatus
+from autokeras_lab.types import (
+    InferenceBudget,
+    InferenceCost,
+    ModelKind,
+    SearchStatus,
+)
 
 TEST_EVALUATED_TOP = 5
-ENSEMBLE_CANDIDATES = 50  # the best this many trials: a long tail only costs time
 
 
 def finish(run: SearchRun, status: SearchStatus, started: float) -> SearchResult:
-    """Evaluate the top trials on the test split, select an ensemble, export the best
-    model and close the search.
+    """Measure what each trial's model costs to run, evaluate the top trials on the
+    test split, select an ensemble (within the inference budget, if any), export the
+    best model and close the search.
 
     Raises:
         FatalSearchError: no trial produced a model.
@@ -51,24 +60,34 @@ def finish(run: SearchRun, status: SearchStatus, started: float) -> SearchResult
             + (f" (failures: {'; '.join(sorted(reasons))[:300]})" if reasons else "")
             + "; raise --max-epochs or --time-budget, or check the search space"
         )
+    meter = record_costs(run, ranked)  # on a quiet machine: before the refit's workers
+    budget = setup.experiment.inference_budget
+    kept = {t.trial_id for t in ranked}
+    ranked = [t for t in run.trials() if t.trial_id in kept]  # now with their costs
+    fitting = [t for t in ranked if budget.admits(t.cost)]
+    if not fitting:
+        return _nothing_fits(run, status, started, ranked, budget)
     if _refit_planned(run, status) and _refit_left(run, started) >= MIN_REFIT_SECONDS:
         start_workers()  # they start while the driver evaluates and selects
-    for trial in ranked[:TEST_EVALUATED_TOP]:
+    evaluated = ranked[:TEST_EVALUATED_TOP]
+    for trial in [*evaluated, *([] if fitting[0] in evaluated else fitting[:1])]:
         if trial.test_metric is None:  # a resumed search keeps earlier evaluations
             model, data = assemble(restored.members(trial), setup.prepared, setup.builder)
             test = test_metrics(model, data, setup.task)
             board.set_test_metrics(run.search_id, trial.trial_id, test,
                                    main=setup.experiment.metric)
     trials = run.trials()
-    kept = {t.trial_id for t in ranked}
     ranked = [t for t in trials if t.trial_id in kept]  # now with their test metrics
-    best = ranked[0]
-    ensemble, members = select_from_trials(run, ranked, restored)
-    if ensemble is None or not ensemble.exported:
-        members = restored.members(best)
+    choice = choose(run, ranked, restored, meter)
+    assert choice is not None  # a trial fits: see above
+    best, ensemble, members = choice.best, choice.ensemble, choice.members
     about, chosen, temperature = _chosen(ensemble, best, trials)
+    cost = choice.handed.cost
+    if choice.budget is not None:
+        about["inference_budget"] = choice.budget
     scored = None
-    refit = _refit(run, status, started, chosen, restored, temperature, trials)
+    refit = _refit(run, status, started, chosen, restored, temperature, trials,
+                   may_double=budget.admits(_doubled(cost)))
     if refit is not None:
         about["refit"] = refit.card(setup.experiment.metric)
         if refit.kept:
@@ -77,6 +96,11 @@ def finish(run: SearchRun, status: SearchStatus, started: float) -> SearchResult
             members = refit.members
             if "temperature" in about:
                 about["temperature"] = refit.temperature
+            if refit.handed is Handed.BOTH:  # twice the models: measured as handed over
+                cost = measure_assembled(assemble(members, setup.prepared, setup.builder,
+                                                  temperature=refit.temperature))
+    if cost is not None:
+        about["cost"] = dataclasses.asdict(cost)
     export_dir = export_best(
         members, board.find(run.experiment_name, run.search_id), prepared=setup.prepared,
         builder=setup.builder, runs_dir=run.layout.root, about=about, scored=scored,
@@ -98,92 +122,32 @@ def finish(run: SearchRun, status: SearchStatus, started: float) -> SearchResult
     )
 
 
-class Restored:
-    """Each trial's models, restored from its checkpoint once for the whole finish
-    (test evaluation, the ensemble and the export share them)."""
-
-    def __init__(self, run: SearchRun) -> None:
-        self.setup = run.setup
-        self._members: dict[str, list[Member]] = {}
-
-    def members(self, trial: TrialRecord, weight: float = 1.0) -> list[Member]:
-        """The trial's models (its bag with folds) as members sharing ``weight``."""
-        from autokeras_lab.export import trial_members
-
-        if trial.trial_id not in self._members:
-            self._members[trial.trial_id] = trial_members(trial, self.setup.builder,
-                                                          self.setup.prepared)
-        return [dataclasses.replace(m, weight=m.weight * weight)
-                for m in self._members[trial.trial_id]]
+def _doubled(cost: InferenceCost | None) -> InferenceCost | None:
+    """What a model costs with its refitted twin beside it (the refit's ``both``),
+    at most."""
+    if cost is None:
+        return None
+    return InferenceCost(params=2 * cost.params, latency_ms=2 * cost.latency_ms,
+                         rows_per_s=cost.rows_per_s / 2)
 
 
-def select_from_trials(
-    run: SearchRun, ranked: list[TrialRecord], restored: Restored | None = None,
-) -> tuple[EnsembleRecord | None, list[Member]]:
-    """Greedy ensemble selection over the best trials' validation predictions (with
-    ``--cv``: out-of-fold), its members restored and scored on the test rows, and the
-    record stored. ``None`` when it is off, there is one candidate, or the selection
-    kept only one model."""
-    from autokeras_lab.export import assemble, test_metrics, val_predictions
-
-    setup = run.setup
-    restored = restored or Restored(run)
-    rounds = setup.experiment.ensemble_size
-    if rounds < 1 or len(ranked) < 2:
-        return None, []
-    prepared, task, metric = setup.prepared, setup.task, setup.experiment.metric
-    y = prepared.selection_targets()
-    predictions = {}
-    for trial in ranked[:ENSEMBLE_CANDIDATES]:
-        found = val_predictions(trial)
-        if found is not None and len(found) == len(y):  # older checkpoints have none
-            predictions[trial.trial_id] = found
-
-    def metrics(output: np.ndarray) -> dict[str, float]:
-        return selection_metrics(setup, output)
-
-    if len(predictions) < 2:
-        return None, []
-    selection = select_ensemble(
-        predictions, lambda output: run.direction.key(metrics(output)[metric]), rounds=rounds
-    )
-    if len(selection.weights) < 2:
-        return None, []
-    by_id = {t.trial_id: t for t in ranked}
-    members = [
-        member
-        for trial_id, weight in selection.weights.items()
-        for member in restored.members(by_id[trial_id], weight)
-    ]
-    averaged = np.asarray(sum(w * predictions[t] for t, w in selection.weights.items()))
-    # Averaging makes the probabilities less confident than they should be: scale them
-    # by the temperature that fits the same selection rows best (accuracy unchanged).
-    temperature = 1.0 if task.kind is OutputKind.REGRESSION else fit_temperature(averaged, y)
-    if temperature != 1.0:
-        averaged = apply_temperature(averaged, temperature)
-    model, data = assemble(members, prepared, setup.builder, temperature=temperature)
-    val, test = metrics(averaged), test_metrics(model, data, task)
-    record = EnsembleRecord(
+def _nothing_fits(run: SearchRun, status: SearchStatus, started: float,
+                  ranked: list[TrialRecord], budget: InferenceBudget) -> SearchResult:
+    """Close a search none of whose models fits the inference budget: nothing is
+    exported, and the search says what the cheapest model would have needed."""
+    costs = [t.cost for t in ranked if t.cost is not None]
+    fastest = min(c.latency_ms for c in costs)
+    smallest = min(c.params for c in costs)
+    run.say(f"no model fits the inference budget ({budget.describe()}): the fastest "
+         f"takes {fastest:.3g} ms a row and the smallest has {smallest:,} params; nothing "
+         "exported (raise --max-latency-ms / --max-params, or search a smaller space)")
+    run.board.finish_search(run.search_id, status=status)
+    return SearchResult(
         search_id=run.search_id, experiment=run.experiment_name,
-        members=selection.weights, best_val=val[metric],
-        single_val=metrics(predictions[selection.first])[metric], created_at=time.time(),
-        test_metric=test[metric], exported=selection.improves,
-        metrics={"val": val, "test": test, "calibration": {"temperature": temperature}},
+        metric=run.setup.experiment.metric, direction=run.direction, status=status,
+        wall_seconds=time.perf_counter() - started, trials=run.trials(),
+        leaderboard_path=run.board.path, export_dir=None, best_trial_id=None,
     )
-    run.board.record_ensemble(record)
-    return record, members
-
-
-def selection_metrics(setup: Setup, output: np.ndarray) -> dict[str, float]:
-    """Every metric of ``output`` on the rows trials are validated on: fold by fold and
-    averaged, as a trial's validation metric is taken, so an ensemble's value and the
-    best trial's read the same in every table."""
-    prepared = setup.prepared
-    y = prepared.selection_targets()
-    folds = [evaluate(setup.task.kind, y[a:b], output[a:b],
-                      target_scale=prepared.preprocessor.target_scale)
-             for a, b in prepared.fold_bounds()]
-    return {name: float(np.mean([fold[name] for fold in folds])) for name in folds[0]}
 
 
 def _chosen(ensemble: EnsembleRecord | None, best: TrialRecord, trials: list[TrialRecord],
@@ -218,34 +182,30 @@ def _refit_left(run: SearchRun, started: float) -> float:
 
 
 def _refit(run: SearchRun, status: SearchStatus, started: float, chosen: dict[str, float],
-           restored: Restored, temperature: float, records: list[TrialRecord],
-           ) -> Refit | None:
+           restored: Restored, temperature: float, records: list[TrialRecord], *,
+           may_double: bool = True) -> Refit | None:
     """The chosen model refitted on every row (see :mod:`._refit`) where it is planned
-    and the budget has time left."""
+    and the budget has time left; ``may_double``: whether the inference budget admits
+    the original and refitted models averaged (twice the models)."""
     experiment = run.setup.experiment
     if not _refit_planned(run, status):
         return None
     left = _refit_left(run, started)
     if left < MIN_REFIT_SECONDS:
-        _say(run, f"no time left in the budget to refit the model ({max(0, left):.0f} s)")
+        run.say(f"no time left in the budget to refit the model ({max(0, left):.0f} s)")
         return None
     trials = {t.trial_id: t for t in records}
-    _say(run, f"refitting the model's {len(chosen)} trial(s) with the test rows added"
+    run.say(f"refitting the model's {len(chosen)} trial(s) with the test rows added"
          + ("" if math.isinf(left) else f" (at most {left:.0f} s)"))
     refit = refit_chosen(
         run, chosen, trials, {t: restored.members(trials[t], w) for t, w in chosen.items()},
         temperature=temperature, deadline=time.time() + left,
         score=lambda output: selection_metrics(run.setup, output)[experiment.metric],
+        both=may_double,
     )
     if refit is not None:
-        _say(run, refit.describe(experiment.metric))
+        run.say(refit.describe(experiment.metric))
     return refit
-
-
-def _say(run: SearchRun, line: str) -> None:
-    if run.out is not None:
-        run.out.write(line + "\n")
-        run.out.flush()
 
 
 def _member_cards(ensemble: EnsembleRecord, trials: list[TrialRecord]) -> list[dict[str, Any]]:

@@ -125,11 +125,13 @@ def refit_chosen(
     temperature: float,
     deadline: float,
     score: Callable[[np.ndarray], float],
+    both: bool = True,
 ) -> Refit | None:
     """Refit the trials of ``chosen`` (trial id: weight; their records in ``trials``)
     on every row by ``deadline`` (``time.time()``), and hand over the best of three by
     ``score`` (the search's metric on its selection rows, out-of-fold): ``originals``
-    (their members as the search trained them), the refitted models, or both
+    (their members as the search trained them), the refitted models, or (unless
+    ``both`` is false: an inference budget without room for twice the models) both
     averaged. A tie keeps the original.
 
     ``None`` when no trial could be refitted (each failure is said on the search's
@@ -176,8 +178,10 @@ def refit_chosen(
             Handed.BOTH: fit_temperature(outputs[Handed.BOTH], y_all[own_rows]),
         }
         outputs = {h: apply_temperature(o, temperatures[h]) for h, o in outputs.items()}
+    if not both:
+        del outputs[Handed.BOTH]
     values = {h: score(o) for h, o in outputs.items()}
-    handed = min(Handed, key=lambda h: (run.direction.key(values[h]), h is not Handed.ORIGINAL))
+    handed = min(values, key=lambda h: (run.direction.key(values[h]), h is not Handed.ORIGINAL))
     members = {t: _members(run, trials[t], done[t], chosen[t], transforms[t])
                for t in order if t in done}
     if handed is Handed.REFITTED:

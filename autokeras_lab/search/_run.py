@@ -103,6 +103,12 @@ class SearchRun:
     def resume_command(self) -> str:
         return resume_command(self.search_id, self.layout.root)
 
+    def say(self, line: str) -> None:
+        """One line on the search's output (where it has one)."""
+        if self.out is not None:
+            self.out.write(line + "\n")
+            self.out.flush()
+
     def trials(self) -> list[TrialRecord]:
         """The search's trials on the leaderboard, best first."""
         return self.board.trials(self.experiment_name, search_id=self.search_id,

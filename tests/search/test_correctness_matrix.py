@@ -9,8 +9,10 @@ runtime, tiny budgets) and checks them against the stored values with plain
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +20,14 @@ import pandas as pd
 import pytest
 
 from autokeras_lab.cli import main
-from autokeras_lab.leaderboard import Leaderboard, TrialRecord
+from autokeras_lab.cluster import ClusterOptions
+from autokeras_lab.config import load_experiment
+from autokeras_lab.costs import CostMeter
+from autokeras_lab.layout import RunsLayout
+from autokeras_lab.leaderboard import Leaderboard, SearchRecord, TrialRecord
+from autokeras_lab.search._choose import Choice, Restored, choose
+from autokeras_lab.search._run import SearchRun
+from autokeras_lab.search._setup import set_up
 from autokeras_lab.types import Direction
 
 CASES = {  # id: (experiment, metric)
@@ -122,6 +131,8 @@ def test_every_ranking_hands_over_the_best_trial(
                               "--top", "100", "--runs-dir", runs))
     rows = [row for row in entries if row["status"] != "ensemble"]
     assert rows[0]["best_val"] == best
+    # every trial and the ensemble: what its model costs to run, measured
+    assert all(row["params"] > 0 and row["latency_ms"] > 0 for row in entries), entries
     ordered = [row["best_val"] for row in rows]
     assert ordered == sorted(ordered, reverse=best_of is max)
 
@@ -181,3 +192,35 @@ def test_every_ranking_hands_over_the_best_trial(
     warm = [s for s in board.searches(experiment) if s.search_id != search.search_id]
     [first] = board.trials(experiment, search_id=warm[0].search_id, direction=Direction.MIN)
     assert first.config in [t.config for t in scored if t.best_val == best]
+
+    # an inference budget: the best trial within it, or an ensemble within it that
+    # beats that trial; nothing when nothing fits
+    params = sorted(t.params for t in scored)
+    limit = params[len(params) // 2]
+    choice = _choose_within(tmp_path, search, experiment, metric, max_params=limit)
+    fitting = [t for t in scored if t.params <= limit]
+    assert choice is not None and choice.best.best_val == best_of(t.best_val for t in fitting)
+    assert choice.handed.params <= limit
+    budget = choice.budget
+    assert budget[f"val_{metric}"] == choice.handed.best_val
+    assert best_of(budget[f"val_{metric}_unbounded"], best) == budget[f"val_{metric}_unbounded"]
+    assert budget["given_up"] >= 0
+    assert _choose_within(tmp_path, search, experiment, metric, max_params=params[0] - 1) is None
+
+
+def _choose_within(runs: Path, search: SearchRecord, experiment: str, metric: str, *,
+                   max_params: int) -> Choice | None:
+    """What the search would hand over under ``--max-params``: its own trials chosen
+    again (on a copy of its leaderboard: the selection stores its ensemble)."""
+    copy = runs / "budget" / "leaderboard.db"
+    copy.parent.mkdir(exist_ok=True)
+    shutil.copy(runs / "leaderboard.db", copy)
+    setup = set_up(load_experiment(experiment).with_overrides(
+        metric=metric, cv=FOLDS, seed=0, max_params=max_params))
+    board = Leaderboard(copy)
+    run = SearchRun(setup=setup, search_id=search.search_id, layout=RunsLayout(runs),
+                    board=board, cluster=ClusterOptions(), out=io.StringIO())
+    ranked = [t for t in board.trials(experiment, search_id=search.search_id,
+                                      direction=search.direction) if t.checkpoint_path]
+    meter = CostMeter(setup.builder, setup.prepared.preprocessor, folds=FOLDS)
+    return choose(run, ranked, Restored(run), meter)

@@ -5,6 +5,7 @@ take part in no choice."""
 from __future__ import annotations
 
 import dataclasses
+import io
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from autokeras_lab import load_experiment, load_model_dir, run_search
 from autokeras_lab.cluster import ClusterOptions
 from autokeras_lab.export import trial_members, val_predictions
 from autokeras_lab.layout import RunsLayout
-from autokeras_lab.search._finish import select_from_trials
+from autokeras_lab.search._choose import select_from_trials
 from autokeras_lab.search._run import SearchRun
 from autokeras_lab.search._setup import set_up
 from autokeras_lab.trainable import load_fold_weights
@@ -111,3 +112,28 @@ def test_the_ensemble_and_its_best_trial_are_measured_as_the_leaderboard_measure
     ensemble = result.ensemble
     best = min((t for t in result.trials if t.best_val is not None), key=lambda t: t.best_val)
     assert ensemble.single_val == pytest.approx(best.best_val, rel=1e-5)
+
+
+@pytest.mark.slow
+def test_a_latency_budget_below_the_ensembles_hands_over_a_model_within_it(
+    bagged, tmp_path: Path,
+) -> None:
+    """The same search again with ``--max-latency-ms`` below what its ensemble took:
+    the model handed over runs within the budget, and the search says what the budget
+    cost in validation metric."""
+    experiment, _, result = bagged
+    fastest = min(t.latency_ms for t in result.trials if t.latency_ms is not None)
+    limit = 1.5 * fastest
+    assert result.ensemble.latency_ms > limit, (result.ensemble.latency_ms, fastest)
+    out = io.StringIO()
+    budgeted = run_search(dataclasses.replace(experiment, max_latency_ms=limit),
+                          runs_dir=tmp_path, out=out)
+    assert budgeted.export_dir is not None, out.getvalue()[-2000:]
+    card = load_model_dir(budgeted.export_dir).card
+    assert card["cost"]["latency_ms"] <= limit
+    said = [line for line in out.getvalue().splitlines() if line.startswith("inference budget")]
+    assert len(said) == 1 and f"at most {limit:g} ms a row" in said[0], out.getvalue()[-2000:]
+    budget = card["inference_budget"]
+    assert budget["max_latency_ms"] == limit and budget["given_up"] >= 0
+    assert budget["val_rmse"] == card["metrics"]["val_rmse"]
+    assert budget["val_rmse_unbounded"] <= budget["val_rmse"]

@@ -1,0 +1,267 @@
+"""Which model a search hands over: what each trial's model costs to run (measured
+once the trials end), the best trial within the inference budget, and the ensemble
+greedy selection builds from the best trials' validation predictions (within the
+budget too), handed over where it beats that trial."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from autokeras_lab.costs import CostMeter, measure
+from autokeras_lab.ensemble import (
+    Member,
+    Selection,
+    apply_temperature,
+    fit_temperature,
+    select_ensemble,
+)
+from autokeras_lab.leaderboard import EnsembleRecord, TrialRecord, cost_fields
+from autokeras_lab.metrics import evaluate
+from autokeras_lab.search._run import SearchRun
+from autokeras_lab.search._setup import Setup
+from autokeras_lab.types import (
+    InferenceBudget,
+    InferenceCost,
+    OutputKind,
+)
+
+ENSEMBLE_CANDIDATES = 50  # the best this many trials: a long tail only costs time
+RESELECTIONS = 3  # ensemble selections under a tightening latency estimate
+COST_SHARE = 0.03  # of a time budget, at most, for measuring latencies (no inference budget)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The model a search hands over: the best trial within the inference budget, the
+    ensemble selected among those (handed over where it beats that trial), the members
+    of the one handed over, and what the budget cost (its card; ``None`` without one)."""
+
+    best: TrialRecord
+    ensemble: EnsembleRecord | None
+    members: list[Member]
+    budget: dict[str, Any] | None
+
+    @property
+    def handed(self) -> TrialRecord | EnsembleRecord:
+        return self.ensemble if self.ensemble is not None and self.ensemble.exported \
+            else self.best
+
+
+def choose(run: SearchRun, ranked: list[TrialRecord], restored: Restored,
+           meter: CostMeter) -> Choice | None:
+    """Choose the model to hand over among ``ranked`` (best first, their costs
+    measured): ``None`` when none fits the inference budget."""
+    budget = run.setup.experiment.inference_budget
+    fitting = [t for t in ranked if budget.admits(t.cost)]
+    if not fitting:
+        return None
+    best = fitting[0]
+    ensemble, members = select_from_trials(run, fitting, restored, meter=meter)
+    if ensemble is None or not ensemble.exported:
+        members = restored.members(best)
+    choice = Choice(best=best, ensemble=ensemble, members=members, budget=None)
+    if not budget.limited:
+        return choice
+    return dataclasses.replace(choice,
+                               budget=_budget_card(run, ranked, choice.handed, budget))
+
+
+def record_costs(run: SearchRun, ranked: list[TrialRecord]) -> CostMeter:
+    """Measure and store what the trials' models cost to run: the parameters of every
+    one; the latency of the best ``ENSEMBLE_CANDIDATES`` (the only ones that can be
+    handed over), best first. Without an inference budget, measuring latencies stops
+    after ``COST_SHARE`` of the time budget (the refit's time), and the search says how
+    many it measured. A resumed search's measured trials keep theirs."""
+    setup = run.setup
+    meter = CostMeter(setup.builder, setup.prepared.preprocessor,
+                      folds=setup.prepared.sizes().folds)
+    seconds = setup.experiment.budget.time_budget_s
+    limited = seconds is not None and not setup.experiment.inference_budget.limited
+    deadline = time.perf_counter() + (COST_SHARE * seconds if limited and seconds else 1e9)
+    costs, measured = {}, 0
+    for rank, trial in enumerate(ranked):
+        if trial.cost is not None:
+            continue
+        if rank < ENSEMBLE_CANDIDATES and time.perf_counter() < deadline:
+            costs[trial.trial_id] = cost_fields(meter.trial(trial.config))
+            measured += 1
+        elif trial.params is None:
+            costs[trial.trial_id] = cost_fields(None) | {"params": meter.params(trial.config)}
+    if costs:
+        run.board.set_costs(run.search_id, costs)
+    unmeasured = len(costs) - measured
+    if unmeasured and time.perf_counter() >= deadline:
+        run.say(f"latency measured for the best {measured} trials in the time the budget "
+                f"leaves it; {unmeasured} more have their parameters only")
+    return meter
+
+
+def measure_assembled(assembled: tuple[Any, Any]) -> InferenceCost:
+    """What a model costs to run, with the data as it takes it (see
+    :func:`autokeras_lab.export.assemble`: one block of inputs per input transform)."""
+    model, data = assembled
+    return measure(model, data.preprocessor.n_inputs * len(data.preprocessor.transforms))
+
+
+def _budget_card(run: SearchRun, ranked: list[TrialRecord],
+                 handed: TrialRecord | EnsembleRecord, budget: InferenceBudget,
+                 ) -> dict[str, Any]:
+    """What the inference budget cost in validation metric, said on the search's
+    output and kept on the card: the handed-over model against the best the search
+    found without the budget (the best trial, or the unbounded ensemble)."""
+    metric = run.setup.experiment.metric
+    unbounded = ranked[0].best_val
+    selected = _selection(run, ranked)
+    if selected is not None:
+        predictions, selection = selected
+        value = selection_metrics(run.setup, np.asarray(
+            sum(w * predictions[t] for t, w in selection.weights.items())))[metric]
+        unbounded = value if run.direction.better(value, unbounded) else unbounded
+    kept = handed.best_val
+    assert kept is not None and unbounded is not None
+    given_up = abs(kept - unbounded) if run.direction.better(unbounded, kept) else 0.0
+    what = "an ensemble" if isinstance(handed, EnsembleRecord) else "a single trial"
+    cost = handed.cost
+    run.say(f"inference budget ({budget.describe()}): handed over {what} of "
+         f"{cost.describe() if cost else 'unmeasured cost'}, validation {metric} "
+         f"{kept:.4g} against {unbounded:.4g} without the budget ({given_up:.3g} given up)")
+    return {"max_latency_ms": budget.max_latency_ms, "max_params": budget.max_params,
+            f"val_{metric}": kept, f"val_{metric}_unbounded": unbounded,
+            "given_up": given_up}
+
+
+class Restored:
+    """Each trial's models, restored from its checkpoint once for the whole finish
+    (test evaluation, the ensemble and the export share them)."""
+
+    def __init__(self, run: SearchRun) -> None:
+        self.setup = run.setup
+        self._members: dict[str, list[Member]] = {}
+
+    def members(self, trial: TrialRecord, weight: float = 1.0) -> list[Member]:
+        """The trial's models (its bag with folds) as members sharing ``weight``."""
+        from autokeras_lab.export import trial_members
+
+        if trial.trial_id not in self._members:
+            self._members[trial.trial_id] = trial_members(trial, self.setup.builder,
+                                                          self.setup.prepared)
+        return [dataclasses.replace(m, weight=m.weight * weight)
+                for m in self._members[trial.trial_id]]
+
+
+def select_from_trials(
+    run: SearchRun, ranked: list[TrialRecord], restored: Restored | None = None,
+    *, meter: CostMeter | None = None,
+) -> tuple[EnsembleRecord | None, list[Member]]:
+    """Greedy ensemble selection over the best trials' validation predictions (with
+    ``--cv``: out-of-fold), its members restored, its cost measured and its test rows
+    scored, and the record stored. ``None`` when it is off, there is one candidate,
+    or the selection kept only one model.
+
+    With an inference budget, a member is added only while the ensemble's estimated
+    cost (see :meth:`CostMeter.ensemble`) fits; an ensemble whose measured cost does
+    not is selected again under a tighter estimate, and dropped after ``RESELECTIONS``.
+    """
+    from autokeras_lab.export import assemble, test_metrics
+
+    setup = run.setup
+    restored = restored or Restored(run)
+    budget = setup.experiment.inference_budget
+    meter = meter or CostMeter(setup.builder, setup.prepared.preprocessor,
+                               folds=setup.prepared.sizes().folds)
+    by_id = {t.trial_id: t for t in ranked}
+    prepared, task, metric = setup.prepared, setup.task, setup.experiment.metric
+    slack = 1.0  # the estimate's share of the latency budget
+    for _ in range(RESELECTIONS):
+        def admissible(members: frozenset[str], slack: float = slack) -> bool:
+            estimate = meter.ensemble([by_id[t].cost for t in members])
+            return budget.admits(estimate and _scaled(estimate, 1 / slack))
+
+        selected = _selection(run, ranked, admissible if budget.limited else None)
+        if selected is None:
+            return None, []
+        predictions, selection = selected
+        weights = selection.weights
+        members = [member for trial_id, weight in weights.items()
+                   for member in restored.members(by_id[trial_id], weight)]
+        averaged = np.asarray(sum(w * predictions[t] for t, w in weights.items()))
+        y = prepared.selection_targets()
+        # Averaging makes the probabilities less confident than they should be: scale
+        # them by the temperature that fits the same selection rows best.
+        temperature = (1.0 if task.kind is OutputKind.REGRESSION
+                       else fit_temperature(averaged, y))
+        if temperature != 1.0:
+            averaged = apply_temperature(averaged, temperature)
+        model, data = assemble(members, prepared, setup.builder, temperature=temperature)
+        cost = measure_assembled((model, data))
+        if budget.admits(cost):
+            break
+        estimate = meter.ensemble([by_id[t].cost for t in weights])
+        assert estimate is not None
+        slack *= estimate.latency_ms / cost.latency_ms * 0.9
+    else:
+        run.say(f"no ensemble within the inference budget ({budget.describe()})")
+        return None, []
+    val, test = selection_metrics(setup, averaged), test_metrics(model, data, task)
+    record = EnsembleRecord(
+        search_id=run.search_id, experiment=run.experiment_name,
+        members=weights, best_val=val[metric],
+        single_val=selection_metrics(setup, predictions[selection.first])[metric],
+        created_at=time.time(), test_metric=test[metric], exported=selection.improves,
+        metrics={"val": val, "test": test, "calibration": {"temperature": temperature}},
+        **cost_fields(cost),
+    )
+    run.board.record_ensemble(record)
+    return record, members
+
+
+def _selection(
+    run: SearchRun, ranked: list[TrialRecord],
+    admissible: Callable[[frozenset[str]], bool] | None = None,
+) -> tuple[dict[str, np.ndarray], Selection] | None:
+    """The best trials' validation predictions and greedy selection over them, or
+    ``None`` (selection off, fewer than two candidates, or one kept)."""
+    from autokeras_lab.export import val_predictions
+
+    setup = run.setup
+    rounds, metric = setup.experiment.ensemble_size, setup.experiment.metric
+    if rounds < 1 or len(ranked) < 2:
+        return None
+    y = setup.prepared.selection_targets()
+    predictions = {}
+    for trial in ranked[:ENSEMBLE_CANDIDATES]:
+        found = val_predictions(trial)
+        if found is not None and len(found) == len(y):  # older checkpoints have none
+            predictions[trial.trial_id] = found
+    if len(predictions) < 2:
+        return None
+    selection = select_ensemble(
+        predictions,
+        lambda output: run.direction.key(selection_metrics(setup, output)[metric]),
+        rounds=rounds, admissible=admissible,
+    )
+    if len(selection.weights) < 2:
+        return None
+    return predictions, selection
+
+
+def _scaled(cost: InferenceCost, factor: float) -> InferenceCost:
+    return dataclasses.replace(cost, latency_ms=cost.latency_ms * factor)
+
+
+def selection_metrics(setup: Setup, output: np.ndarray) -> dict[str, float]:
+    """Every metric of ``output`` on the rows trials are validated on: fold by fold and
+    averaged, as a trial's validation metric is taken, so an ensemble's value and the
+    best trial's read the same in every table."""
+    prepared = setup.prepared
+    y = prepared.selection_targets()
+    folds = [evaluate(setup.task.kind, y[a:b], output[a:b],
+                      target_scale=prepared.preprocessor.target_scale)
+             for a, b in prepared.fold_bounds()]
+    return {name: float(np.mean([fold[name] for fold in folds])) for name in folds[0]}
