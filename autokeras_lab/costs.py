@@ -4,9 +4,12 @@ this process's CPU (the driver's, once a search ends).
 Latency is the model's compiled graph: a ``tf.function`` of the Keras model, which is
 what the exported SavedModel serves, less the preprocessing that every model of a
 search shares. One row at a time, the median of ``REPEATS`` calls after ``WARMUP``
-(online serving: AutoGluon's ``infer_limit`` with ``infer_limit_batch_size=1``
-measures the same thing); and rows per second in batches of ``BATCH`` rows, the
-median of ``BATCH_REPEATS`` calls.
+(online serving); and rows per second in batches of ``BATCH`` rows, the median of
+``BATCH_REPEATS`` calls. AutoGluon's ``infer_limit`` is seconds per row at
+``infer_limit_batch_size`` rows a call (1 for online inference, where a call's fixed
+cost dominates, as here; it suggests 10,000 for batch scoring), and it adds its
+feature preprocessing's time per row to each model's; ours is left out, the same for
+every model of a search.
 
 Weights do not change what a model costs, so a trial is measured on a freshly built
 model of its configuration, as its export is shaped (with ``--cv K``, K copies

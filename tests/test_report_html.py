@@ -65,6 +65,11 @@ def test_plot_functions_draw_a_real_search(searched: Path) -> None:
     assert len(parallel.collections[0].get_segments()) == len(scored)  # a line per trial
     gantt = plots.timeline(view)
     assert len(gantt.axes[0].patches) == len(trials)  # a bar per trial
+    pareto = plots.quality_against_latency(
+        trials, [], metric=search.metric, direction=search.direction,
+        handed=search.best_trial_id).axes[0]
+    measured = [t for t in scored if t.latency_ms is not None]
+    assert measured and len(pareto.collections[0].get_offsets()) == len(measured)
     actual = np.array([10.0, 20.0, 30.0])
     both = plots.predicted_vs_actual(actual, actual + 1, "MPa", "strength")
     assert "MPa" in both.axes[0].get_xlabel()
@@ -115,7 +120,7 @@ def test_report_renders_in_a_real_browser(searched: Path, experiment: str) -> No
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"report-{experiment}.png"), full_page=True)
         browser.close()
-    assert len(widths) == 6 and all(w > 0 for w in widths), widths  # every plot loaded
+    assert len(widths) == 7 and all(w > 0 for w in widths), widths  # every plot loaded
     assert rows == min(20, len(trials)) + len(ensembles)  # the ensemble's row, and trials
     assert problems == []
     # what a reader should never see: a Python None, raw JSON, a row stretched by a
@@ -124,6 +129,9 @@ def test_report_renders_in_a_real_browser(searched: Path, experiment: str) -> No
                                                 if re.search(r"\bNone\b", line)]
     assert "{" not in summary and "}" not in summary, summary
     assert max(heights) <= 1.5 * min(heights), heights
+    # what the handed-over model costs to run, and the trials' costs in the table
+    assert re.search(r"its cost to run\s+[\d,]+ params, [\d.]+ ms a row", summary), summary
+    assert "latency_ms" in text and "the Pareto front" in text
     if experiment == "hostile":
         assert HOSTILE_COLUMN in text  # shown as text, not run
         assert re.search(r"refit\s+none \(the model is the chosen trials' own\)", summary)

@@ -199,3 +199,33 @@ def test_saved_model_and_onnx_predict_what_predict_does_without_our_package(
             np.testing.assert_allclose(served["probabilities"], predicted[columns], rtol=0,
                                        atol=1e-5)
             assert list(served["label"]) == list(predicted["predicted_t"].astype(str))
+
+
+@pytest.mark.slow
+def test_an_op_onnx_lacks_is_named_in_one_line_with_exit_2_and_nothing_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A custom search space's layer whose op tf2onnx cannot convert (the inverse error
+    function): the SavedModel still exports; the ONNX export says which op."""
+    import keras
+
+    @keras.saving.register_keras_serializable(package="tests")
+    class InverseErf(keras.layers.Layer):
+        def call(self, x):
+            return keras.ops.erfinv(keras.ops.tanh(x) * 0.5)
+
+    frame = raw_rows(60)
+    frame["t"] = np.random.default_rng(0).normal(size=len(frame))
+    pre = Preprocessor.fit(frame, features=["size", "colour"], target="t",
+                           task=TaskKind.REGRESSION)
+    inputs = keras.Input((pre.n_inputs,))
+    model = keras.Model(inputs, keras.layers.Dense(1)(InverseErf()(inputs)))
+    from autokeras_lab.export import write_model_dir
+
+    write_model_dir(tmp_path / "best", model, None, {"kind": "single"}, preprocessor=pre)
+    out = tmp_path / "onnx"
+    assert main(["export", str(tmp_path / "best"), "--format", "onnx", "--out", str(out)]) == 2
+    [line] = [x for x in capsys.readouterr().err.splitlines() if x.startswith("error:")]
+    assert "Erfinv" in line and "--format saved_model" in line, line
+    assert not out.exists()
+    assert main(["export", str(tmp_path / "best"), "--out", str(tmp_path / "sm")]) == 0
