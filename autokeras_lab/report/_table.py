@@ -60,12 +60,11 @@ def leaderboard_rows(
             f"test_{metric}": trial.test_metric,
             "epochs": trial.epochs,
             "seconds": trial.wall_seconds,
-            "params": trial.params,
-            "latency_ms": trial.latency_ms,
         }
         spread = trial.metrics.get("val_std", {})
         if metric in spread:  # cross-validated: the mean is val_METRIC, here its spread
             row[f"val_{metric}_std"] = spread[metric]
+        row.update(params=trial.params, latency_ms=trial.latency_ms)
         for split in ("val", "test"):
             for name, value in trial.metrics.get(split, {}).items():
                 if name != metric:

@@ -137,3 +137,19 @@ def test_a_latency_budget_below_the_ensembles_hands_over_a_model_within_it(
     assert budget["max_latency_ms"] == limit and budget["given_up"] >= 0
     assert budget["val_rmse"] == card["metrics"]["val_rmse"]
     assert budget["val_rmse_unbounded"] <= budget["val_rmse"]
+
+
+@pytest.mark.slow
+def test_when_no_model_fits_the_budget_the_search_says_so_and_exports_nothing(
+    ray_session, tmp_path: Path,
+) -> None:
+    out = io.StringIO()
+    experiment = load_experiment("concrete").with_overrides(
+        trials=2, max_epochs=2, cv=2, refit=False, max_params=10)
+    result = run_search(experiment, runs_dir=tmp_path, out=out)
+    said = [line for line in out.getvalue().splitlines() if "inference budget" in line]
+    assert len(said) == 1 and said[0].startswith(
+        "no model fits the inference budget (at most 10 params): the fastest takes"), said
+    assert result.export_dir is None and result.best_trial_id is None
+    assert not (tmp_path / "concrete" / "best").exists()
+    assert all(t.params > 10 for t in result.trials)  # measured all the same
