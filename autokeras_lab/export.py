@@ -35,7 +35,7 @@ from autokeras_lab.leaderboard import SearchRecord, TrialRecord
 from autokeras_lab.metrics import evaluate
 from autokeras_lab.spaces import ModelBuilder, Task
 from autokeras_lab.trainable import load_fold_weights
-from autokeras_lab.types import Direction, ModelKind, TaskKind
+from autokeras_lab.types import Direction, InferenceBudget, InferenceCost, ModelKind, TaskKind
 
 __all__ = [
     "ExportedModel", "assemble", "export_best", "load_model_dir", "test_metrics",
@@ -189,6 +189,10 @@ def trial_card(trial: TrialRecord) -> dict[str, Any]:
 
 
 def _beats(card: dict[str, Any], current_card: Path, direction: Direction) -> bool:
+    """Whether the model of ``card`` should replace the experiment's current best: it
+    is better on validation, on the same data; or the current one is over the
+    inference budget the new one was chosen within (a budgeted search's model is the
+    one that can be deployed)."""
     if not current_card.is_file():
         return True
     try:
@@ -197,11 +201,23 @@ def _beats(card: dict[str, Any], current_card: Path, direction: Direction) -> bo
         return True
     if current.get("data_fingerprint") != card["data_fingerprint"]:
         return True
+    if not _within(current.get("cost"), card.get("inference_budget")):
+        return True
     key = f"val_{card['metric']}"
     old, new = current.get("metrics", {}).get(key), card["metrics"].get(key)
     if old is None or new is None:
         return True
     return direction.better(new, old)
+
+
+def _within(cost: dict[str, Any] | None, budget: dict[str, Any] | None) -> bool:
+    """Whether a card's ``cost`` fits a card's ``inference_budget`` (no budget: yes;
+    an unmeasured model fits none)."""
+    if not budget:
+        return True
+    limits = InferenceBudget(max_latency_ms=budget.get("max_latency_ms"),
+                             max_params=budget.get("max_params"))
+    return limits.admits(InferenceCost(**cost) if cost else None)
 
 
 def _test_predictions(model: Any, prepared: Prepared) -> pd.DataFrame:

@@ -12,8 +12,14 @@ from autokeras_lab.export import _beats
 from autokeras_lab.types import Direction
 
 
-def card(val: float, fingerprint: str = "fp") -> dict:
-    return {"data_fingerprint": fingerprint, "metric": "rmse", "metrics": {"val_rmse": val}}
+def card(val: float, fingerprint: str = "fp", **more) -> dict:
+    return {"data_fingerprint": fingerprint, "metric": "rmse", "metrics": {"val_rmse": val},
+            **more}
+
+
+SLOW = {"params": 900_000, "latency_ms": 3.7, "rows_per_s": 15_000.0}
+FAST = {"params": 60_000, "latency_ms": 0.8, "rows_per_s": 160_000.0}
+BUDGET = {"max_latency_ms": 1.5, "max_params": None}
 
 
 @pytest.mark.parametrize(
@@ -25,8 +31,16 @@ def card(val: float, fingerprint: str = "fp") -> dict:
         (card(5.0), card(6.0, fingerprint="other"), Direction.MIN, True),
         (card(0.8), card(0.9), Direction.MAX, True),
         (card(0.8), card(0.7), Direction.MAX, False),
+        (card(3.8, cost=SLOW), card(4.0, cost=FAST, inference_budget=BUDGET), Direction.MIN,
+         True),
+        (card(3.8, cost=FAST), card(4.0, cost=FAST, inference_budget=BUDGET), Direction.MIN,
+         False),
+        (card(3.8), card(4.0, cost=FAST, inference_budget=BUDGET), Direction.MIN, True),
+        (card(3.8, cost=SLOW), card(4.0, cost=FAST), Direction.MIN, False),
     ],
-    ids=["first", "better", "worse", "data-changed", "higher-is-better", "lower-accuracy"],
+    ids=["first", "better", "worse", "data-changed", "higher-is-better", "lower-accuracy",
+         "current-over-the-budget", "current-within-it", "current-unmeasured",
+         "no-budget-asked"],
 )
 def test_experiment_best_is_replaced_only_by_a_better_model(
     tmp_path: Path, current: dict | None, new: dict, direction: Direction, replaces: bool

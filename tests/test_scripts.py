@@ -18,6 +18,8 @@ SMOKE = {
     "benchmark_memory.py": (["--trials", "6", "--epochs", "2"], "growth:"),
     "benchmark_warmstart.py": (["--seeds", "1", "--trials", "2", "--max-epochs", "2",
                                 "--target", "100"], "median: cold"),
+    "benchmark_scale.py": (["--rows", "1000", "--time-budget", "30", "--search-args",
+                            "--trials 2 --max-epochs 2 --cv 1"], "ours / LightGBM"),
     "benchmark_quality.py": (["--datasets", "concrete", "--splits", "1", "--time-budget",
                               "120", "--grid-epochs", "1", "--search-args",
                               "--trials 3 --max-epochs 2 --cv 2"], "| concrete | rmse | grid |"),
