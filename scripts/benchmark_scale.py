@@ -93,14 +93,16 @@ def search(train_csv: Path, runs: Path, *, budget: float, search_args: list[str]
             if first is None:
                 first = _first_finished(runs / "leaderboard.db")
             time.sleep(POLL_S)
-    if process.returncode != 0:
-        raise RuntimeError(f"search failed ({process.returncode}): "
-                           f"{log.read_text()[-2000:]}")
+    # a search that hands over no model (no trial finished an epoch in the budget)
+    # is a result too: its line is kept, its figures stay
+    lines = log.read_text().strip().splitlines()
+    error = (lines[-1] if lines else "no output") if process.returncode != 0 else None
     first = first or _first_finished(runs / "leaderboard.db")
     with sqlite3.connect(runs / "leaderboard.db") as connection:
         rows = connection.execute("SELECT status, worker FROM trials").fetchall()
     workers = [json.loads(worker)["rss_mb"] for _, worker in rows if worker]
     return {
+        "error": error,
         "seconds": time.time() - started,
         "first_trial_s": None if first is None else first - started,
         "trials": sum(status in ("completed", "stopped_early") for status, _ in rows),
@@ -121,15 +123,17 @@ def run_size(rows: int, *, budget: float, search_args: list[str], work: Path
     train.to_csv(csv, index=False)
     float32_mb = train.shape[0] * train.shape[1] * 4 / 2**20
     ours = search(csv, work / f"runs-{rows}", budget=budget, search_args=search_args)
-    model = load_model_dir(work / f"runs-{rows}" / "scale" / "best")
-    predicted = model.predict(test.drop(columns=["y"]))["predicted_y"].to_numpy()
+    rmse, kind = None, None
+    if ours["error"] is None:
+        model = load_model_dir(work / f"runs-{rows}" / "scale" / "best")
+        predicted = model.predict(test.drop(columns=["y"]))["predicted_y"].to_numpy()
+        rmse, kind = score(test["y"], predicted, classes=None)["rmse"], model.card.get("kind")
     started = time.perf_counter()
     lightgbm = run_lightgbm(train, test, "y", classes=None)
     return {
         "rows": rows, "budget": budget, "csv_mb": csv.stat().st_size / 2**20,
         "float32_mb": float32_mb, **ours,
-        "rmse": score(test["y"], predicted, classes=None)["rmse"],
-        "kind": model.card.get("kind"),
+        "rmse": rmse, "kind": kind,
         "lightgbm_rmse": lightgbm["scores"]["rmse"],
         "lightgbm_s": time.perf_counter() - started,
     }
@@ -153,11 +157,12 @@ def summarise(records: list[dict[str, Any]]) -> str:
             f"| {r['rows']:,} | {number(r['first_trial_s'], '.0f')} | {r['trials']} "
             f"| {r['driver_peak_mb']:.0f} ({r['driver_peak_mb'] / r['float32_mb']:.1f}x) "
             f"| {above:+.0f} ({above / r['float32_mb']:.1f}x) "
-            f"| {number(r['worker_peak_mb'], '.0f')} | {r['rmse']:.3f} "
+            f"| {number(r['worker_peak_mb'], '.0f')} | {number(r['rmse'], '.3f')} "
             f"| {r['lightgbm_rmse']:.3f} ({r['lightgbm_s']:.1f}) "
-            f"| {r['rmse'] / r['lightgbm_rmse']:.2f} |"
+            f"| {number(r['rmse'] and r['rmse'] / r['lightgbm_rmse'], '.2f')} |"
         )
-    return "\n".join(lines)
+    failed = [f"{r['rows']:,} rows: {r['error']}" for r in records if r["error"]]
+    return "\n".join(lines + (["", *failed] if failed else []))
 
 
 def main(argv: list[str] | None = None) -> int:
