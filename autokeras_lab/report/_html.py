@@ -27,7 +27,7 @@ from autokeras_lab.leaderboard import (
 from autokeras_lab.report import _plots as plots
 from autokeras_lab.report._study import SearchTrials
 from autokeras_lab.report._table import MEMBERS, column_order, compact_config, leaderboard_rows
-from autokeras_lab.types import ModelKind, TrialStatus
+from autokeras_lab.types import InferenceCost, ModelKind, TrialStatus
 
 TABLE_ROWS = 20
 
@@ -175,8 +175,7 @@ def _budget_text(budget: dict[str, Any] | None, metric: str) -> str:
 def _cost_text(cost: dict[str, Any] | None) -> str:
     if not cost:
         return "-"
-    return (f"{cost['params']:,} params, {cost['latency_ms']:.3g} ms a row, "
-            f"{cost['rows_per_s']:,.0f} rows/s in batches of 1,000 (driver CPU)")
+    return f"{InferenceCost(**cost).describe()} of 1,000 (driver CPU)"
 
 
 def _scheduler_text(scheduler: dict[str, Any]) -> str:
