@@ -33,6 +33,7 @@ from autokeras_lab.errors import UserError
 from autokeras_lab.layout import CHECKPOINT_PREDICTIONS, ModelDir, RunsLayout
 from autokeras_lab.leaderboard import SearchRecord, TrialRecord
 from autokeras_lab.metrics import evaluate
+from autokeras_lab.packing import VAL_BATCH
 from autokeras_lab.spaces import ModelBuilder, Task
 from autokeras_lab.trainable import load_fold_weights
 from autokeras_lab.types import Direction, InferenceBudget, InferenceCost, ModelKind, TaskKind
@@ -105,10 +106,17 @@ def assemble(
     return model, prepared.with_transforms(*pre.transforms)
 
 
+def outputs_of(model: Any, x: np.ndarray) -> np.ndarray:
+    """The model's outputs on ``x``, at most ``VAL_BATCH`` rows at a time: on a large
+    table's held-out rows, one call would hold activations many times their size."""
+    return np.concatenate([np.asarray(model.predict_on_batch(x[start:start + VAL_BATCH]))
+                           for start in range(0, max(1, len(x)), VAL_BATCH)])
+
+
 def test_metrics(model: Any, prepared: Prepared, task: Task) -> dict[str, float]:
     """Every held-out test metric of a model (regression errors in the target's units);
     ``prepared`` as the model takes it."""
-    output = model.predict_on_batch(prepared.x_test)
+    output = outputs_of(model, prepared.x_test)
     return evaluate(task.kind, prepared.y_test, output,
                     target_scale=prepared.preprocessor.target_scale)
 
@@ -223,7 +231,7 @@ def _within(cost: dict[str, Any] | None, budget: dict[str, Any] | None) -> bool:
 def _test_predictions(model: Any, prepared: Prepared) -> pd.DataFrame:
     """The model on the held-out rows, for the report's predicted-vs-actual plots."""
     pre = prepared.preprocessor
-    output = np.asarray(model.predict_on_batch(prepared.x_test))
+    output = outputs_of(model, prepared.x_test)
     if pre.task is TaskKind.CLASSIFICATION:
         index = output.argmax(axis=1) if output.shape[1] > 1 else (output[:, 0] > 0.5).astype(int)
         actual = [pre.classes[int(i)] for i in prepared.y_test]
