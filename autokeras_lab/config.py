@@ -35,6 +35,7 @@ from autokeras_lab.types import (
 ENSEMBLE_ROUNDS = 25  # auto-sklearn's and AutoGluon's default ensemble size
 AUTO_FOLDS = 5  # cv = 0 on a small table: AutoGluon's and auto-sklearn's usual bag
 AUTO_CV_ROWS = 10_000  # above this, one validation split is cheaper and about as good
+WHOLE_TABLE = 2**62  # epoch_rows for an epoch of every row, however large the table
 REFIT_SHARE = 0.15  # of a time budget, kept for refitting the chosen model (refit = true)
 
 if TYPE_CHECKING:
@@ -445,7 +446,8 @@ def experiment_from_settings(settings: dict[str, Any]) -> Experiment:
         )
     names = {f.name for f in dataclasses.fields(Experiment)}
     values = {k: v for k, v in settings.items() if k in names}
-    values["budget"] = Budget(**settings.get("budget", {}))
+    # older: every epoch trained on every row
+    values["budget"] = Budget(**{"epoch_rows": WHOLE_TABLE, **settings.get("budget", {})})
     values["scheduler"] = SchedulerSettings(**settings.get("scheduler", {}))
     values["sampler"] = SamplerSettings(**settings.get("sampler", {}))  # older: tpe
     values["tracking"] = TrackingSettings(**settings.get("tracking", {}))  # older: none

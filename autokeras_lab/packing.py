@@ -12,6 +12,11 @@ Adam, AdamW, SGD and kin are element-wise, so a stacked slot is K separate slots
 training rows, data order, dropout masks and best epoch; nothing in a search-space
 module changes.
 
+Every epoch's training rows are gathered from the arrays where they lie (for a trial,
+Ray's object store, read in place) and handed to the graph: a trial copies one
+epoch's rows, never the table. Which rows an epoch takes is :class:`RowStream`'s:
+one whole pass over the rows, or on a large table the next ``epoch_rows`` of them.
+
 Where a model cannot be packed (an op with no vectorized form, an optimizer that
 clips by a norm, which would span all K models, a loss that is not one function),
 :func:`train_together` falls back to training the models one after another, and says
@@ -40,8 +45,8 @@ import numpy as np
 from autokeras_lab.data import Arrays
 
 __all__ = [
-    "Packed", "Sequential", "Training", "Unpackable", "compiled_epoch", "data_order",
-    "train_together",
+    "Packed", "RowStream", "Sequential", "Training", "Unpackable", "compiled_epoch",
+    "in_batches", "train_together",
 ]
 
 
@@ -75,19 +80,20 @@ class Training(Protocol):
 def train_together(
     models: list[Any], datas: Sequence[Arrays], batch: int, *,
     order_seeds: Sequence[int | None], first_epoch: int = 1, pack: bool = True,
+    epoch_rows: int = 0,
 ) -> Training:
     """Train ``models[k]`` on ``datas[k]``: packed where possible (two models or more,
     ``pack``), else one after another, with one line on stderr naming the reason
     (once per process: a worker trains many trials).
 
     Each model must be compiled and its optimizer built; ``datas[k]`` holds
-    ``x_train``, ``y_train``, optional ``w_train`` and ``x_val``. Model k's rows come
-    in the order :func:`data_order` gives for ``order_seeds[k]`` and the epoch's
-    number, counted from ``first_epoch``.
+    ``x_train``, ``y_train``, optional ``w_train`` and ``x_val``. Model k's epochs
+    are the stretches of rows that :class:`RowStream` gives for ``order_seeds[k]``
+    and ``epoch_rows`` (0: every row, each epoch), counted from ``first_epoch``.
     """
     def one_after_another() -> Sequential:
         return Sequential(models, datas, batch, order_seeds=order_seeds,
-                          first_epoch=first_epoch)
+                          first_epoch=first_epoch, epoch_rows=epoch_rows)
 
     if pack and len(models) > 1:
         def fall_back(why: str) -> Sequential:
@@ -100,7 +106,8 @@ def train_together(
 
         try:
             return _FirstEpochGuard(Packed(models, datas, batch, order_seeds=order_seeds,
-                                           first_epoch=first_epoch), fall_back)
+                                           first_epoch=first_epoch, epoch_rows=epoch_rows),
+                                    fall_back)
         except Unpackable as why:
             return fall_back(str(why))
     return one_after_another()
@@ -116,9 +123,10 @@ class Sequential:
     packed = False
 
     def __init__(self, models: list[Any], datas: Sequence[Arrays], batch: int, *,
-                 order_seeds: Sequence[int | None], first_epoch: int = 1) -> None:
+                 order_seeds: Sequence[int | None], first_epoch: int = 1,
+                 epoch_rows: int = 0) -> None:
         self.models = models
-        self._epochs = [compiled_epoch(m, d, batch, order_seed=seed)
+        self._epochs = [compiled_epoch(m, d, batch, order_seed=seed, epoch_rows=epoch_rows)
                         for m, d, seed in zip(models, datas, order_seeds, strict=True)]
         self._has_val = [d.get("x_val") is not None for d in datas]
         self._number = first_epoch
@@ -191,7 +199,8 @@ class Packed:
     packed = True
 
     def __init__(self, models: list[Any], datas: Sequence[Arrays], batch: int, *,
-                 order_seeds: Sequence[int | None], first_epoch: int = 1) -> None:
+                 order_seeds: Sequence[int | None], first_epoch: int = 1,
+                 epoch_rows: int = 0) -> None:
         import keras
         import tensorflow as tf
 
@@ -224,10 +233,11 @@ class Packed:
             variable.assign(values[0] if tuple(variable.shape) == values[0].shape
                             else np.stack(values))
         self._optimizer = optimizer
-        self._epoch = self._compile(datas, batch, list(order_seeds), tf)
+        self._feed = _Feed(datas, list(order_seeds), epoch_rows)
+        self._epoch = self._compile(datas, batch, tf)
         self._number = first_epoch
         try:  # trace now: an op with no vectorized form shows itself here
-            self._epoch.get_concrete_function(tf.TensorSpec([], tf.int32))
+            self._epoch.get_concrete_function(*self._feed.specs(tf))
         except (ValueError, NotImplementedError, TypeError) as error:
             raise Unpackable(_reason(error)) from error
 
@@ -253,34 +263,16 @@ class Packed:
         if config.get("gradient_accumulation_steps"):
             raise Unpackable("the optimizer accumulates gradients")
 
-    def _compile(self, datas: Sequence[Arrays], bs: int, order_seeds: list[int | None],
-                 tf: Any) -> Any:
-        """The epoch as one ``tf.function`` over all K models."""
-        k_models = len(datas)
+    def _compile(self, datas: Sequence[Arrays], bs: int, tf: Any) -> Any:
+        """The epoch as one ``tf.function`` over all K models, fed each epoch's rows
+        (see :class:`_Feed`)."""
         model, per_row_loss = self.models[0], self._per_row_loss
-        counts = [len(d["x_train"]) for d in datas]
-        steps = max(1, math.ceil(max(counts) / bs))
-        padded = steps * bs
-
-        def pad(array: np.ndarray, rows: int) -> np.ndarray:
-            extra = np.zeros((rows - len(array), *array.shape[1:]), array.dtype)
-            return np.concatenate([array, extra])
-
-        def row_weights(data: Arrays) -> np.ndarray:
-            given = data.get("w_train")
-            n = len(data["x_train"])
-            return np.ones(n, np.float32) if given is None else given.astype(np.float32)
-
-        n_max = max(counts)
-        x = tf.constant(np.stack([pad(d["x_train"], n_max) for d in datas]))
-        y = tf.constant(np.stack([pad(np.reshape(d["y_train"], (-1, 1)), n_max)
-                                  for d in datas]))
-        w = tf.constant(np.stack([pad(row_weights(d), n_max) for d in datas]))
+        steps = max(1, math.ceil(self._feed.width / bs))
         x_vals = [xs for d in datas if (xs := d.get("x_val")) is not None]
         has_val = len(x_vals) == len(datas)
         if has_val:
             self._val_rows = [len(xs) for xs in x_vals]
-            xv = tf.constant(np.stack([pad(xs, max(self._val_rows)) for xs in x_vals]))
+            xv = tf.constant(np.stack([_pad(xs, max(self._val_rows)) for xs in x_vals]))
         trainable, state, optimizer = self._trainable, self._state, self._optimizer
 
         def one_step(args: tuple[Any, ...]) -> tuple[Any, Any, list[Any]]:
@@ -302,43 +294,36 @@ class Packed:
         def vmap(fn: Callable[..., Any], elems: tuple[Any, ...]) -> Any:
             return tf.vectorized_map(fn, elems, fallback_to_while_loop=False, warn=False)
 
-        @tf.function
-        def epoch(number: Any) -> Any:
-            orders, valid = [], []
-            for k in range(k_models):  # each model its own order of its own rows
-                order = tf.cast(data_order(counts[k], order_seeds[k], number), tf.int32)
-                orders.append(tf.concat([order, tf.zeros([padded - counts[k]], tf.int32)], 0))
-                valid.append(tf.concat([tf.ones([counts[k]]), tf.zeros([padded - counts[k]])], 0))
-            order_t, valid_t = tf.stack(orders), tf.stack(valid)
+        @tf.function(input_signature=self._feed.specs(tf))
+        def epoch(x: Any, y: Any, w: Any, valid_t: Any) -> Any:
+            k_models = self._feed.models
             total, seen = tf.zeros([k_models]), tf.zeros([k_models])
             for i in tf.range(steps):
-                batch = order_t[:, i * bs : (i + 1) * bs]
-                mask = valid_t[:, i * bs : (i + 1) * bs]
+                rows = slice(i * bs, (i + 1) * bs)
                 elems = ([v.value for v in trainable], [v.value for v in state],
-                         tf.gather(x, batch, batch_dims=1), tf.gather(y, batch, batch_dims=1),
-                         tf.gather(w, batch, batch_dims=1), mask)
+                         x[:, rows], y[:, rows], w[:, rows], valid_t[:, rows])
                 with tf.GradientTape() as tape:
-                    losses, rows, new_states = vmap(one_step, elems)
+                    losses, counted, new_states = vmap(one_step, elems)
                     summed = tf.reduce_sum(losses)
                 grads = tape.gradient(summed, [v.value for v in trainable])
                 optimizer.apply(grads, trainable)
                 for variable, value in zip(state, new_states, strict=True):
                     variable.assign(value)
-                total += losses * rows
-                seen += rows
+                total += losses * counted
+                seen += counted
             mean_loss = tf.math.divide_no_nan(total, seen)
             if not has_val:
                 return mean_loss, mean_loss
-            return mean_loss, vmap(predict, ([v.value for v in trainable],
-                                             [v.value for v in state], xv))
+            return mean_loss, in_batches(
+                lambda part: vmap(predict, ([v.value for v in trainable],
+                                            [v.value for v in state], part)),
+                xv, axis=1)
 
         return epoch
 
     def run_epoch(self) -> tuple[list[float], list[np.ndarray]]:
-        import tensorflow as tf
-
         number, self._number = self._number, self._number + 1
-        losses, outputs = self._epoch(tf.constant(number, tf.int32))
+        losses, outputs = self._epoch(*self._feed.epoch(number))
         losses = [float(v) for v in losses.numpy()]
         if not hasattr(self, "_val_rows"):
             return losses, []
@@ -372,52 +357,145 @@ class Packed:
 
 
 def compiled_epoch(model: Any, data: Arrays, bs: int, *, order_seed: int | None = 0,
-                   ) -> Callable[[int], Any]:
-    """One epoch as one graph call: the rows in the epoch's order (see
-    :func:`data_order`), all batches through the model's own ``train_step`` (its loss,
-    regularisers and optimizer), then the validation output (or the loss again when
-    ``data`` has no ``x_val``). Call it with the epoch's number."""
+                   epoch_rows: int = 0) -> Callable[[int], Any]:
+    """One epoch as one graph call: the epoch's rows (see :class:`RowStream`), all
+    batches through the model's own ``train_step`` (its loss, regularisers and
+    optimizer), then the validation output (or the loss again when ``data`` has no
+    ``x_val``). Call it with the epoch's number.
+
+    The training rows stay where they are (in Ray's object store, for a trial): each
+    epoch takes a copy of its own rows only."""
     import tensorflow as tf
 
-    x = tf.constant(data["x_train"])
-    y = tf.constant(np.reshape(data["y_train"], (-1, 1)))
-    weights = data.get("w_train")
-    w = tf.constant(weights) if weights is not None else None
+    feed = _Feed([data], [order_seed], epoch_rows)
     xv = tf.constant(data["x_val"]) if data.get("x_val") is not None else None
-    n = int(x.shape[0])
-    steps = max(1, math.ceil(n / bs))
+    steps = max(1, math.ceil(feed.width / bs))
 
-    @tf.function
-    def epoch(number: Any) -> Any:
+    @tf.function(input_signature=feed.specs(tf))
+    def epoch(x: Any, y: Any, w: Any, valid: Any) -> Any:
+        x, y, w = x[0], y[0], w[0]  # one model: every fed row is valid
         for metric in model.metrics:
             metric.reset_state()
-        order = data_order(n, order_seed, number)
         logs = {"loss": tf.constant(0.0)}
         for i in tf.range(steps):
-            batch = order[i * bs : (i + 1) * bs]
-            step_data: tuple[Any, ...] = (tf.gather(x, batch), tf.gather(y, batch))
-            if w is not None:
-                step_data = (*step_data, tf.gather(w, batch))
+            rows = slice(i * bs, (i + 1) * bs)
+            step_data: tuple[Any, ...] = (x[rows], y[rows])
+            if feed.weighted:
+                step_data = (*step_data, w[rows])
             logs = model.train_step(step_data)
         loss = tf.cast(logs["loss"], tf.float32)
         if xv is None:
             return loss, loss
-        return loss, tf.cast(model(xv, training=False), tf.float32)
+        return loss, in_batches(lambda part: tf.cast(model(part, training=False), tf.float32),
+                                xv, axis=0)
 
-    return lambda number: epoch(tf.constant(number, tf.int32))
+    return lambda number: epoch(*feed.epoch(number))
 
 
-def data_order(n: int, seed: int | None, epoch: Any) -> Any:
-    """The order of a model's ``n`` training rows in an epoch: a stateless function of
-    the model's seed and the epoch's number (``seed`` None: the rows as they are), so
-    packed and one-after-another training see the same orders, and a resumed trial
-    the orders it would have seen."""
+VAL_BATCH = 8192  # validation rows through the model at once: bounds a trial's memory
+
+
+def in_batches(fn: Callable[[Any], Any], x: Any, *, axis: int) -> Any:
+    """``fn(x)``, computed on at most ``VAL_BATCH`` rows at a time (rows along ``axis``)
+    and joined: a model's activations on a large validation set would otherwise take
+    many times the set's own memory."""
     import tensorflow as tf
 
-    if seed is None:
-        return tf.range(n)
-    key = tf.stack([tf.constant(seed % 2**31, tf.int32), tf.cast(epoch, tf.int32)])
-    return tf.argsort(tf.random.stateless_uniform([n], seed=key))
+    rows = int(x.shape[axis])
+    if rows <= VAL_BATCH:
+        return fn(x)
+    parts = []
+    for start in range(0, rows, VAL_BATCH):
+        part = x[start:start + VAL_BATCH] if axis == 0 else x[:, start:start + VAL_BATCH]
+        parts.append(fn(part))
+    return tf.concat(parts, axis)
+
+
+class RowStream:
+    """The rows one model trains on, epoch after epoch.
+
+    The model goes through its ``n`` rows in passes, each pass in its own order (a
+    stateless function of the seed and the pass's number, so packed and
+    one-after-another training see the same rows, and a resumed trial the rows it
+    would have seen); an epoch is the next ``epoch_rows`` rows of that stream. With
+    ``epoch_rows`` 0 or at least ``n``, an epoch is one whole pass. On a large table
+    an epoch is thus a sample of the rows, and the sample grows with the epochs: the
+    scheduler's first rungs judge models that have seen a part of the table, and only
+    the trials that go on see it all (multi-fidelity on rows). ``seed`` None: the rows
+    in their own order.
+    """
+
+    def __init__(self, n: int, seed: int | None, epoch_rows: int = 0) -> None:
+        self.n = n
+        self.seed = seed
+        self.rows = n if epoch_rows <= 0 else min(n, epoch_rows)
+        self._cached: tuple[int, np.ndarray] | None = None
+
+    def epoch(self, number: int) -> np.ndarray:
+        """The row numbers of epoch ``number`` (counted from 1), in training order."""
+        start, need, parts = (number - 1) * self.rows, self.rows, []
+        while need > 0:
+            pass_number, offset = divmod(start, self.n)
+            taken = self._order(pass_number + 1)[offset:offset + need]
+            parts.append(taken)
+            need -= len(taken)
+            start += len(taken)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def seen(self, epochs: int) -> int:
+        """How many distinct rows the first ``epochs`` epochs have trained on."""
+        return min(self.n, epochs * self.rows)
+
+    def _order(self, pass_number: int) -> np.ndarray:
+        if self._cached is None or self._cached[0] != pass_number:
+            order = (np.arange(self.n) if self.seed is None else
+                     np.random.default_rng([self.seed % 2**31, pass_number]).permutation(self.n))
+            self._cached = (pass_number, order)
+        return self._cached[1]
+
+
+class _Feed:
+    """Each epoch's training rows of K models, gathered from their arrays where they
+    lie and stacked along a leading axis (shorter ones padded, with a mask)."""
+
+    def __init__(self, datas: Sequence[Arrays], order_seeds: Sequence[int | None],
+                 epoch_rows: int) -> None:
+        self._datas = datas
+        self._streams = [RowStream(len(d["x_train"]), seed, epoch_rows)
+                         for d, seed in zip(datas, order_seeds, strict=True)]
+        self.models = len(datas)
+        self.width = max(s.rows for s in self._streams)
+        self.weighted = any(d.get("w_train") is not None for d in datas)
+        first = datas[0]["x_train"]
+        self._x_shape, self._x_dtype = tuple(first.shape[1:]), first.dtype
+        self._y_dtype = np.asarray(datas[0]["y_train"][:1]).dtype
+        self._valid = np.stack([_pad(np.ones(s.rows, np.float32), self.width)
+                                for s in self._streams])
+
+    def specs(self, tf: Any) -> list[Any]:
+        k, width = self.models, self.width
+        return [tf.TensorSpec([k, width, *self._x_shape], tf.as_dtype(self._x_dtype)),
+                tf.TensorSpec([k, width, 1], tf.as_dtype(self._y_dtype)),
+                tf.TensorSpec([k, width], tf.float32),
+                tf.TensorSpec([k, width], tf.float32)]
+
+    def epoch(self, number: int) -> tuple[np.ndarray, ...]:
+        xs, ys, ws = [], [], []
+        for data, stream in zip(self._datas, self._streams, strict=True):
+            rows = stream.epoch(number)
+            xs.append(_pad(data["x_train"][rows], self.width))
+            ys.append(_pad(np.reshape(data["y_train"], (-1, 1))[rows], self.width))
+            given = data.get("w_train")
+            ws.append(_pad(np.ones(len(rows), np.float32) if given is None
+                           else given[rows].astype(np.float32), self.width))
+        return np.stack(xs), np.stack(ys), np.stack(ws), self._valid
+
+
+def _pad(array: np.ndarray, rows: int) -> np.ndarray:
+    if len(array) == rows:
+        return array
+    extra = np.zeros((rows - len(array), *array.shape[1:]), array.dtype)
+    return np.concatenate([array, extra])
 
 
 def _per_row_loss(loss: Any) -> Callable[[Any, Any], Any]:

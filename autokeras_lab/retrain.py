@@ -124,7 +124,8 @@ def retrain_top(
                       f"{seeds} seed(s) together for {n_epochs} epochs\n")
             out.flush()
         # The seeds train packed, as one graph call an epoch (autokeras_lab.packing).
-        fit_together(models, data, batch=batch_size(trial.config), epochs=n_epochs)
+        fit_together(models, data, batch=batch_size(trial.config), epochs=n_epochs,
+                     epoch_rows=exp.budget.rows_per_epoch(len(data["x_train"])))
         for seed, model in enumerate(models):
             test = test_metrics(model, inputs, task)
             runs.append(test)

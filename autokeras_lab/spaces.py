@@ -33,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
+import math
 import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from autokeras_lab.distributions import optuna_space
 from autokeras_lab.errors import SpaceError, UserError, one_line
-from autokeras_lab.types import OutputKind, TaskKind
+from autokeras_lab.types import SAMPLED_EPOCHS_ABOVE, OutputKind, TaskKind
 
 if TYPE_CHECKING:
     import keras
@@ -74,6 +75,9 @@ class Task:
         train_rows: Rows a model trains on per epoch, and
         max_epochs: the most epochs it trains, for a learning-rate schedule over the
             whole run (0: not known, e.g. when a model is rebuilt to load weights).
+        data_rows: Rows of the table a model trains on (more than ``train_rows``
+            where an epoch is a sample of them), for batch sizes and learning rates
+            that fit the table (:meth:`batch_sizes`, :attr:`learning_rate_scale`).
     """
 
     kind: OutputKind = OutputKind.REGRESSION
@@ -81,6 +85,7 @@ class Task:
     n_outputs: int = 1
     train_rows: int = 0
     max_epochs: int = 0
+    data_rows: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", OutputKind(self.kind))
@@ -93,13 +98,41 @@ class Task:
     def loss(self) -> str:
         return _HEADS[self.kind][1]
 
+    @property
+    def sampled_epoch(self) -> int:
+        """The rows of an epoch where it is a sample of the table, else 0 (an epoch
+        is every row)."""
+        return self.train_rows if 0 < self.train_rows < self.data_rows else 0
+
+    @property
+    def batch_scale(self) -> int:
+        """How many times larger than on a small table a batch should be here: 1 up
+        to ``SAMPLED_EPOCHS_ABOVE`` rows, above it the power of two nearest to the
+        square root of the table's rows over 4,096 (16 at a million rows), so that
+        a large table is not trained 16 rows a step (a step on a CPU costs about
+        the same for 16 rows as for 256)."""
+        if self.data_rows <= SAMPLED_EPOCHS_ABOVE:
+            return 1
+        return int(2 ** round(math.log2(self.data_rows / 4096) / 2))
+
+    @property
+    def learning_rate_scale(self) -> float:
+        """The square root of :attr:`batch_scale`: the scaling rule for Adam-like
+        optimizers when the batch grows (Malladi et al., 2022)."""
+        return math.sqrt(self.batch_scale)
+
+    def batch_sizes(self, *sizes: int) -> list[int]:
+        """A space's batch-size choices for small tables, scaled to this table:
+        ``hp.Choice("batch_size", task.batch_sizes(16, 32, 64, 128))``."""
+        return [size * self.batch_scale for size in sizes]
+
     @classmethod
     def for_data(cls, task: TaskKind, n_features: int, n_classes: int = 0, *,
-                 train_rows: int = 0, max_epochs: int = 0) -> Task:
+                 train_rows: int = 0, max_epochs: int = 0, data_rows: int = 0) -> Task:
         """The task of a data set: regression, or binary / multiclass by class count."""
         kind = TaskKind(task).output(n_classes)
         return cls(kind=kind, n_features=n_features, train_rows=train_rows,
-                   max_epochs=max_epochs,
+                   max_epochs=max_epochs, data_rows=data_rows or train_rows,
                    n_outputs=n_classes if kind is OutputKind.MULTICLASS else 1)
 
 

@@ -36,7 +36,7 @@ from autokeras_lab.layout import (
     CHECKPOINT_WEIGHTS,
 )
 from autokeras_lab.metrics import evaluate
-from autokeras_lab.packing import train_together
+from autokeras_lab.packing import RowStream, train_together
 from autokeras_lab.spaces import SearchSpace, Task, batch_size
 from autokeras_lab.types import Direction, TrialReport, WorkerInfo
 
@@ -241,9 +241,12 @@ def _train(
             for variable, saved in zip(fold_model.optimizer.variables, slots, strict=True):
                 variable.assign(saved)
     # The fold models train packed, as one graph call an epoch (autokeras_lab.packing).
+    # On a large table an epoch is the next task.train_rows rows (packing.RowStream).
     training = train_together(models, folds, batch_size(values), pack=settings.pack,
                               order_seeds=[seed + k for k in range(len(folds))],
-                              first_epoch=state.epoch + 1)
+                              first_epoch=state.epoch + 1, epoch_rows=settings.task.sampled_epoch)
+    sampled = settings.task.sampled_epoch
+    rows = RowStream(len(folds[0]["x_train"]), None, sampled)  # counts the rows seen
     # The first report after a resume repeats the whole curve, so a fresh driver
     # has it all; the recorder places each report's epochs by their epoch numbers.
     pending: list[float] = list(state.curve)
@@ -266,6 +269,7 @@ def _train(
             active=active,
             worker=dataclasses.replace(worker_info(), rss_start_mb=rss_start,
                                        packed=training.packed),
+            rows_seen=rows.seen(state.epoch) if sampled else None,
         )
 
     if state.finished:  # it ended before the crash: say so again, train nothing
@@ -329,11 +333,13 @@ def fit_epochs(model: Any, data: Arrays, *, batch: int, epochs: int) -> float:
 
 
 def fit_together(models: list[Any], data: Arrays, *, batch: int, epochs: int,
-                 order_seeds: list[int] | None = None, pack: bool = True) -> list[float]:
+                 order_seeds: list[int] | None = None, pack: bool = True,
+                 epoch_rows: int = 0) -> list[float]:
     """Train compiled models of one architecture (a configuration's seeds) on the same
     rows for a fixed number of epochs, packed where possible (see
     :mod:`autokeras_lab.packing`); returns each one's last training loss.
-    ``order_seeds``: each model's seed for its data order (default 0, 1, 2, ...).
+    ``order_seeds``: each model's seed for its data order (default 0, 1, 2, ...);
+    ``epoch_rows``: the rows of an epoch, as the search counted them (0: every row).
 
     Raises:
         TrialFailedError: a model's loss became NaN or infinite.
@@ -344,7 +350,7 @@ def fit_together(models: list[Any], data: Arrays, *, batch: int, epochs: int,
     order_seeds = order_seeds or list(range(len(models)))
     with released_graphs():
         training = train_together(models, [{**data, "x_val": None}] * len(models), batch,
-                                  pack=pack, order_seeds=order_seeds)
+                                  pack=pack, order_seeds=order_seeds, epoch_rows=epoch_rows)
         for _ in range(epochs):
             losses, _ = training.run_epoch()
             if not all(math.isfinite(loss) for loss in losses):

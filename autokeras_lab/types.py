@@ -26,7 +26,9 @@ from typing import Any, Literal
 
 __all__ = [
     "AUTO_TASK",
+    "EPOCH_ROWS",
     "INPUT_TRANSFORMS",
+    "SAMPLED_EPOCHS_ABOVE",
     "TASK_CHOICES",
     "Budget",
     "Direction",
@@ -263,6 +265,13 @@ class InferenceBudget:
         return " and ".join(parts) or "no limit"
 
 
+#: Above this many training rows, an epoch is ``EPOCH_ROWS`` of them by default (see
+#: :attr:`Budget.epoch_rows`); up to it, every row, as the small-table results in
+#: docs/benchmarks.md were measured.
+SAMPLED_EPOCHS_ABOVE = 100_000
+EPOCH_ROWS = 16_384
+
+
 @dataclass(frozen=True, kw_only=True)
 class Budget:
     """How much a search may spend.
@@ -278,6 +287,12 @@ class Budget:
             failed (a broken space or a hopeless range would otherwise burn the budget).
         worker_retries: Times a trial whose worker process died is restarted from its
             last checkpoint before it counts as failed.
+        epoch_rows: Most rows one epoch trains on; ``None``: every row up to
+            ``SAMPLED_EPOCHS_ABOVE`` training rows, ``EPOCH_ROWS`` above. On a larger
+            table an epoch is the next stretch of a trial's passes over its rows, so
+            the scheduler's first rungs judge models that have seen a sample of the
+            table, and only the trials that go on see it all (see
+            :class:`autokeras_lab.packing.RowStream`).
     """
 
     trials: int | None = None
@@ -287,6 +302,7 @@ class Budget:
     patience: int = 40
     max_consecutive_failures: int = 5
     worker_retries: int = 2
+    epoch_rows: int | None = None
 
     def __post_init__(self) -> None:
         if self.trials is None and self.time_budget_s is None:
@@ -297,8 +313,15 @@ class Budget:
         check_positive("concurrency", self.concurrency)
         check_positive("patience", self.patience)
         check_positive("max_consecutive_failures", self.max_consecutive_failures)
+        check_positive("epoch_rows", self.epoch_rows)
         if isinstance(self.worker_retries, bool) or self.worker_retries < 0:
             raise ValueError(f"worker_retries must be 0 or more, got {self.worker_retries!r}")
+
+    def rows_per_epoch(self, fit_rows: int) -> int:
+        """The rows an epoch trains on when a model has ``fit_rows`` training rows."""
+        if self.epoch_rows is None:
+            return fit_rows if fit_rows <= SAMPLED_EPOCHS_ABOVE else EPOCH_ROWS
+        return max(1, min(fit_rows, self.epoch_rows))
 
     def describe(self) -> str:
         """The budget in words: "42 trials, 300 epochs max, 300 s budget"."""
@@ -343,6 +366,9 @@ class TrialReport:
         internal_error: The traceback of an error of this package inside the trial:
             the search stops and keeps it (the trial is not blamed).
         worker: The process that trained it: pid, node, resident memory.
+        rows_seen: Where an epoch is a sample of the table: the distinct training
+            rows (of each fold model) its epochs have covered, the fidelity its
+            results come from; ``None``: every row, each epoch.
     """
 
     epoch: int
@@ -361,6 +387,7 @@ class TrialReport:
     failure: str | None = None
     internal_error: str | None = None
     worker: WorkerInfo | None = None
+    rows_seen: int | None = None
 
     def to_result(self) -> dict[str, Any]:
         """The dict handed to ``ray.tune.report`` (plain values only)."""

@@ -29,8 +29,9 @@ def build_model(hp: kt.HyperParameters, task: Task) -> keras.Model:
     activation = hp.Choice("activation", ["relu", "gelu", "silu"])
     dropout = hp.Float("dropout", 0.0, 0.4, step=0.05)
     weight_decay = hp.Float("weight_decay", 1e-6, 1e-1, sampling="log")
-    learning_rate = hp.Float("learning_rate", 1e-4, 1e-2, sampling="log")
-    batch = hp.Choice("batch_size", [16, 32, 64, 128])
+    lr_scale = task.learning_rate_scale  # batches and rates grow with a large table
+    learning_rate = hp.Float("learning_rate", 1e-4 * lr_scale, 1e-2 * lr_scale, sampling="log")
+    batch = hp.Choice("batch_size", task.batch_sizes(16, 32, 64, 128))
 
     inputs = keras.Input(shape=(task.n_features,))
     x = inputs

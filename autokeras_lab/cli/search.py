@@ -44,6 +44,10 @@ def add_parser(commands: Any) -> None:
                         ".py module (default: the experiment's, else plr_mlp)")
     parser.add_argument("--trials", type=positive_int, help="most trials to run")
     parser.add_argument("--max-epochs", type=positive_int, help="most epochs per trial")
+    parser.add_argument("--epoch-rows", type=positive_int, metavar="N",
+                        help="most rows an epoch trains on (default: every row up to "
+                        "100,000, else 16,384): the first rungs then judge models on a "
+                        "sample of the rows")
     parser.add_argument("--time-budget", type=positive_float, metavar="SECONDS",
                         help="wall-clock limit of the whole search")
     parser.add_argument("--seed", type=non_negative_int, help="seed of proposals and trials")
@@ -139,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
         experiment = _experiment(args).with_overrides(
             trials=args.trials,
             max_epochs=args.max_epochs,
+            epoch_rows=args.epoch_rows,
             time_budget_s=args.time_budget,
             seed=args.seed,
             metric=args.metric,
@@ -226,6 +231,7 @@ def _check_resume_flags(args: argparse.Namespace) -> str | None:
         "space": (args.space, stored.space),
         "trials": (args.trials, stored.budget.trials),
         "max_epochs": (args.max_epochs, stored.budget.max_epochs),
+        "epoch_rows": (args.epoch_rows, stored.budget.epoch_rows),
         "time_budget": (args.time_budget, stored.budget.time_budget_s),
         "seed": (args.seed, stored.seed),
         "sampler": (args.sampler, stored.sampler.name),

@@ -160,6 +160,9 @@ class TrialRecord:
             process died.
         params, latency_ms, rows_per_s: What its model (its bag with folds) costs to
             run, measured on the driver once the search ends (see :attr:`cost`).
+        rows_seen: On a table large enough that an epoch is a sample of it, the
+            distinct training rows its model saw by its last epoch: the fidelity its
+            result comes from (``None``: every row, each epoch).
     """
 
     search_id: str
@@ -186,6 +189,7 @@ class TrialRecord:
     params: int | None = None
     latency_ms: float | None = None
     rows_per_s: float | None = None
+    rows_seen: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", TrialStatus(self.status))

@@ -90,6 +90,7 @@ CREATE TABLE IF NOT EXISTS trials (
     params INTEGER,
     latency_ms REAL,
     rows_per_s REAL,
+    rows_seen INTEGER,
     PRIMARY KEY (search_id, trial_id)
 );
 CREATE INDEX IF NOT EXISTS trials_by_experiment ON trials (experiment, best_val);
@@ -368,6 +369,8 @@ def _migrate(db: sqlite3.Connection) -> None:
                              ("rows_per_s", "REAL")):
             if column not in have:
                 db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+    if "rows_seen" not in columns:  # the fidelity of a sampled-epoch result (0.4)
+        db.execute("ALTER TABLE trials ADD COLUMN rows_seen INTEGER")
 
 
 def _decode(cls: type, row: sqlite3.Row) -> Any:

@@ -61,6 +61,8 @@ def leaderboard_rows(
             "epochs": trial.epochs,
             "seconds": trial.wall_seconds,
         }
+        if trial.rows_seen is not None:  # its epochs sampled the rows: its fidelity
+            row["rows_seen"] = trial.rows_seen
         spread = trial.metrics.get("val_std", {})
         if metric in spread:  # cross-validated: the mean is val_METRIC, here its spread
             row[f"val_{metric}_std"] = spread[metric]

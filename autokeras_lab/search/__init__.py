@@ -263,6 +263,14 @@ def _write_header(out: TextIO | None, setup: Setup, dashboard: str | None) -> No
         f"scheduler {experiment.scheduler.name}, sampler {experiment.sampler.label}, "
         f"seed {experiment.seed}\n"
     )
+    task = setup.task
+    if task.sampled_epoch:
+        out.write(
+            f"an epoch trains on {task.train_rows:,} of the {task.data_rows:,} training rows: "
+            "the first rungs judge models on a sample of the table, and only the trials "
+            f"that go on see it all; batches {task.batch_scale}x the small-table sizes "
+            "(--epoch-rows sets the epoch's rows)\n"
+        )
     joined = joined_runtime()
     if joined:
         out.write(f"joined the Ray runtime at {joined}\n")

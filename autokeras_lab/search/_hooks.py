@@ -206,6 +206,7 @@ class Recorder(tune.Callback):
                 checkpoint_path=_location(checkpoint)
                 if checkpoint is not None and not failed else None,
                 retries=ray_internals.trial_failures(trial),
+                rows_seen=last.rows_seen,
             )
         )
         snapshot(live, [trial])

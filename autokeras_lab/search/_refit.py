@@ -217,7 +217,8 @@ def _train_on_workers(
     planned, skipped = plan_refits(
         trials, seconds=deadline - time.time() - WORKER_START_SECONDS,
         workers=parallel_trials(None, run.cluster.gpus_per_trial),
-        rows_ratio=fit_rows / max(1, run.setup.task.train_rows))
+        rows_ratio=(run.setup.experiment.budget.rows_per_epoch(fit_rows)
+                    / max(1, run.setup.task.train_rows)))
     failures = [f"trial {trial.number}: would not finish in the time left (about "
                 f"{cost:.0f} s)" for trial, cost in skipped]
     base = _settings(run, fit_rows=fit_rows)
@@ -349,13 +350,15 @@ class _PastDeadline(Exception):
 def _settings(run: SearchRun, fit_rows: int) -> TrialSettings:
     """The search's trial settings for a refit: every epoch reported (to stop at the
     deadline), a checkpoint only at the end, the learning-rate schedule stretched
-    over the refit folds' rows."""
+    over the refit folds' rows (or, on a large table, over epochs of the same
+    rows as the search's)."""
     from autokeras_lab.search._tuner import trial_settings
 
     settings = trial_settings(run, (), [])
     return dataclasses.replace(
         settings, report_epochs=(), report_every=1, checkpoint_every=0, recorded={},
-        task=dataclasses.replace(settings.task, train_rows=fit_rows),
+        task=dataclasses.replace(settings.task, data_rows=fit_rows,
+                                 train_rows=run.setup.experiment.budget.rows_per_epoch(fit_rows)),
     )
 
 

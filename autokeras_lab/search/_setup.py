@@ -75,7 +75,8 @@ def set_up(experiment: Experiment, dataset: Dataset | None = None) -> Setup:
     ).with_transforms(experiment.input_transforms[0])
     fit_rows = len(prepared.folds[0]["x_train"]) if prepared.folds else len(prepared.x_train)
     task = Task.for_data(dataset.task, prepared.preprocessor.n_inputs, len(dataset.classes),
-                         train_rows=fit_rows, max_epochs=experiment.budget.max_epochs)
+                         train_rows=experiment.budget.rows_per_epoch(fit_rows),
+                         data_rows=fit_rows, max_epochs=experiment.budget.max_epochs)
     import_tensorflow_quietly()  # before the space module imports keras
     space = experiment.model_space or load_space(experiment.space)
     derived = space.derive(task)
