@@ -20,6 +20,8 @@ model and LightGBM (trained on the same CSV) scored on the same 10 %. Measured:
     python scripts/benchmark_scale.py                               # 1e4, 1e5, 1e6 rows, 600 s
     python scripts/benchmark_scale.py --rows 10000,100000 --time-budget 300
     python scripts/benchmark_scale.py --json scale.json             # keep every figure
+    python scripts/benchmark_scale.py --rows 1000000 \
+        --search-args "--address HOST:PORT --storage DIR"             # on a Ray cluster
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -100,14 +103,16 @@ def search(train_csv: Path, runs: Path, *, budget: float, search_args: list[str]
     first = first or _first_finished(runs / "leaderboard.db")
     with sqlite3.connect(runs / "leaderboard.db") as connection:
         rows = connection.execute("SELECT status, worker FROM trials").fetchall()
-    workers = [json.loads(worker)["rss_mb"] for _, worker in rows if worker]
+    workers = [json.loads(worker) for _, worker in rows if worker]
+    nodes = Counter(str(worker.get("node")) for worker in workers)
     return {
         "error": error,
         "seconds": time.time() - started,
         "first_trial_s": None if first is None else first - started,
         "trials": sum(status in ("completed", "stopped_early") for status, _ in rows),
         "driver_peak_mb": peak,
-        "worker_peak_mb": max(workers, default=None),
+        "worker_peak_mb": max((w["rss_mb"] for w in workers), default=None),
+        "trials_per_node": sorted(nodes.values(), reverse=True),  # on a cluster: each node's
     }
 
 
@@ -162,7 +167,10 @@ def summarise(records: list[dict[str, Any]]) -> str:
             f"| {number(r['rmse'] and r['rmse'] / r['lightgbm_rmse'], '.2f')} |"
         )
     failed = [f"{r['rows']:,} rows: {r['error']}" for r in records if r["error"]]
-    return "\n".join(lines + (["", *failed] if failed else []))
+    spread = [f"{r['rows']:,} rows: trials on {len(r['trials_per_node'])} nodes "
+              f"({' + '.join(map(str, r['trials_per_node']))})"
+              for r in records if len(r.get("trials_per_node", [])) > 1]
+    return "\n".join(lines + (["", *failed] if failed else []) + (["", *spread] if spread else []))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -166,3 +166,16 @@ def test_training_reads_the_table_where_it_lies_and_copies_only_an_epochs_rows()
             tracemalloc.stop()
         assert peak < x.nbytes / 10, f"{peak} bytes at once for a {x.nbytes}-byte table"
         assert all(np.isfinite(losses)) and [len(o) for o in outputs] == [200, 200]
+
+
+def test_inputs_are_built_column_by_column_for_the_rows_asked(monkeypatch) -> None:
+    frame = _table(300)
+    frame["colour"] = np.where(frame["a"] > 0, "red", "blue")
+    frame.loc[5, "b"] = np.nan
+    dataset = from_frame(frame, target="y", task="regression")
+    pre = prepare(dataset, test_fraction=0.1, val_fraction=0.2, split_seed=0).preprocessor
+    both = pre.with_transforms("standard", "quantile")
+    rows = np.array([7, 5, 120, 3])
+    got = both.transform_x(dataset.frame, rows)
+    assert got.dtype == np.float32 and got.shape == (4, 2 * pre.n_inputs)
+    np.testing.assert_array_equal(got, both.transform_x(dataset.frame.iloc[rows]))

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
@@ -200,27 +200,41 @@ class Preprocessor:
 
     @classmethod
     def fit(cls, frame: pd.DataFrame, *, features: list[str], target: str, task: TaskKind,
-            classes: list[str] | None = None) -> Preprocessor:
-        columns = tuple(ColumnSpec.fit(frame[name]) for name in features)
+            classes: list[str] | None = None, rows: np.ndarray | None = None) -> Preprocessor:
+        """Fit on ``frame``'s rows at positions ``rows`` (default: all), a column at a
+        time (no copy of the table)."""
+        def column(name: str) -> pd.Series:
+            return frame[name] if rows is None else frame[name].iloc[rows]
+
+        columns = tuple(ColumnSpec.fit(column(name)) for name in features)
         if TaskKind(task) is TaskKind.CLASSIFICATION:
             return cls(columns=columns, target=target, task=task, classes=tuple(classes or ()))
-        y = frame[target].to_numpy(dtype=np.float64)
+        y = column(target).to_numpy(dtype=np.float64)
         return cls(columns=columns, target=target, task=task, target_mean=float(y.mean()),
                    target_scale=float(y.std() or 1.0))
 
-    def transform_x(self, frame: pd.DataFrame) -> np.ndarray:
-        """Model inputs for raw rows (raises UserError on missing or bad columns)."""
+    def transform_x(self, frame: pd.DataFrame, rows: np.ndarray | None = None) -> np.ndarray:
+        """Model inputs for raw rows (``rows``: those of ``frame`` at these positions;
+        default all), raises UserError on missing or bad columns.
+
+        Column by column into one float32 array: a large table costs its inputs and
+        one column's float64 working copy, not a float64 copy of the whole table."""
         missing = [c for c in self.features if c not in frame.columns]
         if missing:
             raise UserError(
                 f"the table lacks column(s) {', '.join(missing)}; expected columns: "
                 f"{', '.join(self.features)}"
             )
-        parts = [
-            spec.transform(frame[spec.name], numeric)
-            for numeric in self.transforms for spec in self.columns
-        ]
-        return np.concatenate(parts, axis=1).astype(np.float32)
+        n = len(frame) if rows is None else len(rows)
+        out = np.empty((n, self.n_inputs * len(self.transforms)), dtype=np.float32)
+        start = 0
+        for numeric in self.transforms:
+            for spec in self.columns:
+                column = frame[spec.name]
+                part = spec.transform(column if rows is None else column.iloc[rows], numeric)
+                out[:, start:start + spec.width] = part
+                start += spec.width
+        return out
 
     def transform_y(self, values: np.ndarray | pd.Series) -> np.ndarray:
         if self.task is TaskKind.CLASSIFICATION:
@@ -306,17 +320,29 @@ class Prepared:
     w_train: np.ndarray | None = None
     folds: tuple[Arrays, ...] = ()
     fold_rows: tuple[tuple[np.ndarray, np.ndarray], ...] = ()
+    _scaled: dict[tuple[str, ...], Prepared] = field(default_factory=dict, init=False,
+                                                     repr=False, compare=False)
 
     def with_transforms(self, *transforms: str) -> Prepared:
         """The same rows with the numeric columns scaled by ``transforms`` (with
-        several, one block of inputs per transform side by side)."""
+        several, one block of inputs per transform side by side). Computed once per
+        ``transforms`` and kept: on a large table each is the table's size again,
+        and the end of a search asks for the same ones many times."""
         pre = self.preprocessor.with_transforms(*transforms)
         if pre == self.preprocessor:
             return self
+        if transforms not in self._scaled:  # one store for the whole family
+            self._scaled.setdefault(self.preprocessor.transforms, self)
+            scaled = self._scale(pre)
+            object.__setattr__(scaled, "_scaled", self._scaled)
+            self._scaled[transforms] = scaled
+        return self._scaled[transforms]
+
+    def _scale(self, pre: Preprocessor) -> Prepared:
         frame = self.dataset.frame.reset_index(drop=True)
 
         def x(rows: np.ndarray) -> np.ndarray:
-            return pre.transform_x(frame.iloc[rows])
+            return pre.transform_x(frame, rows)
 
         validation = self.dataset.validation
         folds = tuple(
@@ -467,13 +493,12 @@ def prepare(
             f"cannot split {dataset.name} into train, validation and test: {exc}"
         ) from None
     pre = Preprocessor.fit(
-        frame.iloc[train if cv < 2 else rest], features=dataset.feature_columns,
+        frame, rows=train if cv < 2 else rest, features=dataset.feature_columns,
         target=dataset.target, task=dataset.task, classes=dataset.classes,
     )
 
     def arrays(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        part = frame.iloc[rows]
-        return pre.transform_x(part), pre.transform_y(part[dataset.target])
+        return pre.transform_x(frame, rows), pre.transform_y(frame[dataset.target].iloc[rows])
 
     x_train, y_train = arrays(train)
     x_val, y_val = arrays(val)
