@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from autokeras_lab.distributions import optuna_space
 from autokeras_lab.errors import SpaceError, UserError, one_line
-from autokeras_lab.types import SAMPLED_EPOCHS_ABOVE, OutputKind, TaskKind
+from autokeras_lab.types import OutputKind, TaskKind
 
 if TYPE_CHECKING:
     import keras
@@ -58,6 +58,7 @@ __all__ = [
 
 SPACES_PACKAGE = "search_spaces"
 DEFAULT_BATCH_SIZE = 32
+LARGE_BATCHES_ABOVE = 100_000  # training rows; measured at 10^6 (docs/benchmarks.md)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,11 +108,11 @@ class Task:
     @property
     def batch_scale(self) -> int:
         """How many times larger than on a small table a batch should be here: 1 up
-        to ``SAMPLED_EPOCHS_ABOVE`` rows, above it the power of two nearest to the
+        to ``LARGE_BATCHES_ABOVE`` rows, above it the power of two nearest to the
         square root of the table's rows over 4,096 (16 at a million rows), so that
         a large table is not trained 16 rows a step (a step on a CPU costs about
         the same for 16 rows as for 256)."""
-        if self.data_rows <= SAMPLED_EPOCHS_ABOVE:
+        if self.data_rows <= LARGE_BATCHES_ABOVE:
             return 1
         return int(2 ** round(math.log2(self.data_rows / 4096) / 2))
 

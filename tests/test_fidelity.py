@@ -35,6 +35,7 @@ def test_epochs_are_stretches_of_passes_over_the_rows_each_pass_in_its_own_order
 def test_an_epoch_is_every_row_up_to_the_threshold_and_a_sample_above_it() -> None:
     budget = Budget()
     assert budget.rows_per_epoch(5_000) == 5_000
+    assert budget.rows_per_epoch(38_800) == 38_800  # diamonds: not measured, unchanged
     assert budget.rows_per_epoch(SAMPLED_EPOCHS_ABOVE) == SAMPLED_EPOCHS_ABOVE
     assert budget.rows_per_epoch(SAMPLED_EPOCHS_ABOVE + 1) == EPOCH_ROWS
     assert Budget(epoch_rows=1_000).rows_per_epoch(5_000) == 1_000  # the user's choice

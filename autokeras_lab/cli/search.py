@@ -46,7 +46,7 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--max-epochs", type=positive_int, help="most epochs per trial")
     parser.add_argument("--epoch-rows", type=positive_int, metavar="N",
                         help="most rows an epoch trains on (default: every row up to "
-                        "100,000, else 16,384): the first rungs then judge models on a "
+                        "50,000, else 16,384): the first rungs then judge models on a "
                         "sample of the rows")
     parser.add_argument("--time-budget", type=positive_float, metavar="SECONDS",
                         help="wall-clock limit of the whole search")
