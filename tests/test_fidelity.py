@@ -180,3 +180,13 @@ def test_inputs_are_built_column_by_column_for_the_rows_asked(monkeypatch) -> No
     got = both.transform_x(dataset.frame, rows)
     assert got.dtype == np.float32 and got.shape == (4, 2 * pre.n_inputs)
     np.testing.assert_array_equal(got, both.transform_x(dataset.frame.iloc[rows]))
+
+
+@pytest.mark.parametrize("cv", [1, 3])
+def test_a_refits_rows_are_known_before_its_arrays_are_built(cv) -> None:
+    """The refit plans on its row count and builds the arrays (each the table's size
+    again) only for the trials it will train."""
+    dataset = from_frame(_table(301), target="y", task="regression")
+    prepared = prepare(dataset, test_fraction=0.1, val_fraction=0.2, split_seed=0, cv=cv)
+    data, _ = prepared.refit_arrays("standard")
+    assert prepared.refit_rows() == len((data.get("folds") or [data])[0]["y_train"])

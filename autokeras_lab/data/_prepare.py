@@ -408,9 +408,7 @@ class Prepared:
             y_fit = np.concatenate([self.y_train, self.y_test])
             return {**base, "x_train": x_fit, "y_train": y_fit, "w_train": weights(y_fit),
                     "x_val": data.x_val, "y_val": self.y_val}, [len(self.y_val)]
-        shares = np.array_split(
-            np.random.default_rng(0).permutation(len(self.y_test)), len(data.folds)
-        )
+        shares = self._test_shares()
         folds: list[Arrays] = []
         for k, fold in enumerate(data.folds):
             others = np.concatenate([s for j, s in enumerate(shares) if j != k])
@@ -425,6 +423,18 @@ class Prepared:
         first = folds[0]
         return ({**base, **first, "folds": folds},
                 [len(fold["y_val"]) for fold in data.folds])
+
+    def refit_rows(self) -> int:
+        """The rows a refitted model trains on (fold 1's, with folds), without building
+        :meth:`refit_arrays`."""
+        if not self.folds:
+            return len(self.y_train) + len(self.y_test)
+        return len(self.folds[0]["y_train"]) + len(self.y_test) - len(self._test_shares()[0])
+
+    def _test_shares(self) -> list[np.ndarray]:
+        """The test rows dealt among the folds for a refit, fold after fold."""
+        order = np.random.default_rng(0).permutation(len(self.y_test))
+        return np.array_split(order, len(self.folds))
 
     def input_arrays(self) -> Arrays:
         """The model inputs alone: ``x_train``, ``x_val`` and their folds'."""

@@ -143,13 +143,21 @@ def refit_chosen(
     setup = run.setup
     order = sorted(chosen, key=lambda trial_id: -chosen[trial_id])  # heaviest first
     transforms = {t: input_transform(trials[t].config, setup.prepared) for t in order}
-    arrays = {t: setup.prepared.refit_arrays(t) for t in dict.fromkeys(transforms.values())}
-    done = _train_on_workers(run, [trials[t] for t in order], transforms, arrays, deadline)
+    arrays: dict[str, tuple[Arrays, list[int]]] = {}
+
+    def arrays_for(transform: str) -> tuple[Arrays, list[int]]:
+        """Built only for a transform a planned refit needs: on a large table each is
+        the table's size again, and its copy in the object store as much."""
+        if transform not in arrays:
+            arrays[transform] = setup.prepared.refit_arrays(transform)
+        return arrays[transform]
+
+    done = _train_on_workers(run, [trials[t] for t in order], transforms, arrays_for, deadline)
     before = {t: val_predictions(trials[t]) for t in order}
     if not done or any(output is None for output in before.values()):
         return None  # nothing refitted, or a checkpoint without its outputs (older)
 
-    data, own = next(iter(arrays.values()))
+    data, own = arrays_for(transforms[next(iter(done))])
     folds = data.get("folds") or [data]
     y_all = np.concatenate([fold["y_val"] for fold in folds])
     own_rows = _own_rows(own, folds)
@@ -202,18 +210,17 @@ def refit_chosen(
 
 def _train_on_workers(
     run: SearchRun, trials: list[TrialRecord], transforms: dict[str, str],
-    arrays: dict[str, tuple[Arrays, list[int]]], deadline: float,
+    arrays_for: Callable[[str], tuple[Arrays, list[int]]], deadline: float,
 ) -> dict[str, Refitted]:
     """The trials (heaviest first) that fit in the time left, each refitted as a Ray
-    task (one CPU, its GPU share), the arrays put in the object store once; what
-    finished by the deadline, by trial id. What was left out is said on the search's
-    output."""
+    task (one CPU, its GPU share), the arrays they need (``arrays_for`` a transform)
+    put in the object store once; what finished by the deadline, by trial id. What
+    was left out is said on the search's output."""
     import ray
 
     from autokeras_lab.search._tuner import parallel_trials
 
-    data = next(iter(arrays.values()))[0]
-    fit_rows = len((data.get("folds") or [data])[0]["y_train"])
+    fit_rows = run.setup.prepared.refit_rows()
     planned, skipped = plan_refits(
         trials, seconds=deadline - time.time() - WORKER_START_SECONDS,
         workers=parallel_trials(None, run.cluster.gpus_per_trial),
@@ -222,7 +229,8 @@ def _train_on_workers(
     failures = [f"trial {trial.number}: would not finish in the time left (about "
                 f"{cost:.0f} s)" for trial, cost in skipped]
     base = _settings(run, fit_rows=fit_rows)
-    refs = {transform: ray.put(a) for transform, (a, _) in arrays.items()}
+    needed = dict.fromkeys(transforms[trial.trial_id] for trial in planned)
+    refs = {transform: ray.put(arrays_for(transform)[0]) for transform in needed}
     task = ray.remote(refit_on_worker).options(
         num_cpus=1, num_gpus=run.cluster.gpus_per_trial or 0, max_retries=0)
     pending = {
