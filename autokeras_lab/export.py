@@ -33,7 +33,7 @@ from autokeras_lab.errors import UserError
 from autokeras_lab.layout import CHECKPOINT_PREDICTIONS, ModelDir, RunsLayout
 from autokeras_lab.leaderboard import SearchRecord, TrialRecord
 from autokeras_lab.metrics import evaluate
-from autokeras_lab.packing import VAL_BATCH
+from autokeras_lab.packing import in_batches
 from autokeras_lab.spaces import ModelBuilder, Task
 from autokeras_lab.trainable import load_fold_weights
 from autokeras_lab.types import Direction, InferenceBudget, InferenceCost, ModelKind, TaskKind
@@ -107,10 +107,9 @@ def assemble(
 
 
 def outputs_of(model: Any, x: np.ndarray) -> np.ndarray:
-    """The model's outputs on ``x``, at most ``VAL_BATCH`` rows at a time: on a large
+    """The model's outputs on ``x``, at most ``packing.VAL_BATCH`` rows at a time: on a large
     table's held-out rows, one call would hold activations many times their size."""
-    return np.concatenate([np.asarray(model.predict_on_batch(x[start:start + VAL_BATCH]))
-                           for start in range(0, max(1, len(x)), VAL_BATCH)])
+    return np.asarray(in_batches(model.predict_on_batch, x, axis=0))
 
 
 def test_metrics(model: Any, prepared: Prepared, task: Task) -> dict[str, float]:

@@ -41,6 +41,7 @@ def test_help_needs_neither_tensorflow_nor_ray(command: str) -> None:
     [
         (["search", "concrete", "--trials", "0"], "--trials: expected a positive whole number, received '0'"),
         (["search", "concrete", "--max-epochs", "-3"], "--max-epochs: expected a positive whole number"),
+        (["search", "concrete", "--epoch-rows", "0"], "--epoch-rows: expected a positive whole number"),
         (["search", "concrete", "--time-budget", "soon"], "--time-budget: expected a positive number"),
         (["search", "concrete", "--seed", "-1"], "--seed: expected a whole number >= 0"),
         (["leaderboard", "concrete", "--format", "xml"], "invalid choice: 'xml'"),
@@ -52,7 +53,7 @@ def test_help_needs_neither_tensorflow_nor_ray(command: str) -> None:
         (["search", "concrete", "--csv", "rows.csv", "--target", "y"], "give an experiment ('concrete') or --csv, not both"),
         (["search", "--csv", "rows.csv", "--target", "y", "--task", "clustering"], "invalid choice: 'clustering'"),
     ],
-    ids=["zero-trials", "negative-epochs", "word-budget", "negative-seed", "bad-format",
+    ids=["zero-trials", "negative-epochs", "zero-epoch-rows", "word-budget", "negative-seed", "bad-format",
          "unknown-experiment", "nothing-to-search", "missing-csv", "csv-without-target",
          "target-without-csv", "experiment-and-csv", "bad-task"],
 )

@@ -190,3 +190,21 @@ def test_a_refits_rows_are_known_before_its_arrays_are_built(cv) -> None:
     prepared = prepare(dataset, test_fraction=0.1, val_fraction=0.2, split_seed=0, cv=cv)
     data, _ = prepared.refit_arrays("standard")
     assert prepared.refit_rows() == len((data.get("folds") or [data])[0]["y_train"])
+
+
+def test_the_epoch_rows_flag_reaches_the_search(monkeypatch) -> None:
+    import autokeras_lab.search
+    from autokeras_lab.cli import main
+
+    searched = []
+
+    def capture(experiment, **_):
+        searched.append(experiment)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(autokeras_lab.search, "run_search", capture)
+    with pytest.raises(SystemExit):
+        main(["search", "concrete", "--epoch-rows", "128", "--runs-dir", "/tmp/unused"])
+    [experiment] = searched
+    assert experiment.budget.epoch_rows == 128
+    assert experiment.budget.rows_per_epoch(700) == 128
