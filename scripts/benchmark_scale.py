@@ -116,14 +116,14 @@ def search(train_csv: Path, runs: Path, *, budget: float, search_args: list[str]
     }
 
 
-def run_size(rows: int, *, budget: float, search_args: list[str], work: Path
+def run_size(rows: int, *, budget: float, search_args: list[str], work: Path, seed: int = 0
              ) -> dict[str, Any]:
     from sklearn.model_selection import train_test_split
 
     from autokeras_lab.export import load_model_dir
 
-    frame = friedman_table(rows)
-    train, test = train_test_split(frame, test_size=0.1, random_state=0)
+    frame = friedman_table(rows, seed=seed)  # another seed: other rows, another cut
+    train, test = train_test_split(frame, test_size=0.1, random_state=seed)
     csv = work / f"train-{rows}.csv"
     train.to_csv(csv, index=False)
     float32_mb = train.shape[0] * train.shape[1] * 4 / 2**20
@@ -136,7 +136,7 @@ def run_size(rows: int, *, budget: float, search_args: list[str], work: Path
     started = time.perf_counter()
     lightgbm = run_lightgbm(train, test, "y", classes=None)
     return {
-        "rows": rows, "budget": budget, "csv_mb": csv.stat().st_size / 2**20,
+        "rows": rows, "seed": seed, "budget": budget, "csv_mb": csv.stat().st_size / 2**20,
         "float32_mb": float32_mb, **ours,
         "rmse": rmse, "kind": kind,
         "lightgbm_rmse": lightgbm["scores"]["rmse"],
@@ -182,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"each search's --time-budget in seconds ({BUDGET:.0f})")
     parser.add_argument("--search-args", default="",
                         help='more flags for the search, e.g. "--cv 1 --max-epochs 50"')
+    parser.add_argument("--seed", type=int, default=0,
+                        help="the table's and the cut's seed (default 0), for more splits")
     parser.add_argument("--json", type=Path, help="also write every figure here")
     args = parser.parse_args(argv)
     try:
@@ -194,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as work:
         for rows in sizes:
             print(f"{rows:,} rows: searching for {args.time_budget:.0f} s ...", flush=True)
-            records.append(run_size(rows, budget=args.time_budget,
+            records.append(run_size(rows, budget=args.time_budget, seed=args.seed,
                                     search_args=shlex.split(args.search_args), work=Path(work)))
             if args.json:
                 args.json.write_text(json.dumps(records, indent=2))
