@@ -17,6 +17,13 @@ Ray's object store, read in place) and handed to the graph: a trial copies one
 epoch's rows, never the table. Which rows an epoch takes is :class:`RowStream`'s:
 one whole pass over the rows, or on a large table the next ``epoch_rows`` of them.
 
+A model whose optimizer keeps a moving average of its weights (Keras' ``use_ema``)
+is judged and handed over on that average, as ``model.fit`` would end with it: each
+epoch's validation output and :meth:`Training.weights` are the averaged weights, and
+:meth:`Training.sync` leaves the models holding them. Training itself goes on from the
+raw weights, which :meth:`Training.states` keeps (with the average among the optimizer's
+variables) for a checkpoint to resume from.
+
 Where a model cannot be packed (an op with no vectorized form, an optimizer that
 clips by a norm, which would span all K models, a loss that is not one function),
 :func:`train_together` falls back to training the models one after another, and says
@@ -68,13 +75,15 @@ class Training(Protocol):
         their validation rows (empty where the data have none)."""
 
     def weights(self) -> list[list[np.ndarray]]:
-        """Every model's weights, as ``model.get_weights()`` orders them."""
+        """Every model's weights, as ``model.get_weights()`` orders them (averaged,
+        where the optimizer keeps an average)."""
 
     def states(self) -> list[tuple[list[np.ndarray], list[np.ndarray]]]:
-        """Every model's ``(weights, optimizer variables)``, for a checkpoint."""
+        """Every model's ``(raw weights, optimizer variables)``, for a checkpoint."""
 
     def sync(self) -> None:
-        """Bring the Keras models up to date (before they are used or saved)."""
+        """Bring the Keras models up to date (before they are used or saved): they
+        hold :meth:`weights`."""
 
 
 def train_together(
@@ -142,14 +151,16 @@ class Sequential:
         return losses, outputs
 
     def weights(self) -> list[list[np.ndarray]]:
-        return [m.get_weights() for m in self.models]
+        return [_used_weights(m) for m in self.models]
 
     def states(self) -> list[tuple[list[np.ndarray], list[np.ndarray]]]:
         return [(m.get_weights(), [v.numpy() for v in m.optimizer.variables])
                 for m in self.models]
 
     def sync(self) -> None:
-        pass
+        for model in self.models:
+            if _averages(model) is not None:
+                model.optimizer.finalize_variable_values(model.trainable_variables)
 
 
 class _FirstEpochGuard:
@@ -233,6 +244,7 @@ class Packed:
             variable.assign(values[0] if tuple(variable.shape) == values[0].shape
                             else np.stack(values))
         self._optimizer = optimizer
+        self._averages = _averages(first, optimizer)
         self._feed = _Feed(datas, list(order_seeds), epoch_rows)
         self._epoch = self._compile(datas, batch, tf)
         self._number = first_epoch
@@ -274,6 +286,7 @@ class Packed:
             self._val_rows = [len(xs) for xs in x_vals]
             xv = tf.constant(np.stack([_pad(xs, max(self._val_rows)) for xs in x_vals]))
         trainable, state, optimizer = self._trainable, self._state, self._optimizer
+        judged = self._averages or trainable  # the weights the validation sees
 
         def one_step(args: tuple[Any, ...]) -> tuple[Any, Any, list[Any]]:
             weights, states, xb, yb, wb, valid = args
@@ -315,7 +328,7 @@ class Packed:
             if not has_val:
                 return mean_loss, mean_loss
             return mean_loss, in_batches(
-                lambda part: vmap(predict, ([v.value for v in trainable],
+                lambda part: vmap(predict, ([v.value for v in judged],
                                             [v.value for v in state], part)),
                 xv, axis=1)
 
@@ -331,7 +344,10 @@ class Packed:
         return losses, [stacked[k, :rows] for k, rows in enumerate(self._val_rows)]
 
     def weights(self) -> list[list[np.ndarray]]:
-        trainable = [v.numpy() for v in self._trainable]
+        return self._unstacked(self._averages or self._trainable)
+
+    def _unstacked(self, trainable_source: list[Any]) -> list[list[np.ndarray]]:
+        trainable = [v.numpy() for v in trainable_source]
         state = [v.numpy() for v in self._state]
         return [[(trainable if group == "t" else state)[i][k]
                  for group, i in self._weight_places] for k in range(len(self.models))]
@@ -342,7 +358,7 @@ class Packed:
         return [
             (weights, [s if s.shape == shape else s[k] for s, shape in zip(slots, shapes,
                                                                               strict=True)])
-            for k, weights in enumerate(self.weights())
+            for k, weights in enumerate(self._unstacked(self._trainable))
         ]
 
     def sync(self) -> None:
@@ -354,6 +370,8 @@ class Packed:
         for k, model in enumerate(self.models):
             for variable, value in zip(model.non_trainable_variables, state, strict=True):
                 variable.assign(value[k])
+            if self._averages is not None:
+                model.optimizer.finalize_variable_values(model.trainable_variables)
 
 
 def compiled_epoch(model: Any, data: Arrays, bs: int, *, order_seed: int | None = 0,
@@ -369,6 +387,17 @@ def compiled_epoch(model: Any, data: Arrays, bs: int, *, order_seed: int | None 
 
     feed = _Feed([data], [order_seed], epoch_rows)
     xv = tf.constant(data["x_val"]) if data.get("x_val") is not None else None
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    averages = _averages(model)
+
+    def judged(part: Any) -> Any:  # the model's output on the weights it is judged on
+        if averages is None:
+            return model(part, training=False)
+        out, _ = model.stateless_call([a.value for a in averages],
+                                      [v.value for v in model.non_trainable_variables],
+                                      part, training=False)
+        return out
     steps = max(1, math.ceil(feed.width / bs))
 
     @tf.function(input_signature=feed.specs(tf))
@@ -386,8 +415,7 @@ def compiled_epoch(model: Any, data: Arrays, bs: int, *, order_seed: int | None 
         loss = tf.cast(logs["loss"], tf.float32)
         if xv is None:
             return loss, loss
-        return loss, in_batches(lambda part: tf.cast(model(part, training=False), tf.float32),
-                                xv, axis=0)
+        return loss, in_batches(lambda part: tf.cast(judged(part), tf.float32), xv, axis=0)
 
     return lambda number: epoch(*feed.epoch(number))
 
@@ -489,6 +517,30 @@ class _Feed:
             ws.append(_pad(np.ones(len(rows), np.float32) if given is None
                            else given[rows].astype(np.float32), self.width))
         return np.stack(xs), np.stack(ys), np.stack(ws), self._valid
+
+
+def _averages(model: Any, optimizer: Any = None) -> list[Any] | None:
+    """The moving averages of ``model``'s trainable weights that its optimizer (or
+    ``optimizer``, built on the same variables stacked) keeps with Keras' ``use_ema``,
+    in the order of ``model.trainable_variables``; None where it keeps none."""
+    optimizer = optimizer if optimizer is not None else model.optimizer
+    if not getattr(optimizer, "use_ema", False):
+        return None
+    averages = list(getattr(optimizer, "_model_variables_moving_average", None) or [])
+    if len(averages) != len(model.trainable_variables):
+        raise ValueError("the optimizer's weight averages do not match the model's "
+                         "weights: build the optimizer on model.trainable_variables")
+    return averages
+
+
+def _used_weights(model: Any) -> list[np.ndarray]:
+    """``model.get_weights()``, with each trainable weight's moving average in its
+    place where the optimizer keeps one."""
+    averages = _averages(model)
+    if averages is None:
+        return model.get_weights()  # type: ignore[no-any-return]
+    by_id = {id(v): a for v, a in zip(model.trainable_variables, averages, strict=True)}
+    return [by_id.get(id(v), v).numpy() for v in model.weights]
 
 
 def _pad(array: np.ndarray, rows: int) -> np.ndarray:

@@ -233,3 +233,77 @@ def test_a_model_built_on_first_use_trains_one_after_another(capfd) -> None:
     assert "begin it with keras.Input" in capfd.readouterr().err
     losses, _ = training.run_epoch()
     assert all(np.isfinite(losses))
+
+
+
+def averaging_models(task: Task, seeds: list[int]) -> list:
+    """Small regressors whose optimizer keeps a moving average of their weights."""
+    import keras
+
+    models = []
+    for seed in seeds:
+        keras.utils.set_random_seed(seed)
+        model = keras.Sequential([keras.Input((task.n_features,)),
+                                  keras.layers.Dense(16, activation="relu"),
+                                  keras.layers.Dense(1)])
+        model.compile(optimizer=keras.optimizers.AdamW(3e-3, use_ema=True, ema_momentum=0.8),
+                      loss="mse")
+        model.optimizer.build(model.trainable_variables)
+        models.append(model)
+    return models
+
+
+@pytest.mark.parametrize("pack", [True, False], ids=["packed", "alone"])
+def test_a_model_with_averaged_weights_is_judged_and_handed_over_on_the_average(
+    pack: bool,
+) -> None:
+    """A space whose optimizer keeps a moving average of the weights (Keras'
+    ``use_ema``) gets what ``model.fit`` gives it: each epoch's validation outputs are
+    the averaged model's, the weights a trial keeps and a refit hands over (after
+    ``sync``) are the average, and the checkpointed state holds the raw weights that
+    training goes on from."""
+    import keras
+
+    task = KINDS[OutputKind.REGRESSION]
+    models = averaging_models(task, [1, 2])
+    datas = [fold_data(task, rows, seed) for seed, rows in enumerate((91, 90))]
+    training = train_together(models, datas, 16, order_seeds=[7, 8], pack=pack)
+    assert training.packed is pack
+    for _ in range(3):
+        _, outputs = training.run_epoch()
+    averaged = training.weights()
+    raw = [weights for weights, _ in training.states()]
+    for k, data in enumerate(datas):
+        assert not np.allclose(averaged[k][0], raw[k][0])  # an average, not the weights
+        judge = keras.models.clone_model(models[k])
+        judge.set_weights(averaged[k])
+        np.testing.assert_allclose(outputs[k], judge.predict(data["x_val"], verbose=0),
+                                   rtol=1e-4, atol=1e-5)
+    training.sync()
+    for model, weights in zip(models, averaged, strict=True):
+        for held, expected in zip(model.get_weights(), weights, strict=True):
+            np.testing.assert_allclose(held, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_resumed_model_goes_on_with_its_raw_weights_and_its_average() -> None:
+    """The checkpointed state of an averaging model (raw weights, optimizer variables
+    with the average among them) resumes to what training straight on gives."""
+    task = KINDS[OutputKind.REGRESSION]
+    datas = [fold_data(task, rows, seed) for seed, rows in enumerate((91, 90))]
+    straight = train_together(averaging_models(task, [1, 2]), datas, 16, order_seeds=[7, 8])
+    for _ in range(2):
+        straight.run_epoch()
+    saved = straight.states()
+    resumed_models = averaging_models(task, [5, 6])  # other starting weights
+    for model, (weights, slots) in zip(resumed_models, saved, strict=True):
+        model.set_weights(weights)
+        for variable, value in zip(model.optimizer.variables, slots, strict=True):
+            variable.assign(value)
+    resumed = train_together(resumed_models, datas, 16, order_seeds=[7, 8], first_epoch=3)
+    _, straight_outputs = straight.run_epoch()
+    _, resumed_outputs = resumed.run_epoch()
+    for a, b in zip(straight_outputs, resumed_outputs, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    for a, b in zip(straight.weights(), resumed.weights(), strict=True):
+        for x, y in zip(a, b, strict=True):
+            np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5)
