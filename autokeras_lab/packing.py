@@ -387,9 +387,10 @@ def compiled_epoch(model: Any, data: Arrays, bs: int, *, order_seed: int | None 
 
     feed = _Feed([data], [order_seed], epoch_rows)
     xv = tf.constant(data["x_val"]) if data.get("x_val") is not None else None
-    if not model.optimizer.built:
+    if not model.optimizer.built and model.trainable_variables:
         model.optimizer.build(model.trainable_variables)
-    averages = _averages(model)
+    # a model built on first use has no weights to average yet: judged on its own
+    averages = _averages(model) if model.optimizer.built else None
 
     def judged(part: Any) -> Any:  # the model's output on the weights it is judged on
         if averages is None:

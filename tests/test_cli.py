@@ -251,4 +251,4 @@ def test_no_refit_reaches_the_search(
     assert main(["search", "concrete", "--quiet", *flags]) == 2
     [experiment] = searched
     assert experiment.refit is refit
-    assert experiment.trial_seconds == (255 if refit else 300)
+    assert experiment.trial_seconds == (225 if refit else 300)
