@@ -29,6 +29,7 @@ still training at the deadline stops; either keeps its original models.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -143,14 +144,9 @@ def refit_chosen(
     setup = run.setup
     order = sorted(chosen, key=lambda trial_id: -chosen[trial_id])  # heaviest first
     transforms = {t: input_transform(trials[t].config, setup.prepared) for t in order}
-    arrays: dict[str, tuple[Arrays, list[int]]] = {}
-
-    def arrays_for(transform: str) -> tuple[Arrays, list[int]]:
-        """Built only for a transform a planned refit needs: on a large table each is
-        the table's size again, and its copy in the object store as much."""
-        if transform not in arrays:
-            arrays[transform] = setup.prepared.refit_arrays(transform)
-        return arrays[transform]
+    # built only for a transform a planned refit needs, once: on a large table each is
+    # the table's size again, and its copy in the object store as much
+    arrays_for = functools.cache(setup.prepared.refit_arrays)
 
     done = _train_on_workers(run, [trials[t] for t in order], transforms, arrays_for, deadline)
     before = {t: val_predictions(trials[t]) for t in order}
