@@ -36,6 +36,7 @@ against ours split by split, and the mean wall time; ``--json`` keeps every spli
     python scripts/benchmark_quality.py --datasets concrete --splits 5 --tools ours,hgb
     python scripts/benchmark_quality.py --json runs.json --resume   # go on where it stopped
     python scripts/benchmark_quality.py --compare before.json after.json  # a change, paired
+    python scripts/benchmark_quality.py --curve b60.json b120.json b300.json  # by budget
 """
 
 from __future__ import annotations
@@ -62,6 +63,10 @@ DATASETS = ("concrete", "diabetes", "car", "breast_cancer", "diamonds")
 TOOLS = ("ours", "hgb", "grid")
 #: Our default search's time budget, which AutoGluon gets too when --time-budget is unset.
 DEFAULT_BUDGET = 300.0
+#: Which of two scores is better, per metric.
+BETTER = {"rmse": min, "log_loss": min, "accuracy": max}
+#: The tools whose score depends on the time budget; the others are fixed recipes.
+BUDGETED = ("ours", "autogluon")
 GRID = {"model__learning_rate": [0.01, 0.05, 0.1], "model__dropout": [0.2, 0.5],
         "batch_size": [16, 32]}
 
@@ -407,7 +412,6 @@ def summarise(records: list[dict[str, Any]]) -> str:
     its wins against ours on the same splits, and its mean wall time."""
     lines = ["| data set | metric | tool | mean ± s.e. | splits won vs ours | seconds |",
              "|---|---|---|---|---|---|"]
-    better = {"rmse": min, "log_loss": min, "accuracy": max}
     for name in dict.fromkeys(r["dataset"] for r in records):
         rows = [r for r in records if r["dataset"] == name]
         tools = list(dict.fromkeys(r["tool"] for r in rows))
@@ -420,7 +424,7 @@ def summarise(records: list[dict[str, Any]]) -> str:
                 if tool != "ours" and ours:
                     shared = [s for s in mine if s in ours]
                     won = sum(
-                        better[metric](mine[s]["scores"][metric], ours[s][metric])
+                        BETTER[metric](mine[s]["scores"][metric], ours[s][metric])
                         == mine[s]["scores"][metric]
                         and mine[s]["scores"][metric] != ours[s][metric]
                         for s in shared)
@@ -438,7 +442,7 @@ def summarise(records: list[dict[str, Any]]) -> str:
         if not paired:
             continue
         metric = paired[0]["metric"]
-        won = sum(better.get(metric, min)(r["ensemble_test"], r["single_test"])
+        won = sum(BETTER.get(metric, min)(r["ensemble_test"], r["single_test"])
                   == r["ensemble_test"] and r["ensemble_test"] != r["single_test"]
                   for r in paired)
         lines.append(f"| {name} | {metric} | {_mean_se([r['ensemble_test'] for r in paired])} | "
@@ -467,7 +471,6 @@ def compare(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> str:
     same splits in two ``--json`` runs (before and after), each run's mean ± standard
     error, the mean of the per-split differences (after - before) ± its standard
     error, and on how many splits the change did better."""
-    better = {"rmse": min, "log_loss": min, "accuracy": max}
     earlier = {(r["dataset"], r["tool"], r["split"]): r for r in before}
     paired: dict[tuple[str, str], list[tuple[dict[str, Any], dict[str, Any]]]] = {}
     for record in after:
@@ -482,12 +485,64 @@ def compare(before: list[dict[str, Any]], after: list[dict[str, Any]]) -> str:
         for metric in pairs[0][0]["scores"]:
             old = [b["scores"][metric] for b, _ in pairs]
             new = [a["scores"][metric] for _, a in pairs]
-            won = sum(better[metric](n, o) == n and n != o for o, n in zip(old, new, strict=True))
+            won = sum(BETTER[metric](n, o) == n and n != o for o, n in zip(old, new, strict=True))
             lines.append(
                 f"| {dataset} | {tool} | {metric} | {len(pairs)} | {_mean_se(old)} | "
                 f"{_mean_se(new)} | {_mean_se([n - o for o, n in zip(old, new, strict=True)])} | "
                 f"{won}/{len(pairs)} |")
     return "\n".join(lines)
+
+
+def _budget(record: dict[str, Any]) -> float:
+    return record.get("settings", {}).get("budget") or DEFAULT_BUDGET
+
+
+def _at_budget(rows: list[dict[str, Any]], tool: str, metric: str,
+               budget: float) -> list[float]:
+    """A tool's scores at that budget (a fixed recipe's, whatever the budget)."""
+    return [r["scores"][metric] for r in rows if r["tool"] == tool
+            and (tool not in BUDGETED or _budget(r) == budget)]
+
+
+def curve(records: list[dict[str, Any]]) -> str:
+    """The budget curve: per data set, a markdown table with a row per metric and time
+    budget, our search's and AutoGluon's mean ± standard error at that budget beside
+    each fixed recipe (CatBoost's defaults and the like, the same at every budget);
+    then, per metric, the budget from which ours is ahead of each tool on the mean at
+    every larger budget measured. ``records``: the runs of ``--json`` files, one per
+    budget (a run without a budget had the default, 300 s)."""
+    blocks = []
+    for name in dict.fromkeys(r["dataset"] for r in records):
+        rows = [r for r in records if r["dataset"] == name]
+        tools = list(dict.fromkeys(r["tool"] for r in rows))
+        if "ours" not in tools:
+            raise ValueError(f"{name}: the runs hold no search of ours to draw a curve of")
+        columns = [t for t in BUDGETED if t in tools] + [t for t in tools if t not in BUDGETED]
+        budgets = sorted({_budget(r) for r in rows if r["tool"] in BUDGETED})
+        lines = ["| data set | metric | budget | " + " | ".join(columns) + " |",
+                 "|---|---|---|" + "---|" * len(columns)]
+        verdicts = []
+        for metric in rows[0]["scores"]:
+            for budget in budgets:
+                cells = " | ".join(_mean_se(_at_budget(rows, t, metric, budget))
+                                   for t in columns)
+                lines.append(f"| {name} | {metric} | {budget:.0f} s | {cells} |")
+            said = []
+            for tool in columns[1:]:
+                since = None
+                for budget in reversed(budgets):
+                    ours, theirs = (_at_budget(rows, t, metric, budget) for t in ("ours", tool))
+                    if not (ours and theirs):
+                        continue
+                    mean, other = statistics.fmean(ours), statistics.fmean(theirs)
+                    if BETTER[metric](mean, other) != mean or mean == other:
+                        break
+                    since = budget
+                said.append(f"{tool} from {since:.0f} s" if since is not None
+                            else f"{tool} at no budget measured")
+            verdicts.append(f"{name}, {metric}: ours is ahead of " + "; ".join(said) + ".")
+        blocks.append("\n".join(lines) + "\n\n" + "\n".join(verdicts))
+    return "\n\n".join(blocks)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -514,6 +569,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true",
                         help="keep the runs already in the --json file instead of rerunning "
                              "them (same flags required)")
+    parser.add_argument("--curve", nargs="+", type=Path, metavar="JSON",
+                        help="run nothing: the budget curve of --json files run at several "
+                             "--time-budget values (ours and autogluon), beside the fixed "
+                             "recipes' runs in them")
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"),
                         help="run nothing: compare two --json files split by split (a "
                              "change measured before and after it)")
@@ -524,6 +583,12 @@ def main(argv: list[str] | None = None) -> int:
             print(compare(*runs))
         except (OSError, ValueError, KeyError, TypeError) as error:
             parser.error(f"--compare: {error}")
+        return 0
+    if args.curve:
+        try:
+            print(curve([r for path in args.curve for r in json.loads(path.read_text())]))
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            parser.error(f"--curve: {error}")
         return 0
     datasets = [d for d in args.datasets.split(",") if d]
     tools = [t for t in args.tools.split(",") if t]

@@ -155,3 +155,38 @@ def test_compare_pairs_two_runs_split_by_split(tmp_path, capsys) -> None:
     with pytest.raises(SystemExit) as exit_:
         quality.main(["--compare", str(before), str(after)])
     assert exit_.value.code == 2 and "share no split" in capsys.readouterr().err
+
+
+def test_the_budget_curve_says_from_which_budget_ours_is_ahead(tmp_path, capsys) -> None:
+    def runs(tool: str, budget: float | None, values: list[float]) -> list[dict]:
+        return [{"dataset": "concrete", "tool": tool, "split": k, "scores": {"rmse": v},
+                 "settings": {"budget": budget, "search_args": [], "grid_epochs": 100}}
+                for k, v in enumerate(values)]
+
+    files = {60: runs("ours", 60.0, [4.4, 4.0]) + runs("autogluon", 60.0, [3.9, 3.7]),
+             120: runs("ours", 120.0, [3.8, 3.6]) + runs("autogluon", 120.0, [3.6, 3.6]),
+             # the default budget is recorded as none; CatBoost has no budget
+             300: runs("ours", None, [3.5, 3.3]) + runs("autogluon", None, [3.6, 3.5])
+             + runs("catboost", None, [3.9, 3.7])}
+    paths = []
+    for budget, records in files.items():
+        paths.append(tmp_path / f"b{budget}.json")
+        paths[-1].write_text(json.dumps(records))
+    assert quality.main(["--curve", *map(str, paths)]) == 0
+    out = capsys.readouterr().out
+    assert "| concrete | rmse | 60 s | 4.2 ± 0.2 | 3.8 ± 0.1 | 3.8 ± 0.1 |" in out
+    assert "| concrete | rmse | 300 s | 3.4 ± 0.1 | 3.55 ± 0.05 | 3.8 ± 0.1 |" in out
+    # behind AutoGluon at 120 s (3.7 against 3.6), ahead at 300 s; ahead of CatBoost's
+    # 3.8 at 120 s and 300 s, not at 60 s
+    assert "concrete, rmse: ours is ahead of autogluon from 300 s; catboost from 120 s." in out
+    del files[300]
+    # behind both at the largest budget: ahead at a smaller one does not count
+    paths[-1].write_text(json.dumps(runs("ours", None, [4.5, 4.5])
+                                    + runs("catboost", None, [3.9, 3.7])))
+    assert quality.main(["--curve", *map(str, paths)]) == 0
+    assert "ours is ahead of autogluon at no budget measured; catboost at no budget" in (
+        capsys.readouterr().out)
+    paths[0].write_text(json.dumps(runs("catboost", None, [3.9])))
+    with pytest.raises(SystemExit) as exit_:
+        quality.main(["--curve", str(paths[0])])
+    assert exit_.value.code == 2 and "no search of ours" in capsys.readouterr().err
