@@ -334,7 +334,7 @@ RUNNERS = {"ours": run_ours, "hgb": run_hgb, "grid": run_grid, "catboost": run_c
 
 
 def run(datasets: list[str], tools: list[str], *, n_splits: int, budget: float | None,
-        search_args: tuple[str, ...] = (), grid_epochs: int = 100,
+        search_args: tuple[str, ...] = (), grid_epochs: int = 100, rows: int | None = None,
         done: Sequence[dict[str, Any]] = (), save: Path | None = None,
         autogluon_python: str | None = None,
         out: Any = sys.stderr) -> list[dict[str, Any]]:
@@ -343,14 +343,15 @@ def run(datasets: list[str], tools: list[str], *, n_splits: int, budget: float |
     is rewritten after each run, so a benchmark of hours that dies loses one run."""
     from autokeras_lab.data import load_dataset
 
-    settings = _settings(budget, search_args, grid_epochs)
+    settings = _settings(budget, search_args, grid_epochs, rows)
     kept = {(r["dataset"], r["split"], r["tool"]): r for r in done}
     records = []
     for name in datasets:
         dataset = load_dataset(name)
         classify = dataset.task == "classification"
         classes = [str(c) for c in dataset.classes] if classify else None
-        for split, (train, test) in enumerate(splits(dataset.frame, dataset.target,
+        frame = sample(dataset.frame, rows)
+        for split, (train, test) in enumerate(splits(frame, dataset.target,
                                                      classify=classify, n=n_splits)):
             for tool in tools:
                 record = kept.pop((name, split, tool), None)
@@ -376,14 +377,25 @@ def run(datasets: list[str], tools: list[str], *, n_splits: int, budget: float |
     return records
 
 
-def _settings(budget: float | None, search_args: tuple[str, ...],
-              grid_epochs: int) -> dict[str, Any]:
-    """What a run's score depends on besides its data set, split and tool."""
-    return {"budget": budget, "search_args": list(search_args), "grid_epochs": grid_epochs}
+def sample(frame: pd.DataFrame, rows: int | None) -> pd.DataFrame:
+    """The table cut to ``rows`` rows drawn at random (the same rows on every call), to
+    measure a data set at another size; the whole table when ``rows`` is unset or it
+    has no more rows than that."""
+    if rows is None or rows >= len(frame):
+        return frame
+    return frame.sample(n=rows, random_state=0).reset_index(drop=True)
+
+
+def _settings(budget: float | None, search_args: tuple[str, ...], grid_epochs: int,
+              rows: int | None = None) -> dict[str, Any]:
+    """What a run's score depends on besides its data set, split and tool (``rows``
+    only when set, so the files of runs on whole tables stay resumable)."""
+    settings = {"budget": budget, "search_args": list(search_args), "grid_epochs": grid_epochs}
+    return settings if rows is None else {**settings, "rows": rows}
 
 
 def resumable(path: Path, *, budget: float | None, search_args: tuple[str, ...],
-              grid_epochs: int) -> list[dict[str, Any]]:
+              grid_epochs: int, rows: int | None = None) -> list[dict[str, Any]]:
     """The runs in an earlier ``--json`` file, after checking they were made with
     these settings (a run of another budget must not be averaged with this one).
 
@@ -391,7 +403,7 @@ def resumable(path: Path, *, budget: float | None, search_args: tuple[str, ...],
         ValueError: The file is not such a file, or holds runs of other settings.
     """
     records = json.loads(path.read_text())
-    settings = _settings(budget, search_args, grid_epochs)
+    settings = _settings(budget, search_args, grid_epochs, rows)
     other = [r for r in records if r.get("settings") != settings]
     if other:
         found = other[0].get("settings", "none recorded")
@@ -555,6 +567,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--splits", type=int, default=10, help="random 90/10 splits (10)")
     parser.add_argument("--time-budget", type=float, default=None,
                         help="our search's --time-budget (default: the search's own)")
+    parser.add_argument("--rows", type=int, metavar="N",
+                        help="cut each data set to N rows drawn at random (seeded) before "
+                             "splitting: a table measured at another size")
     parser.add_argument("--quick", action="store_true",
                         help="2 splits and 60 s searches, to see it work")
     parser.add_argument("--grid-epochs", type=int, default=100,
@@ -600,19 +615,23 @@ def main(argv: list[str] | None = None) -> int:
     n_splits, budget = args.splits, args.time_budget
     if args.quick:
         n_splits, budget = min(n_splits, 2), budget or 60.0
+    if args.rows is not None and args.rows < 20:
+        parser.error(f"--rows {args.rows} is too few to split 90/10 and search; pass 20 or more")
     if args.resume and not (args.json and args.json.exists()):
         parser.error("--resume needs --json naming the file an earlier run wrote")
     search_args = tuple(shlex.split(args.search_args))
     try:
         done = (resumable(args.json, budget=budget, search_args=search_args,
-                          grid_epochs=args.grid_epochs) if args.resume else [])
+                          grid_epochs=args.grid_epochs, rows=args.rows) if args.resume else [])
     except ValueError as error:  # a JSON syntax error is one too
         parser.error(f"--resume: {error}")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     records = run(datasets, tools, n_splits=n_splits, budget=budget, search_args=search_args,
-                  grid_epochs=args.grid_epochs, done=done, save=args.json,
+                  grid_epochs=args.grid_epochs, rows=args.rows, done=done, save=args.json,
                   autogluon_python=args.autogluon_python)
     budget_text = f"{budget:.0f} s" if budget else "the default"
+    if args.rows:
+        print(f"\nEach data set cut to {args.rows} rows drawn at random.", end="")
     print(f"\n{n_splits} random 90/10 splits per data set; our search's time budget: "
           f"{budget_text}{'; its flags: ' + args.search_args if args.search_args else ''}\n")
     print(summarise(records))

@@ -60,6 +60,27 @@ def test_runs_made_with_other_settings_are_refused_not_averaged_in(tmp_path, cap
     assert saved.read_text() == before
 
 
+def test_a_table_cut_to_fewer_rows_is_the_same_rows_for_every_tool_and_run(tmp_path, capsys):
+    saved = tmp_path / "runs.json"
+    records = quality.run(["concrete"], ["hgb", "lightgbm"], n_splits=2, budget=None, rows=300,
+                          save=saved, out=io.StringIO())
+    assert all(r["settings"]["rows"] == 300 for r in records)
+    from autokeras_lab.data import load_dataset
+
+    concrete = load_dataset("concrete").frame
+    cut = quality.sample(concrete, 300)
+    assert len(cut) == 300 and cut.equals(quality.sample(concrete, 300))
+    assert quality.sample(concrete, 5000) is concrete
+    # a resumed run must be of the same size: the whole table's runs are not these
+    with pytest.raises(SystemExit) as exit_:
+        quality.main(["--datasets", "concrete", "--tools", "hgb", "--splits", "2",
+                      "--json", str(saved), "--resume"])
+    assert exit_.value.code == 2 and "other settings" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        quality.main(["--datasets", "concrete", "--tools", "hgb", "--rows", "5"])
+    assert exit_.value.code == 2 and "--rows 5 is too few" in capsys.readouterr().err
+
+
 def test_resume_without_a_json_file_is_a_clear_usage_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         quality.main(["--tools", "hgb", "--resume", "--json", str(tmp_path / "none.json")])
