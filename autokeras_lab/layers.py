@@ -13,7 +13,8 @@ from typing import Any
 
 import keras
 
-__all__ = ["PeriodicEmbedding", "Temperature"]
+__all__ = ["EnsembleInput", "EnsembleOutput", "MemberLoss", "PeriodicEmbedding", "Temperature",
+           "periodic_embeddings"]
 
 
 @keras.saving.register_keras_serializable(package="autokeras_lab")
@@ -46,6 +47,110 @@ class PeriodicEmbedding(keras.layers.Layer):
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "n_frequencies": self.n_frequencies,
                 "sigma": self.sigma}
+
+
+def periodic_embeddings(inputs: Any, frequencies: int, sigma: float, dim: int) -> Any:
+    """The "PLR" embedding of every numeric input, flattened: :class:`PeriodicEmbedding`,
+    one linear map to ``dim`` per feature, ReLU (Gorishniy et al. 2022)."""
+    n_features = int(inputs.shape[-1])
+    x = PeriodicEmbedding(frequencies, sigma)(inputs)
+    x = keras.layers.EinsumDense(  # one linear map per feature
+        "bfc,fcd->bfd", output_shape=(n_features, dim), bias_axes="fd"
+    )(x)
+    x = keras.layers.ReLU()(x)
+    return keras.layers.Flatten()(x)
+
+
+@keras.saving.register_keras_serializable(package="autokeras_lab")
+class EnsembleInput(keras.layers.Layer):
+    """The start of ``members`` networks in one (TabM-mini, Gorishniy et al. 2025,
+    "TabM: Advancing Tabular Deep Learning with Parameter-Efficient Ensembling"): the
+    input ``(batch, features)`` is copied for each member and scaled feature by
+    feature by that member's own trainable vector, initialised with random signs, so
+    that the layers after it, shared by all members and applied to the last axis,
+    see ``members`` different inputs. Output ``(batch, members, features)``.
+    """
+
+    def __init__(self, members: int = 32, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.members = int(members)
+
+    def build(self, input_shape: Any) -> None:
+        self.scales = self.add_weight(name="scales", shape=(self.members, int(input_shape[-1])),
+                                      initializer=keras.initializers.RandomUniform(-1.0, 1.0))
+        self.scales.assign(keras.ops.where(self.scales >= 0, 1.0, -1.0))
+
+    def call(self, inputs: Any) -> Any:
+        return keras.ops.expand_dims(inputs, 1) * self.scales
+
+    def compute_output_shape(self, input_shape: Any) -> tuple[Any, ...]:
+        return (input_shape[0], self.members, input_shape[-1])
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "members": self.members}
+
+
+@keras.saving.register_keras_serializable(package="autokeras_lab")
+class EnsembleOutput(keras.layers.Layer):
+    """The end of the members that :class:`EnsembleInput` began: one linear head (and
+    ``activation``) per member on its features ``(batch, members, features)``. In
+    training it gives every member's output, ``(batch, members, units)``, for
+    :class:`MemberLoss` to train each member on its own; otherwise their mean,
+    ``(batch, units)``: the prediction of the ensemble (its probabilities, for a
+    classifier).
+    """
+
+    def __init__(self, units: int, activation: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.units = int(units)
+        self.activation = keras.activations.get(activation)
+
+    def build(self, input_shape: Any) -> None:
+        members, features = int(input_shape[1]), int(input_shape[-1])
+        self.kernel = self.add_weight(name="kernel", shape=(members, features, self.units),
+                                      initializer="glorot_uniform")
+        self.bias = self.add_weight(name="bias", shape=(members, self.units),
+                                    initializer="zeros")
+
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        outputs = self.activation(keras.ops.einsum("bmf,mfu->bmu", inputs, self.kernel)
+                                  + self.bias)
+        return outputs if training else keras.ops.mean(outputs, axis=1)
+
+    def compute_output_shape(self, input_shape: Any) -> tuple[Any, ...]:
+        return (input_shape[0], self.units)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "units": self.units,
+                "activation": keras.activations.serialize(self.activation)}
+
+
+@keras.saving.register_keras_serializable(package="autokeras_lab")
+class MemberLoss(keras.losses.Loss):
+    """A Keras loss (by name: ``"mse"``, ``"binary_crossentropy"``,
+    ``"sparse_categorical_crossentropy"``) that trains each member of an
+    :class:`EnsembleOutput` on its own: on outputs ``(batch, members, units)`` it is the
+    mean over the members of each one's loss, one value per row, as TabM trains (the
+    loss of the members' mean would train them as one model). On the ensemble's
+    output ``(batch, units)`` it is the loss itself.
+    """
+
+    def __init__(self, loss: str = "mse", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.loss = str(loss)
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        ops, loss = keras.ops, keras.losses.get(self.loss)
+        if len(y_pred.shape) < 3:
+            return loss(y_true, y_pred)
+        y = ops.reshape(ops.cast(y_true, y_pred.dtype), (-1, 1, 1))
+        if self.loss == "sparse_categorical_crossentropy":  # a class index per member
+            labels = ops.broadcast_to(y[..., 0], ops.shape(y_pred)[:2])
+            return ops.mean(loss(labels, y_pred), axis=1)
+        return ops.mean(loss(ops.broadcast_to(y, ops.shape(y_pred)), y_pred), axis=1)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "loss": self.loss}
 
 
 @keras.saving.register_keras_serializable(package="autokeras_lab")

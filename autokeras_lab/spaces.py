@@ -122,6 +122,18 @@ class Task:
         optimizers when the batch grows (Malladi et al., 2022)."""
         return math.sqrt(self.batch_scale)
 
+    def cosine_decay(self, learning_rate: float, batch: int) -> Any:
+        """``learning_rate`` decayed along a cosine to 5 % of itself over the run's
+        steps at batches of ``batch`` rows (RealMLP's and TabM's schedule); the rate
+        itself where the run's length is not known (:attr:`max_epochs` 0)."""
+        import keras
+
+        steps = self.max_epochs * math.ceil(self.train_rows / batch)
+        if not steps:
+            return learning_rate
+        return keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps,
+                                                      alpha=0.05)
+
     def batch_sizes(self, *sizes: int) -> list[int]:
         """A space's batch-size choices for small tables, scaled to this table:
         ``hp.Choice("batch_size", task.batch_sizes(16, 32, 64, 128))``."""

@@ -11,12 +11,10 @@
 
 from __future__ import annotations
 
-import math
-
 import keras
 import keras_tuner as kt
 
-from autokeras_lab.layers import PeriodicEmbedding
+from autokeras_lab.layers import periodic_embeddings
 from autokeras_lab.spaces import Task
 
 DESCRIPTION = "MLP with periodic numeric embeddings (PLR), AdamW, cosine learning-rate decay"
@@ -36,15 +34,9 @@ def build_model(hp: kt.HyperParameters, task: Task) -> keras.Model:
     inputs = keras.Input(shape=(task.n_features,))
     x = inputs
     if hp.Boolean("embedding", default=True):
-        frequencies = hp.Int("frequencies", 8, 48, step=8)
-        sigma = hp.Float("frequency_scale", 0.01, 10.0, sampling="log")
-        dim = hp.Int("embedding_dim", 4, 32, sampling="log")
-        x = PeriodicEmbedding(frequencies, sigma)(x)
-        x = keras.layers.EinsumDense(  # one linear map per feature
-            "bfc,fcd->bfd", output_shape=(task.n_features, dim), bias_axes="fd"
-        )(x)
-        x = keras.layers.ReLU()(x)
-        x = keras.layers.Flatten()(x)
+        x = periodic_embeddings(x, hp.Int("frequencies", 8, 48, step=8),
+                                hp.Float("frequency_scale", 0.01, 10.0, sampling="log"),
+                                hp.Int("embedding_dim", 4, 32, sampling="log"))
     for _ in range(depth):
         x = keras.layers.Dense(width, activation=activation)(x)
         if dropout > 0:
@@ -52,11 +44,7 @@ def build_model(hp: kt.HyperParameters, task: Task) -> keras.Model:
     outputs = keras.layers.Dense(task.n_outputs, activation=task.output_activation)(x)
     model = keras.Model(inputs, outputs)
 
-    steps = task.max_epochs * math.ceil(task.train_rows / batch)
-    schedule = (
-        keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps, alpha=0.05)
-        if steps else learning_rate
-    )
-    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=weight_decay),
+    model.compile(optimizer=keras.optimizers.AdamW(task.cosine_decay(learning_rate, batch),
+                                                   weight_decay=weight_decay),
                   loss=task.loss)
     return model

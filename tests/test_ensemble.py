@@ -134,9 +134,11 @@ def test_the_quantile_transform_round_trips_through_preprocessing_json(tmp_path)
 
 
 @pytest.mark.slow
-def test_a_plr_mlp_model_loads_in_safe_mode_in_a_fresh_process(tmp_path) -> None:
-    """The default space's periodic embedding is a layer of ours: a new process that
-    only runs `predict` must find it (registered on loading), with safe mode on."""
+@pytest.mark.parametrize("space", ["plr_mlp", "tabm"])
+def test_a_model_of_our_layers_loads_in_safe_mode_in_a_fresh_process(space, tmp_path) -> None:
+    """The default space's periodic embedding and TabM's members and their loss are
+    ours: a new process that only runs `predict` must find them (registered on
+    loading), with safe mode on, and predict the members' mean."""
     import subprocess
     import sys
 
@@ -151,7 +153,7 @@ def test_a_plr_mlp_model_loads_in_safe_mode_in_a_fresh_process(tmp_path) -> None
     task = Task.for_data("regression", pre.n_inputs)
     hp = kt.HyperParameters()
     hp.values["embedding"] = True
-    model = load_space("plr_mlp").module.build_model(hp, task)
+    model = load_space(space).module.build_model(hp, task)
     write_model_dir(tmp_path / "best", model, None, {"kind": "trial"}, preprocessor=pre)
     frame.to_csv(tmp_path / "rows.csv", index=False)
 

@@ -307,3 +307,61 @@ def test_a_resumed_model_goes_on_with_its_raw_weights_and_its_average() -> None:
     for a, b in zip(straight.weights(), resumed.weights(), strict=True):
         for x, y in zip(a, b, strict=True):
             np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", [  # the fast tier: regression; the other heads: slow
+    pytest.param(OutputKind.REGRESSION, id="regression"),
+    pytest.param(OutputKind.BINARY, id="binary", marks=pytest.mark.slow),
+    pytest.param(OutputKind.MULTICLASS, id="multiclass", marks=pytest.mark.slow)])
+def test_tabm_members_train_packed_each_on_its_own_loss_and_predict_their_mean(kind) -> None:
+    """A TabM model (32 members in one network) packs like any other: K fold models
+    packed give the weights and losses of one after another; it is judged on the
+    members' mean, which is what the model predicts once trained."""
+    task = KINDS[kind]
+    space = load_space("tabm")
+    values = {"num_layers": 1, "width": 64, "dropout": 0.0, "embedding": False,
+              "batch_size": 16}
+    datas = [fold_data(task, rows, seed) for seed, rows in enumerate((91, 90))]
+    packed = train_together(models_of(space, task, values, [1, 2]), datas, 16,
+                            order_seeds=[7, 8])
+    alone = train_together(models_of(space, task, values, [1, 2]), datas, 16,
+                           order_seeds=[7, 8], pack=False)
+    assert packed.packed
+    for _ in range(3):
+        packed_losses, packed_outputs = packed.run_epoch()
+        alone_losses, alone_outputs = alone.run_epoch()
+        np.testing.assert_allclose(packed_losses, alone_losses, rtol=1e-4)
+        for p, a in zip(packed_outputs, alone_outputs, strict=True):
+            np.testing.assert_allclose(p, a, rtol=1e-4, atol=1e-5)
+    packed.sync()
+    for model, data, output in zip(packed.models, datas, packed_outputs, strict=True):
+        assert output.shape == (len(data["x_val"]), task.n_outputs)
+        np.testing.assert_allclose(model.predict(data["x_val"], verbose=0), output,
+                                   rtol=1e-4, atol=1e-5)
+        members = np.asarray(model(data["x_val"], training=True))
+        assert members.shape == (len(data["x_val"]), 32, task.n_outputs)
+        np.testing.assert_allclose(members.mean(axis=1), output, rtol=1e-4, atol=1e-5)
+        assert members.std(axis=1).mean() > 1e-3  # 32 members, not one copied
+
+
+@pytest.mark.parametrize("loss", ["mse", "binary_crossentropy",
+                                  "sparse_categorical_crossentropy"])
+def test_the_member_loss_is_each_members_loss_averaged_not_the_loss_of_the_mean(loss) -> None:
+    import keras
+
+    from autokeras_lab.layers import MemberLoss
+
+    rng = np.random.default_rng(0)
+    units = 3 if loss.startswith("sparse") else 1
+    members = rng.uniform(0.05, 0.95, size=(6, 4, units)).astype(np.float32)
+    if units > 1:
+        members /= members.sum(axis=-1, keepdims=True)
+    y = rng.integers(0, max(units, 2), size=6).astype(np.float32)
+    base = keras.losses.get(loss)
+    one_by_one = np.stack([np.asarray(base(y if units > 1 else y[:, None], members[:, m]))
+                           for m in range(4)], axis=1).mean(axis=1)
+    per_row = np.asarray(MemberLoss(loss).call(y, members))
+    np.testing.assert_allclose(per_row, one_by_one, rtol=1e-5)
+    of_the_mean = np.asarray(MemberLoss(loss).call(y if units > 1 else y[:, None],
+                                                   members.mean(axis=1)))
+    assert not np.allclose(per_row, of_the_mean)  # the ensemble's own loss differs
