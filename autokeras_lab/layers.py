@@ -49,9 +49,17 @@ class PeriodicEmbedding(keras.layers.Layer):
                 "sigma": self.sigma}
 
 
-def periodic_embeddings(inputs: Any, frequencies: int, sigma: float, dim: int) -> Any:
-    """The "PLR" embedding of every numeric input, flattened: :class:`PeriodicEmbedding`,
-    one linear map to ``dim`` per feature, ReLU (Gorishniy et al. 2022)."""
+def periodic_embeddings(hp: Any, inputs: Any) -> Any:
+    """The "PLR" embedding of every numeric input as a search space tunes it (Gorishniy
+    et al. 2022): :class:`PeriodicEmbedding`, one linear map per feature, ReLU,
+    flattened. ``hp`` (keras-tuner's) chooses it on or off (``embedding``, on by
+    default; the inputs themselves when off), its ``frequencies``, their
+    ``frequency_scale`` and each feature's ``embedding_dim``."""
+    if not hp.Boolean("embedding", default=True):
+        return inputs
+    frequencies = hp.Int("frequencies", 8, 48, step=8)
+    sigma = hp.Float("frequency_scale", 0.01, 10.0, sampling="log")
+    dim = hp.Int("embedding_dim", 4, 32, sampling="log")
     n_features = int(inputs.shape[-1])
     x = PeriodicEmbedding(frequencies, sigma)(inputs)
     x = keras.layers.EinsumDense(  # one linear map per feature

@@ -32,11 +32,7 @@ def build_model(hp: kt.HyperParameters, task: Task) -> keras.Model:
     batch = hp.Choice("batch_size", task.batch_sizes(16, 32, 64, 128))
 
     inputs = keras.Input(shape=(task.n_features,))
-    x = inputs
-    if hp.Boolean("embedding", default=True):
-        x = periodic_embeddings(x, hp.Int("frequencies", 8, 48, step=8),
-                                hp.Float("frequency_scale", 0.01, 10.0, sampling="log"),
-                                hp.Int("embedding_dim", 4, 32, sampling="log"))
+    x = periodic_embeddings(hp, inputs)
     for _ in range(depth):
         x = keras.layers.Dense(width, activation=activation)(x)
         if dropout > 0:

@@ -149,3 +149,15 @@ def test_every_space_builds_valid_models_across_its_space(name: str, task: Task)
         out = model.predict_on_batch(x)
         if task.kind != "regression":
             assert (out >= 0).all() and (out <= 1).all()
+
+
+def test_the_cosine_decay_spans_the_runs_steps_and_is_the_rate_where_the_run_is_unknown(
+) -> None:
+    import keras
+
+    schedule = Task(n_features=3, train_rows=100, max_epochs=10).cosine_decay(0.01, 32)
+    assert isinstance(schedule, keras.optimizers.schedules.CosineDecay)
+    assert schedule.decay_steps == 10 * 4  # ceil(100 / 32) steps an epoch
+    assert float(schedule(0)) == pytest.approx(0.01)
+    assert float(schedule(40)) == pytest.approx(0.01 * 0.05)  # 5 % at the end
+    assert Task(n_features=3).cosine_decay(0.01, 32) == 0.01
