@@ -58,7 +58,8 @@ __all__ = [
 
 SPACES_PACKAGE = "search_spaces"
 DEFAULT_BATCH_SIZE = 32
-LARGE_BATCHES_ABOVE = 100_000  # training rows; measured at 10^6 (docs/benchmarks.md)
+BATCH_ROWS = 4_096  # a table of this many training rows has the small-table batches;
+# batches double with every 4x the rows (measured at 38,800 and 10^6, docs/benchmarks.md)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,14 +108,12 @@ class Task:
 
     @property
     def batch_scale(self) -> int:
-        """How many times larger than on a small table a batch should be here: 1 up
-        to ``LARGE_BATCHES_ABOVE`` rows, above it the power of two nearest to the
-        square root of the table's rows over 4,096 (16 at a million rows), so that
-        a large table is not trained 16 rows a step (a step on a CPU costs about
-        the same for 16 rows as for 256)."""
-        if self.data_rows <= LARGE_BATCHES_ABOVE:
-            return 1
-        return int(2 ** round(math.log2(self.data_rows / 4096) / 2))
+        """How many times larger than on a small table a batch should be here: the
+        power of two nearest to the square root of the table's rows over
+        ``BATCH_ROWS`` (1 below 8,192 rows, 4 at diamonds' 38,800, 16 at a million),
+        so that a larger table is not trained 16 rows a step (a step on a CPU costs
+        about the same for 16 rows as for 256) and a search finishes more trials."""
+        return 2 ** max(0, round(math.log2(max(self.data_rows, 1) / BATCH_ROWS) / 2))
 
     @property
     def learning_rate_scale(self) -> float:

@@ -51,6 +51,19 @@ def test_an_epoch_is_every_row_up_to_the_threshold_and_a_sample_above_it() -> No
     assert large.learning_rate_scale == pytest.approx(4.0)
 
 
+def test_batches_double_with_every_four_times_the_rows() -> None:
+    def scale(rows: int) -> int:
+        return Task(n_features=4, train_rows=rows, data_rows=rows).batch_scale
+
+    # a bagged small table (concrete's folds, a fold of 8,000 rows) keeps the batches
+    # its results were measured with; so does a model whose table is not known
+    assert [scale(rows) for rows in (0, 740, 6_400, 8_000)] == [1, 1, 1, 1]
+    assert [scale(rows) for rows in (10_000, 38_800, 100_000, 900_000)] == [2, 4, 4, 16]
+    sizes = [Task(n_features=4, train_rows=r, data_rows=r).batch_sizes(16)[0]
+             for r in (4_000, 16_000, 64_000, 256_000, 1_024_000)]
+    assert sizes == [16, 32, 64, 128, 256]  # never shrinking as the table grows
+
+
 def test_a_large_tables_space_offers_larger_batches_and_learning_rates() -> None:
     space = load_space("plr_mlp")
     small = space.derive(Task(n_features=4, train_rows=5_000))
