@@ -28,8 +28,10 @@ __all__ = [
     "AUTO_TASK",
     "EPOCH_ROWS",
     "INPUT_TRANSFORMS",
+    "MAX_EPOCHS",
     "SAMPLED_EPOCHS_ABOVE",
     "TASK_CHOICES",
+    "TRIAL_ROWS",
     "Budget",
     "Direction",
     "InferenceBudget",
@@ -271,6 +273,13 @@ class InferenceBudget:
 #: tables (diamonds' 38,800 rows among them) keep whole epochs until measured.
 SAMPLED_EPOCHS_ABOVE = 50_000
 EPOCH_ROWS = 16_384
+#: Where a budget does not give ``max_epochs``: a trial trains at most ``MAX_EPOCHS``
+#: epochs and at most ``TRIAL_ROWS`` rows in all (300 epochs of an 8,192-row table),
+#: so that its learning rate's cosine decay ends within a run the search can give it:
+#: with 300 epochs, a 300 s diamonds search's longest trials ran about 120 of them,
+#: at two thirds of their starting rate or more (docs/benchmarks.md, "Lever 7").
+MAX_EPOCHS = 300
+TRIAL_ROWS = MAX_EPOCHS * 8_192
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -279,7 +288,8 @@ class Budget:
 
     Attributes:
         trials: Most trials to run; ``None`` means "until the time budget ends".
-        max_epochs: Most epochs one trial trains (ASHA's ``max_t``).
+        max_epochs: Most epochs one trial trains (ASHA's ``max_t``); ``None``: by the
+            table's size (:meth:`epochs_for`), which the search fills in.
         time_budget_s: Wall-clock limit of the whole search in seconds, or ``None``.
         concurrency: Trials trained at once; ``None`` lets Ray fill the free CPUs.
         patience: A trial ends once its validation metric has not improved for this
@@ -297,7 +307,7 @@ class Budget:
     """
 
     trials: int | None = None
-    max_epochs: int = 300
+    max_epochs: int | None = None
     time_budget_s: float | None = 300.0
     concurrency: int | None = None
     patience: int = 40
@@ -324,10 +334,19 @@ class Budget:
             return fit_rows if fit_rows <= SAMPLED_EPOCHS_ABOVE else EPOCH_ROWS
         return max(1, min(fit_rows, self.epoch_rows))
 
+    def epochs_for(self, epoch_rows: int) -> int:
+        """The most epochs a trial trains when an epoch is ``epoch_rows`` rows:
+        ``max_epochs`` where it is given, else ``MAX_EPOCHS`` but no more than
+        ``TRIAL_ROWS`` rows in all (fewer epochs above 8,192 rows an epoch)."""
+        if self.max_epochs is not None:
+            return self.max_epochs
+        return min(MAX_EPOCHS, math.ceil(TRIAL_ROWS / max(1, epoch_rows)))
+
     def describe(self) -> str:
         """The budget in words: "42 trials, 300 epochs max, 300 s budget"."""
         parts = [f"{self.trials} trials"] if self.trials is not None else []
-        parts.append(f"{self.max_epochs} epochs max")
+        parts.append(f"{self.max_epochs} epochs max" if self.max_epochs is not None
+                     else f"up to {MAX_EPOCHS} epochs (fewer on a large table)")
         if self.time_budget_s is not None:
             parts.append(f"{self.time_budget_s:.0f} s budget")
         return ", ".join(parts)

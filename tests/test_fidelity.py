@@ -15,7 +15,16 @@ from autokeras_lab.data import _datasets, _prepare, from_frame, prepare
 from autokeras_lab.packing import RowStream, train_together
 from autokeras_lab.spaces import Task, load_space
 from autokeras_lab.trainable import TrialSettings, train_trial
-from autokeras_lab.types import EPOCH_ROWS, SAMPLED_EPOCHS_ABOVE, Budget, Direction
+from autokeras_lab.config import csv_experiment
+from autokeras_lab.search._setup import set_up
+from autokeras_lab.types import (
+    EPOCH_ROWS,
+    MAX_EPOCHS,
+    SAMPLED_EPOCHS_ABOVE,
+    TRIAL_ROWS,
+    Budget,
+    Direction,
+)
 
 
 def test_epochs_are_stretches_of_passes_over_the_rows_each_pass_in_its_own_order() -> None:
@@ -62,6 +71,36 @@ def test_batches_double_with_every_four_times_the_rows() -> None:
     sizes = [Task(n_features=4, train_rows=r, data_rows=r).batch_sizes(16)[0]
              for r in (4_000, 16_000, 64_000, 256_000, 1_024_000)]
     assert sizes == [16, 32, 64, 128, 256]  # never shrinking as the table grows
+
+
+def test_a_trial_trains_at_most_300_epochs_and_fewer_where_an_epoch_is_large() -> None:
+    budget = Budget()
+    # small and bagged tables keep the 300 epochs their results were measured with
+    assert [budget.epochs_for(rows) for rows in (740, 6_400, 8_192)] == [300, 300, 300]
+    # a larger epoch: no more rows in all than 300 epochs of 8,192 (diamonds' 71)
+    assert budget.epochs_for(34_953) == 71 and budget.epochs_for(EPOCH_ROWS) == 150
+    assert budget.epochs_for(10**6) == 3
+    assert all(budget.epochs_for(rows) * rows < TRIAL_ROWS + rows
+               for rows in (9_000, 34_953, EPOCH_ROWS, 10**6))
+    # the user's (or the experiment's) epochs stand, whatever the table
+    assert Budget(max_epochs=500).epochs_for(34_953) == 500
+    assert Budget(max_epochs=20).epochs_for(100) == 20
+    assert "up to 300 epochs" in budget.describe() and MAX_EPOCHS == 300
+
+
+def test_a_search_on_a_larger_table_schedules_and_records_its_epochs(tmp_path) -> None:
+    csv = tmp_path / "big.csv"
+    _table(20_000).to_csv(csv, index=False)
+    setup = set_up(csv_experiment(csv, target="y").with_overrides(time_budget_s=60))
+    fit_rows = len(setup.prepared.x_train)  # one validation split above 10,000 rows
+    expected = -(-TRIAL_ROWS // fit_rows)
+    assert 100 < expected < MAX_EPOCHS
+    # the scheduler, the learning-rate schedule and the search's record agree
+    assert setup.max_epochs == setup.task.max_epochs == expected
+    assert setup.experiment.settings()["budget"]["max_epochs"] == expected
+    assert setup.task.batch_scale == 2  # 14,400 rows: batches twice the small table's
+    given = set_up(csv_experiment(csv, target="y").with_overrides(max_epochs=400))
+    assert given.max_epochs == given.task.max_epochs == 400
 
 
 def test_a_large_tables_space_offers_larger_batches_and_learning_rates() -> None:

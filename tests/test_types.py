@@ -85,7 +85,9 @@ def test_only_running_and_interrupted_searches_resume() -> None:
 
 
 def test_budget_and_split_read_as_words_without_none() -> None:
-    assert Budget(trials=None, time_budget_s=300).describe() == "300 epochs max, 300 s budget"
+    assert Budget(trials=None, time_budget_s=300).describe() == (
+        "up to 300 epochs (fewer on a large table), 300 s budget")
+    assert Budget(max_epochs=300).describe() == "300 epochs max, 300 s budget"
     assert Budget(trials=8, max_epochs=20, time_budget_s=None).describe() == (
         "8 trials, 20 epochs max")
     bagged = SplitSizes(train=741, val=186, test=103, folds=5).describe()

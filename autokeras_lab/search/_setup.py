@@ -48,6 +48,12 @@ class Setup:
         assert self.experiment.direction is not None
         return self.experiment.direction
 
+    @property
+    def max_epochs(self) -> int:
+        """The most epochs a trial trains (:func:`resolve_epochs` has filled it in)."""
+        assert self.experiment.budget.max_epochs is not None
+        return self.experiment.budget.max_epochs
+
 
 def load(experiment: Experiment) -> tuple[Experiment, Dataset]:
     """The experiment's data, read and checked, and its metric and folds resolved: the
@@ -74,15 +80,26 @@ def set_up(experiment: Experiment, dataset: Dataset | None = None) -> Setup:
         cv=experiment.cv,
     ).with_transforms(experiment.input_transforms[0])
     fit_rows = len(prepared.folds[0]["x_train"]) if prepared.folds else len(prepared.x_train)
+    epoch_rows = experiment.budget.rows_per_epoch(fit_rows)
+    experiment = resolve_epochs(experiment, epoch_rows)
     task = Task.for_data(dataset.task, prepared.preprocessor.n_inputs, len(dataset.classes),
-                         train_rows=experiment.budget.rows_per_epoch(fit_rows),
-                         data_rows=fit_rows, max_epochs=experiment.budget.max_epochs)
+                         train_rows=epoch_rows, data_rows=fit_rows,
+                         max_epochs=experiment.budget.epochs_for(epoch_rows))
     import_tensorflow_quietly()  # before the space module imports keras
     space = experiment.model_space or load_space(experiment.space)
     derived = space.derive(task)
     if len(experiment.input_transforms) > 1 and INPUT_TRANSFORM not in derived.names:
         derived = derived.with_choice(INPUT_TRANSFORM, experiment.input_transforms)
     return Setup(experiment, dataset, prepared, task, space, derived)
+
+
+def resolve_epochs(experiment: Experiment, epoch_rows: int) -> Experiment:
+    """Fill in the most epochs a trial trains where the budget leaves it to the table
+    (:meth:`~autokeras_lab.types.Budget.epochs_for`), so that the scheduler, the
+    trials' learning-rate schedules, the header and the search's record agree."""
+    budget = experiment.budget
+    return dataclasses.replace(experiment, budget=dataclasses.replace(
+        budget, max_epochs=budget.epochs_for(epoch_rows)))
 
 
 def resolve_metric(experiment: Experiment, task: TaskKind) -> Experiment:

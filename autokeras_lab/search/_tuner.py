@@ -35,7 +35,7 @@ def trial_settings(run: SearchRun, rungs: tuple[int, ...], done: list[TrialRecor
         task=setup.task,
         metric=experiment.metric,
         direction=run.direction,
-        max_epochs=experiment.budget.max_epochs,
+        max_epochs=setup.max_epochs,
         patience=experiment.budget.patience,
         search_seed=experiment.seed,
         report_epochs=rungs,
@@ -54,7 +54,7 @@ def build_tuner(run: SearchRun, done: list[TrialRecord]) -> Any:
     budget = experiment.budget
     built = build_scheduler(
         experiment.scheduler.name, grace_period=experiment.scheduler.grace_period,
-        reduction_factor=experiment.scheduler.reduction_factor, max_epochs=budget.max_epochs,
+        reduction_factor=experiment.scheduler.reduction_factor, max_epochs=run.setup.max_epochs,
     )
     from autokeras_lab.search._worker import ray_trainable
 
