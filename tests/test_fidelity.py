@@ -5,18 +5,20 @@ lies instead of copying it."""
 from __future__ import annotations
 
 import dataclasses
+import io
 import tracemalloc
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from autokeras_lab.config import csv_experiment
 from autokeras_lab.data import _datasets, _prepare, from_frame, prepare
 from autokeras_lab.packing import RowStream, train_together
+from autokeras_lab.search import _write_header
+from autokeras_lab.search._setup import set_up
 from autokeras_lab.spaces import Task, load_space
 from autokeras_lab.trainable import TrialSettings, train_trial
-from autokeras_lab.config import csv_experiment
-from autokeras_lab.search._setup import set_up
 from autokeras_lab.types import (
     EPOCH_ROWS,
     MAX_EPOCHS,
@@ -99,6 +101,10 @@ def test_a_search_on_a_larger_table_schedules_and_records_its_epochs(tmp_path) -
     assert setup.max_epochs == setup.task.max_epochs == expected
     assert setup.experiment.settings()["budget"]["max_epochs"] == expected
     assert setup.task.batch_scale == 2  # 14,400 rows: batches twice the small table's
+    header = io.StringIO()
+    _write_header(header, setup, None)
+    assert f"at most {expected} epochs a trial" in header.getvalue()
+    assert "14,400 training rows: batches 2x" in header.getvalue()
     given = set_up(csv_experiment(csv, target="y").with_overrides(max_epochs=400))
     assert given.max_epochs == given.task.max_epochs == 400
 

@@ -43,7 +43,9 @@ def add_parser(commands: Any) -> None:
                         help="the search space: a name `autokeras_lab spaces` lists, or a "
                         ".py module (default: the experiment's, else plr_mlp)")
     parser.add_argument("--trials", type=positive_int, help="most trials to run")
-    parser.add_argument("--max-epochs", type=positive_int, help="most epochs per trial")
+    parser.add_argument("--max-epochs", type=positive_int,
+                        help="most epochs per trial (default: the experiment's, else 300, "
+                        "fewer where an epoch is over 8,192 rows)")
     parser.add_argument("--epoch-rows", type=positive_int, metavar="N",
                         help="most rows an epoch trains on (default: every row up to "
                         "50,000, else 16,384): the first rungs then judge models on a "

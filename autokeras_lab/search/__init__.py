@@ -271,6 +271,11 @@ def _write_header(out: TextIO | None, setup: Setup, dashboard: str | None) -> No
             f"that go on see it all; batches {task.batch_scale}x the small-table sizes "
             "(--epoch-rows sets the epoch's rows)\n"
         )
+    elif task.batch_scale > 1:
+        out.write(
+            f"{task.data_rows:,} training rows: batches {task.batch_scale}x the small-table "
+            f"sizes, at most {setup.max_epochs} epochs a trial (--max-epochs sets them)\n"
+        )
     joined = joined_runtime()
     if joined:
         out.write(f"joined the Ray runtime at {joined}\n")
