@@ -7,7 +7,7 @@ Example:
     >>> from autokeras_lab.config import load_experiment
     >>> exp = load_experiment("concrete")
     >>> exp.dataset, exp.space, exp.budget.max_epochs > 0
-    ('concrete', 'mlp', True)
+    ('concrete', 'plr_mlp', True)
 """
 
 from __future__ import annotations

@@ -105,7 +105,11 @@ def retrain_top(
     hps = kt.HyperParameters.from_config(latest.space_config)
     derived = DerivedSpace(hps, tuple(hp.name for hp in hps.space))
     space = load_space(latest.space)
-    task = Task.for_data(dataset.task, prepared.preprocessor.n_inputs, len(dataset.classes))
+    # The search's schedule: a retrained model's learning rate decays as its trial's
+    # did, stopping where the trial was best (the epochs are the search's record's).
+    task = Task.for_training(dataset.task, prepared.preprocessor.n_inputs, len(dataset.classes),
+                             fit_rows=len(prepared.y_train) + len(prepared.y_val),
+                             budget=exp.budget)
     retrain_id = run_id()
     metric, direction = latest.metric, latest.direction
     results: list[RetrainedConfig] = []

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from autokeras_lab.distributions import optuna_space
 from autokeras_lab.errors import SpaceError, UserError, one_line
-from autokeras_lab.types import OutputKind, TaskKind
+from autokeras_lab.types import Budget, OutputKind, TaskKind
 
 if TYPE_CHECKING:
     import keras
@@ -146,6 +146,17 @@ class Task:
         return cls(kind=kind, n_features=n_features, train_rows=train_rows,
                    max_epochs=max_epochs, data_rows=data_rows or train_rows,
                    n_outputs=n_classes if kind is OutputKind.MULTICLASS else 1)
+
+    @classmethod
+    def for_training(cls, task: TaskKind, n_features: int, n_classes: int = 0, *,
+                     fit_rows: int, budget: Budget) -> Task:
+        """The task of a model that trains on ``fit_rows`` rows under ``budget``: its
+        epochs of :meth:`~autokeras_lab.types.Budget.rows_per_epoch` rows, at most
+        :meth:`~autokeras_lab.types.Budget.epochs_for` of them, so that its
+        learning-rate schedule spans the run a search's trial has."""
+        epoch_rows = budget.rows_per_epoch(fit_rows)
+        return cls.for_data(task, n_features, n_classes, train_rows=epoch_rows,
+                            data_rows=fit_rows, max_epochs=budget.epochs_for(epoch_rows))
 
 
 #: output kind -> (the output layer's activation, the loss)

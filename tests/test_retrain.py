@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,27 @@ def test_retrain_ranks_configs_and_exports_single_and_ensemble(searched: Path) -
         assert 0 < metrics["rmse"] < 80
     ensemble = load_model_dir(result.ensemble_dir)
     assert len(ensemble.card["members"]) == 2
+
+
+@pytest.mark.slow
+def test_a_retrained_models_learning_rate_decays_over_its_searchs_epochs(
+        searched: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import autokeras_lab.retrain as retrain
+
+    trained = []
+    fit_together = retrain.fit_together
+
+    def spy(models, data, *, batch, **kwargs):
+        trained.extend((model, len(data["x_train"]), batch) for model in models)
+        return fit_together(models, data, batch=batch, **kwargs)
+
+    monkeypatch.setattr(retrain, "fit_together", spy)
+    retrain_top(searched, "concrete", top=1, seeds=1, epochs=2)
+    [(model, rows, batch)] = trained
+    schedule = model.optimizer._learning_rate  # the space's cosine decay (plr_mlp)
+    # the search's 6 epochs of train + validation rows, as its trials' schedules span
+    # theirs, not a constant rate (the retrain stops at 2 of them)
+    assert schedule.decay_steps == 6 * math.ceil(rows / batch)
 
 
 @pytest.mark.slow
