@@ -34,7 +34,10 @@ from autokeras_lab.types import (
 
 ENSEMBLE_ROUNDS = 25  # auto-sklearn's and AutoGluon's default ensemble size
 AUTO_FOLDS = 5  # cv = 0 on a small table: AutoGluon's and auto-sklearn's usual bag
-AUTO_CV_ROWS = 10_000  # above this, one validation split is cheaper and about as good
+AUTO_CV_ROWS = 5_000  # above this, one validation split: as good, and cheaper. At 6,480
+# rows (diamonds cut to 8,000; docs/benchmarks.md, "Bag or split at 8,000 rows") a
+# 300 s search's bagged ensembles held 4-5 trials (20-25 networks) for 546 ± 21 USD,
+# one split's 7-15 trials (7-15 networks) for 538 ± 12; on concrete, bags win clearly.
 WHOLE_TABLE = 2**62  # epoch_rows for an epoch of every row, however large the table
 REFIT_SHARE = 0.25  # of a time budget, kept for refitting the chosen model (refit = true):
 # with 0.15 a concrete search refitted 46 of its 114 chosen trials, with 0.25 110 of 126

@@ -83,6 +83,8 @@ def test_cv_zero_bags_five_folds_on_a_small_table_and_one_split_on_a_large_one()
     exp = load_experiment("concrete")
     assert exp.cv == 0  # the default: pick by size
     assert resolve_folds(exp, rows(1000)).cv == 5
+    assert resolve_folds(exp, rows(5_500)).cv == 5  # 4,950 rows outside the test split
+    assert resolve_folds(exp, rows(7_200)).cv == 1  # measured: one split as good, cheaper
     assert resolve_folds(exp, rows(20_000)).cv == 1
     assert resolve_folds(dataclasses.replace(exp, cv=3), rows(1000)).cv == 3  # asked for
 

@@ -94,7 +94,7 @@ def test_a_search_on_a_larger_table_schedules_and_records_its_epochs(tmp_path) -
     csv = tmp_path / "big.csv"
     _table(20_000).to_csv(csv, index=False)
     setup = set_up(csv_experiment(csv, target="y").with_overrides(time_budget_s=60))
-    fit_rows = len(setup.prepared.x_train)  # one validation split above 10,000 rows
+    fit_rows = len(setup.prepared.x_train)  # one validation split above 5,000 rows
     expected = -(-TRIAL_ROWS // fit_rows)
     assert 100 < expected < MAX_EPOCHS
     # the scheduler, the learning-rate schedule and the search's record agree
