@@ -258,15 +258,6 @@ class InferenceBudget:
         return ((self.max_latency_ms is None or cost.latency_ms <= self.max_latency_ms)
                 and (self.max_params is None or cost.params <= self.max_params))
 
-    def copies(self, cost: InferenceCost | None, most: int) -> int:
-        """How many copies of a model of ``cost`` side by side fit (at least one, at
-        most ``most``): each costs what the model does, at most."""
-        if cost is None:
-            return most if self.admits(None) else 1
-        return max((n for n in range(2, most + 1) if self.admits(InferenceCost(
-            params=n * cost.params, latency_ms=n * cost.latency_ms,
-            rows_per_s=cost.rows_per_s / n))), default=1)
-
     def describe(self) -> str:
         parts = []
         if self.max_latency_ms is not None:

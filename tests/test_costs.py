@@ -75,12 +75,6 @@ def test_the_budget_admits_what_fits_and_refuses_what_is_not_measured() -> None:
     assert not InferenceBudget(max_latency_ms=0.4).admits(cost)
     assert not InferenceBudget(max_params=999).admits(cost)
     assert not InferenceBudget(max_params=5000).admits(None)
-    # copies side by side (the refit's seeds and the original): as many as fit
-    assert InferenceBudget(max_params=2500).copies(cost, most=3) == 2
-    assert InferenceBudget(max_latency_ms=1.6).copies(cost, most=3) == 3
-    assert InferenceBudget(max_params=999).copies(cost, most=3) == 1  # the model, as chosen
-    assert InferenceBudget().copies(None, most=3) == 3
-    assert InferenceBudget(max_params=5000).copies(None, most=3) == 1
     assert InferenceBudget(max_latency_ms=2, max_params=10).describe() == (
         "at most 2 ms a row and at most 10 params")
     with pytest.raises(UserError, match="max_latency_ms must be a positive number"):

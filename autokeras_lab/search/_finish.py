@@ -22,7 +22,7 @@ from autokeras_lab.search._choose import (
 )
 from autokeras_lab.search._refit import (
     MIN_REFIT_SECONDS,
-    REFIT_SEEDS,
+    Handed,
     Refit,
     refit_chosen,
     start_workers,
@@ -30,6 +30,7 @@ from autokeras_lab.search._refit import (
 from autokeras_lab.search._run import SearchResult, SearchRun
 from autokeras_lab.types import (
     InferenceBudget,
+    InferenceCost,
     ModelKind,
     SearchStatus,
 )
@@ -86,17 +87,16 @@ def finish(run: SearchRun, status: SearchStatus, started: float) -> SearchResult
         about["inference_budget"] = choice.budget
     scored = None
     refit = _refit(run, status, started, chosen, restored, temperature, trials,
-                   copies=budget.copies(cost, REFIT_SEEDS + 1))
+                   may_double=budget.admits(_doubled(cost)))
     if refit is not None:
         about["refit"] = refit.card(setup.experiment.metric)
         if refit.kept:
             # the report plots the test rows: the model scored there, before the refit
             scored = assemble(members, setup.prepared, setup.builder, temperature=temperature)
-            grown = len(refit.members) != len(members)  # further seeds, or both averaged
             members = refit.members
             if "temperature" in about:
                 about["temperature"] = refit.temperature
-            if grown:  # more networks than chosen: measured as handed over
+            if refit.handed is Handed.BOTH:  # twice the models: measured as handed over
                 cost = measure_assembled(assemble(members, setup.prepared, setup.builder,
                                                   temperature=refit.temperature))
     if cost is not None:
@@ -120,6 +120,15 @@ def finish(run: SearchRun, status: SearchStatus, started: float) -> SearchResult
         best_trial_id=best.trial_id,
         ensemble=ensemble,
     )
+
+
+def _doubled(cost: InferenceCost | None) -> InferenceCost | None:
+    """What a model costs with its refitted twin beside it (the refit's ``both``),
+    at most."""
+    if cost is None:
+        return None
+    return InferenceCost(params=2 * cost.params, latency_ms=2 * cost.latency_ms,
+                         rows_per_s=cost.rows_per_s / 2)
 
 
 def _nothing_fits(run: SearchRun, status: SearchStatus, started: float,
@@ -174,10 +183,10 @@ def _refit_left(run: SearchRun, started: float) -> float:
 
 def _refit(run: SearchRun, status: SearchStatus, started: float, chosen: dict[str, float],
            restored: Restored, temperature: float, records: list[TrialRecord], *,
-           copies: int) -> Refit | None:
+           may_double: bool = True) -> Refit | None:
     """The chosen model refitted on every row (see :mod:`._refit`) where it is planned
-    and the budget has time left; ``copies``: how many copies of its networks the
-    inference budget admits (refitted seeds, and the original beside them)."""
+    and the budget has time left; ``may_double``: whether the inference budget admits
+    the original and refitted models averaged (twice the models)."""
     experiment = run.setup.experiment
     if not _refit_planned(run, status):
         return None
@@ -192,7 +201,7 @@ def _refit(run: SearchRun, status: SearchStatus, started: float, chosen: dict[st
         run, chosen, trials, {t: restored.members(trials[t], w) for t, w in chosen.items()},
         temperature=temperature, deadline=time.time() + left,
         score=lambda output: selection_metrics(run.setup, output)[experiment.metric],
-        copies=copies,
+        both=may_double,
     )
     if refit is not None:
         run.say(refit.describe(experiment.metric))

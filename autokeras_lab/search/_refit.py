@@ -18,21 +18,12 @@ handed over (a tie keeps the original). The card keeps the test metrics measured
 before the refit (a refitted model has seen the test rows) and says what the refit
 did.
 
-Each chosen trial is refitted with up to ``REFIT_SEEDS`` seeds (its own, then others
-derived from the search's), each a bag of fold models on the same folds, so that the
-refitted candidate averages them: more networks of the same configurations, which
-differ in their start and their batches. Their out-of-fold outputs stay paired with
-the original's (every seed's fold k left out the same rows), and "both" averages the
-original and every refitted model alike.
-
 The refits are Ray tasks on the search's runtime, one CPU each, so they train in
-parallel as trials do: every trial's first seed, heaviest first, then the further
-seeds in the same order. Workers start importing TensorFlow while the driver still
-evaluates and selects. They must end with the time budget (the trials leave
-``REFIT_SHARE`` of it): a refit predicted not to end in time (its trial's own training
-seconds, scaled to the refit's epochs and rows) is not started, and one still training
-at the deadline stops. A trial without its first refit keeps its original models; the
-further seeds take only the room the first ones leave in the window.
+parallel as trials do, heaviest first; workers start importing TensorFlow while the
+driver still evaluates and selects. They must end with the time budget (the trials
+leave ``REFIT_SHARE`` of it): a trial whose refit is predicted not to end in time (its
+own training seconds, scaled to the refit's epochs and rows) is not started, and one
+still training at the deadline stops; either keeps its original models.
 """
 
 from __future__ import annotations
@@ -56,11 +47,10 @@ from autokeras_lab.search._run import SearchRun
 from autokeras_lab.trainable import TrialSettings, TrialState, configure_threads, train_trial
 from autokeras_lab.types import OutputKind, TrialReport
 
-__all__ = ["MIN_REFIT_SECONDS", "REFIT_SEEDS", "Handed", "Refit", "Refitted", "plan_refits",
-           "refit_chosen", "refit_trial", "start_workers"]
+__all__ = ["MIN_REFIT_SECONDS", "Handed", "Refit", "Refitted", "plan_refits", "refit_chosen",
+           "refit_trial", "start_workers"]
 
 MIN_REFIT_SECONDS = 5.0  # less time than this left in the budget: no refit
-REFIT_SEEDS = 2  # the most seeds each chosen trial is refitted with (time allowing)
 WARM_WORKERS = 4  # most workers started ahead of the refit
 LATE_SECONDS = 30.0  # how long past the deadline a refit may take to stop by itself
 WORKER_START_SECONDS = 3.0  # a refit's worker importing TensorFlow, if not started yet
@@ -88,8 +78,7 @@ class Handed(StrEnum):
 @dataclass(frozen=True)
 class Refit:
     """What the refit of a chosen model did: the out-of-fold value of each candidate
-    on the search's own rows, the one handed over, its members and temperature, and
-    how many trials (of those chosen) and refits (their seeds together) ended in time."""
+    on the search's own rows, the one handed over, its members and temperature."""
 
     handed: Handed
     values: dict[Handed, float]
@@ -97,7 +86,6 @@ class Refit:
     temperature: float
     refitted: int
     chosen: int
-    refits: int
     rows: int
     seconds: float
 
@@ -113,7 +101,6 @@ class Refit:
             **{f"val_{metric}_{name}": value for name, value in self.values.items()},
             "trials_refitted": self.refitted,
             "trials_chosen": self.chosen,
-            "refits": self.refits,
             "rows": self.rows,
             "seconds": round(self.seconds, 1),
         }
@@ -122,10 +109,8 @@ class Refit:
         """One line for the search's output."""
         partly = (f" ({self.refitted} of {self.chosen} trials in time)"
                   if self.refitted < self.chosen else "")
-        seeds = (f", {self.refits - self.refitted} of them with another seed too"
-                 if self.refits > self.refitted else "")
         values = ", ".join(f"{name} {value:.4g}" for name, value in self.values.items())
-        line = f"refit on all {self.rows} rows{partly}{seeds}: out-of-fold {metric} {values}: "
+        line = f"refit on all {self.rows} rows{partly}: out-of-fold {metric} {values}: "
         if self.kept:
             return line + (f"handed over {self.handed} (its test metrics are the model's "
                            "before the refit)")
@@ -141,16 +126,14 @@ def refit_chosen(
     temperature: float,
     deadline: float,
     score: Callable[[np.ndarray], float],
-    copies: int = REFIT_SEEDS + 1,
+    both: bool = True,
 ) -> Refit | None:
     """Refit the trials of ``chosen`` (trial id: weight; their records in ``trials``)
-    on every row by ``deadline`` (``time.time()``), each with up to ``REFIT_SEEDS``
-    seeds, and hand over the best of three by ``score`` (the search's metric on its
-    selection rows, out-of-fold): ``originals`` (their members as the search trained
-    them), the refitted models (every seed's averaged), or both averaged, every model
-    alike. ``copies``: how many copies of the chosen model's networks the inference
-    budget admits; the refitted candidate has one per seed, and "both" one more. A
-    tie keeps the original.
+    on every row by ``deadline`` (``time.time()``), and hand over the best of three by
+    ``score`` (the search's metric on its selection rows, out-of-fold): ``originals``
+    (their members as the search trained them), the refitted models, or (unless
+    ``both`` is false: an inference budget without room for twice the models) both
+    averaged. A tie keeps the original.
 
     ``None`` when no trial could be refitted (each failure is said on the search's
     output; the original model stands).
@@ -165,8 +148,7 @@ def refit_chosen(
     # the table's size again, and its copy in the object store as much
     arrays_for = functools.cache(setup.prepared.refit_arrays)
 
-    done = _train_on_workers(run, [trials[t] for t in order], transforms, arrays_for, deadline,
-                             seeds=max(1, min(REFIT_SEEDS, copies)))
+    done = _train_on_workers(run, [trials[t] for t in order], transforms, arrays_for, deadline)
     before = {t: val_predictions(trials[t]) for t in order}
     if not done or any(output is None for output in before.values()):
         return None  # nothing refitted, or a checkpoint without its outputs (older)
@@ -178,18 +160,15 @@ def refit_chosen(
 
     def refitted(t: str) -> np.ndarray:  # on every row, and where not refitted the own rows
         if t in done:
-            return np.asarray(np.mean([seed.outputs for seed in done[t]], axis=0))
+            return done[t].outputs
         return _spread(np.asarray(before[t]), own_rows, len(y_all))
 
-    def both(t: str) -> np.ndarray:  # the original and each seed alike, on the own rows
-        seeds = len(done.get(t, []))
-        return np.asarray((np.asarray(before[t]) + seeds * refitted(t)[own_rows]) / (1 + seeds))
-
+    original = sum(chosen[t] * np.asarray(before[t]) for t in order)
     refit_all = np.asarray(sum(chosen[t] * refitted(t) for t in order))
     outputs = {
-        Handed.ORIGINAL: np.asarray(sum(chosen[t] * np.asarray(before[t]) for t in order)),
+        Handed.ORIGINAL: np.asarray(original),
         Handed.REFITTED: refit_all[own_rows],
-        Handed.BOTH: np.asarray(sum(chosen[t] * both(t) for t in order)),
+        Handed.BOTH: (np.asarray(original) + refit_all[own_rows]) / 2,
     }
     temperatures = dict.fromkeys(Handed, 1.0)
     if setup.task.kind is not OutputKind.REGRESSION and temperature != 1.0:
@@ -203,8 +182,8 @@ def refit_chosen(
             Handed.BOTH: fit_temperature(outputs[Handed.BOTH], y_all[own_rows]),
         }
         outputs = {h: apply_temperature(o, temperatures[h]) for h, o in outputs.items()}
-    if max(len(seeds) for seeds in done.values()) + 1 > copies:
-        del outputs[Handed.BOTH]  # more networks than the inference budget admits
+    if not both:
+        del outputs[Handed.BOTH]
     values = {h: score(o) for h, o in outputs.items()}
     handed = min(values, key=lambda h: (run.direction.key(values[h]), h is not Handed.ORIGINAL))
     members = {t: _members(run, trials[t], done[t], chosen[t], transforms[t])
@@ -212,13 +191,13 @@ def refit_chosen(
     if handed is Handed.REFITTED:
         handed_members = [m for t in order for m in members.get(t, originals[t])]
     elif handed is Handed.BOTH:
-        handed_members = [m for t in order for m in _alike(originals[t], members.get(t, []))]
+        handed_members = [m for t in order for m in (
+            [_halved(m) for m in originals[t] + members[t]] if t in members else originals[t])]
     else:
         handed_members = [m for t in order for m in originals[t]]
     return Refit(
         handed=handed, values=values, members=handed_members,
         temperature=temperatures[handed], refitted=len(done), chosen=len(order),
-        refits=sum(len(seeds) for seeds in done.values()),
         # every row trains some fold model; without folds, the validation rows none
         rows=len(y_all) if data.get("folds") else len(data["y_train"]),
         seconds=time.perf_counter() - started,
@@ -227,13 +206,12 @@ def refit_chosen(
 
 def _train_on_workers(
     run: SearchRun, trials: list[TrialRecord], transforms: dict[str, str],
-    arrays_for: Callable[[str], tuple[Arrays, list[int]]], deadline: float, *, seeds: int,
-) -> dict[str, list[Refitted]]:
-    """The refits of the trials (heaviest first), up to ``seeds`` each, that fit in the
-    time left, each a Ray task (one CPU, its GPU share), the arrays they need
-    (``arrays_for`` a transform) put in the object store once; what finished by the
-    deadline, by trial id, first seed first. A trial left out, or whose first refit
-    failed, is said on the search's output."""
+    arrays_for: Callable[[str], tuple[Arrays, list[int]]], deadline: float,
+) -> dict[str, Refitted]:
+    """The trials (heaviest first) that fit in the time left, each refitted as a Ray
+    task (one CPU, its GPU share), the arrays they need (``arrays_for`` a transform)
+    put in the object store once; what finished by the deadline, by trial id. What
+    was left out is said on the search's output."""
     import ray
 
     from autokeras_lab.search._tuner import parallel_trials
@@ -243,23 +221,20 @@ def _train_on_workers(
         trials, seconds=deadline - time.time() - WORKER_START_SECONDS,
         workers=parallel_trials(None, run.cluster.gpus_per_trial),
         rows_ratio=(run.setup.experiment.budget.rows_per_epoch(fit_rows)
-                    / max(1, run.setup.task.train_rows)),
-        seeds=seeds)
+                    / max(1, run.setup.task.train_rows)))
     failures = [f"trial {trial.number}: would not finish in the time left (about "
                 f"{cost:.0f} s)" for trial, cost in skipped]
     base = _settings(run, fit_rows=fit_rows)
-    needed = dict.fromkeys(transforms[trial.trial_id] for trial, _ in planned)
+    needed = dict.fromkeys(transforms[trial.trial_id] for trial in planned)
     refs = {transform: ray.put(arrays_for(transform)[0]) for transform in needed}
     task = ray.remote(refit_on_worker).options(
         num_cpus=1, num_gpus=run.cluster.gpus_per_trial or 0, max_retries=0)
     pending = {
         task.remote(trial.config, refs[transforms[trial.trial_id]],
-                    dataclasses.replace(base, max_epochs=_epochs(trial, base),
-                                        search_seed=base.search_seed + seed),
-                    deadline): (trial, seed)
-        for trial, seed in planned
+                    dataclasses.replace(base, max_epochs=_epochs(trial, base)), deadline): trial
+        for trial in planned
     }
-    finished: dict[tuple[str, int], Refitted] = {}
+    done: dict[str, Refitted] = {}
     if pending:
         # a refit checks the deadline every epoch; one stuck past it is cancelled
         wait = (None if math.isinf(deadline)
@@ -267,61 +242,46 @@ def _train_on_workers(
         ready, late = ray.wait(list(pending), num_returns=len(pending), timeout=wait)
         for ref in late:
             ray.cancel(ref, force=True)
-        failures += [f"trial {pending[ref][0].number}: still training"
-                     for ref in late if pending[ref][1] == 0]
+        failures += [f"trial {pending[ref].number}: still training" for ref in late]
         for ref in ready:
-            trial, seed = pending[ref]
             try:
                 result = ray.get(ref)
             except Exception as exc:  # a refit that fails leaves the trial's own models
                 result = one_line(exc, 200)
             if isinstance(result, Refitted):
-                finished[trial.trial_id, seed] = result
-            elif seed == 0:
-                failures.append(f"trial {trial.number}: {result}")
+                done[pending[ref].trial_id] = result
+            else:
+                failures.append(f"trial {pending[ref].number}: {result}")
     if run.out is not None and failures:
         run.out.write("refit left out " + "; ".join(failures) + "\n")
         run.out.flush()
-    done: dict[str, list[Refitted]] = {}
-    for trial, seed in planned:  # a trial without its first refit keeps its own models
-        if (trial.trial_id, seed) in finished and (seed == 0 or trial.trial_id in done):
-            done.setdefault(trial.trial_id, []).append(finished[trial.trial_id, seed])
     return done
 
 
 def plan_refits(
     trials: list[TrialRecord], *, seconds: float, workers: int, rows_ratio: float,
-    seeds: int = 1,
-) -> tuple[list[tuple[TrialRecord, int]], list[tuple[TrialRecord, float]]]:
-    """Which refits of ``trials`` (heaviest first), up to ``seeds`` each, to run in
-    ``seconds`` on ``workers``: each refit is predicted to cost what its trial's own
-    training did, scaled to the epochs the refit trains and the rows it adds, and is
-    taken where a list schedule (each on the first free worker) still ends in time:
-    every trial's first seed, then each further seed of the trials whose previous one
-    was taken, in the same order. A refit that would not end in time is left out
-    before it starts, so it takes no worker from the others.
+) -> tuple[list[TrialRecord], list[tuple[TrialRecord, float]]]:
+    """Which of ``trials`` (heaviest first) to refit in ``seconds`` on ``workers``:
+    each trial's refit is predicted to cost what its own training did, scaled to the
+    epochs the refit trains and the rows it adds, and a trial is taken where a list
+    schedule (each on the first free worker) still ends in time. A trial that would
+    not is left out before it starts, so it takes no worker from the others.
 
     Returns:
-        The refits to run, as (trial, seed number from 0) in order, and the trials
-        whose first refit was left out, with its predicted seconds.
+        The trials to refit, and those left out with their predicted seconds.
     """
     if math.isinf(seconds):
-        return [(trial, seed) for seed in range(seeds) for trial in trials], []
+        return list(trials), []
     free = [0.0] * max(1, workers)
-    planned: list[tuple[TrialRecord, int]] = []
-    skipped = []
-    taken = list(trials)
-    for seed in range(seeds):
-        for trial in list(taken):
-            cost = _predicted_seconds(trial, rows_ratio)
-            first = min(range(len(free)), key=free.__getitem__)
-            if free[first] + cost <= seconds:
-                free[first] += cost
-                planned.append((trial, seed))
-            else:
-                taken.remove(trial)  # nor its further seeds
-                if seed == 0:
-                    skipped.append((trial, cost))
+    planned, skipped = [], []
+    for trial in trials:
+        cost = _predicted_seconds(trial, rows_ratio)
+        first = min(range(len(free)), key=free.__getitem__)
+        if free[first] + cost <= seconds:
+            free[first] += cost
+            planned.append(trial)
+        else:
+            skipped.append((trial, cost))
     return planned, skipped
 
 
@@ -426,21 +386,14 @@ def _spread(outputs: np.ndarray, own_rows: np.ndarray, total: int) -> np.ndarray
     return spread
 
 
-def _alike(originals: list[Member], refitted: list[Member]) -> list[Member]:
-    """A trial's original and refitted models as one bag sharing the trial's weight,
-    every model alike."""
-    if not refitted:
-        return originals
-    bag = originals + refitted
-    weight = sum(member.weight for member in originals)
-    return [dataclasses.replace(member, weight=weight / len(bag)) for member in bag]
+def _halved(member: Member) -> Member:
+    return dataclasses.replace(member, weight=member.weight / 2)
 
 
-def _members(run: SearchRun, trial: TrialRecord, refitted: list[Refitted], weight: float,
+def _members(run: SearchRun, trial: TrialRecord, refitted: Refitted, weight: float,
              transform: str) -> list[Member]:
-    """A trial's refitted fold models, every seed's, sharing its ``weight``."""
     models = []
-    for weights in (fold for seed in refitted for fold in seed.weights):
+    for weights in refitted.weights:
         model = run.setup.builder.build(trial.config)
         model.set_weights(weights)
         models.append(model)
