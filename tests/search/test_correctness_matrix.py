@@ -75,12 +75,15 @@ def _report_rank_one(page: str) -> tuple[int, float]:
     return int(first[head.index("trial")]), float(headline.group(1))
 
 
-def _check_refit(card: dict, model_dir: Path, metric: str, *, members: int) -> None:
+def _check_refit(card: dict, model_dir: Path, metric: str, *, members: int, params: int,
+                 ) -> None:
     """The chosen trials were refitted with the test rows added, and of the chosen
     model as trained (whose out-of-fold value is its validation value), the refitted
     one and both averaged, the best on those rows was handed over (a tie keeps the
-    original); the test metrics and the test predictions the report plots stay the
-    original model's (the refitted one trained on those rows)."""
+    original), with the networks that candidate has (the chosen model has ``params``:
+    both averaged has twice its networks); the test metrics and the test predictions
+    the report plots stay the original model's (the refitted one trained on those
+    rows)."""
     refit = card["refit"]
     values = {kind: refit[f"val_{metric}_{kind}"] for kind in ("original", "refitted", "both")}
     assert values["original"] == pytest.approx(card["metrics"][f"val_{metric}"], rel=1e-5)
@@ -88,6 +91,10 @@ def _check_refit(card: dict, model_dir: Path, metric: str, *, members: int) -> N
     assert values[refit["handed_over"]] == best
     assert refit["handed_over"] != "original" or values["original"] == best
     assert refit["trials_refitted"] == refit["trials_chosen"] == members
+    copies = {"original": 1, "refitted": 1, "both": 2}
+    # each network copied; the ensemble's fixed input and averaging layers are not
+    assert card["cost"]["params"] == pytest.approx(copies[refit["handed_over"]] * params,
+                                                   rel=1e-3)
     predictions = pd.read_csv(model_dir / "test_predictions.csv")
     if metric in ("rmse", "mae"):
         error = predictions["predicted"] - predictions["actual"]
@@ -155,7 +162,10 @@ def test_every_ranking_hands_over_the_best_trial(
                       tmp_path / experiment / "searches" / search.search_id / "best" / "card.json"):
         card = json.loads(card_path.read_text())
         assert card["direction"] == search.direction
-        _check_refit(card, card_path.parent, metric, members=len(handed.members) if handed else 1)
+        chosen = (next(e for e in entries if e["status"] == "ensemble" and e["config"][
+            "members"] == handed.members) if handed else rows[0])
+        _check_refit(card, card_path.parent, metric,
+                     members=len(handed.members) if handed else 1, params=chosen["params"])
         if handed is not None:
             assert card["kind"] == "ensemble"
             assert {m["trial_id"]: m["weight"] for m in card["members"]} == handed.members
