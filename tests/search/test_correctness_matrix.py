@@ -158,12 +158,12 @@ def test_every_ranking_hands_over_the_best_trial(
 
     # the exported model is the best trial, or the ensemble that beat it, in the
     # search's directory and the experiment's
+    chosen = (next(e for e in entries if e["status"] == "ensemble" and e["config"][
+        "members"] == handed.members) if handed else rows[0])  # its leaderboard row
     for card_path in (tmp_path / experiment / "best" / "card.json",
                       tmp_path / experiment / "searches" / search.search_id / "best" / "card.json"):
         card = json.loads(card_path.read_text())
         assert card["direction"] == search.direction
-        chosen = (next(e for e in entries if e["status"] == "ensemble" and e["config"][
-            "members"] == handed.members) if handed else rows[0])
         _check_refit(card, card_path.parent, metric,
                      members=len(handed.members) if handed else 1, params=chosen["params"])
         if handed is not None:
