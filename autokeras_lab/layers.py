@@ -9,12 +9,14 @@ imports it).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import keras
+import numpy as np
 
-__all__ = ["EnsembleInput", "EnsembleOutput", "MemberLoss", "PeriodicEmbedding", "Temperature",
-           "periodic_embeddings"]
+__all__ = ["CandidateMemory", "EnsembleInput", "EnsembleOutput", "MemberLoss", "NeighbourVote",
+           "PeriodicEmbedding", "Temperature", "periodic_embeddings", "remember"]
 
 
 @keras.saving.register_keras_serializable(package="autokeras_lab")
@@ -188,3 +190,142 @@ class Temperature(keras.layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "temperature": self.temperature}
+
+
+@keras.saving.register_keras_serializable(package="autokeras_lab")
+class CandidateMemory(keras.layers.Layer):
+    """The training rows a retrieval model predicts from (ModernNCA, Ye et al. 2025,
+    "Revisiting Nearest Neighbor for Tabular Data"; TabR, Gorishniy et al. 2024): at most
+    ``capacity`` rows' inputs, their targets (one-hot where ``one_hot``, for a
+    multiclass head) and a mask of the slots in use, held as non-trainable weights, so
+    the rows travel with the model's weights: through packing, checkpoints, the
+    exported ``.keras`` file and the serving graph.
+
+    :func:`remember` fills them before a model trains (``packing.train_together`` does
+    for every model it trains); until then no slot is in use. Called on the model's
+    input (which it only needs for its place in the graph), it gives
+    ``(rows, targets, in_use)``; in training each slot takes part in a step with
+    probability ``sample_rate``, as ModernNCA samples its candidates, which keeps the
+    neighbours from being the same few every step.
+    """
+
+    def __init__(self, capacity: int, n_outputs: int = 1, one_hot: bool = False,
+                 sample_rate: float = 1.0, seed: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.capacity = int(capacity)
+        self.n_outputs = int(n_outputs)
+        self.one_hot = bool(one_hot)
+        self.sample_rate = float(sample_rate)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def build(self, input_shape: Any) -> None:
+        def slots(name: str, *shape: int) -> Any:
+            return self.add_weight(name=name, shape=(self.capacity, *shape),
+                                   initializer="zeros", trainable=False)
+
+        self.rows = slots("rows", int(input_shape[-1]))
+        self.targets = slots("targets", self.n_outputs)
+        self.in_use = slots("in_use")
+
+    def call(self, inputs: Any, training: bool | None = None) -> tuple[Any, Any, Any]:
+        in_use = keras.ops.convert_to_tensor(self.in_use)
+        if training and self.sample_rate < 1.0:
+            draw = keras.random.uniform((self.capacity,), seed=self.seed_generator)
+            in_use = in_use * keras.ops.cast(draw < self.sample_rate, in_use.dtype)
+        return (keras.ops.convert_to_tensor(self.rows), keras.ops.convert_to_tensor(self.targets),
+                in_use)
+
+    def compute_output_spec(self, inputs: Any, training: bool | None = None) -> Any:
+        dtype = self.variable_dtype
+        return (keras.KerasTensor((self.capacity, int(inputs.shape[-1])), dtype=dtype),
+                keras.KerasTensor((self.capacity, self.n_outputs), dtype=dtype),
+                keras.KerasTensor((self.capacity,), dtype=dtype))
+
+    def remember(self, x: Any, y: Any, *, seed: int = 0) -> int:
+        """Hold the rows ``x`` and their targets ``y`` (class indices where
+        ``one_hot``): all of them where they fit, else ``capacity`` of them drawn
+        without replacement (by ``seed``). Returns how many it holds."""
+        x = np.asarray(x, dtype=np.float32)
+        y = np.asarray(y, dtype=np.float32).reshape(len(x), -1)
+        if len(x) > self.capacity:
+            chosen = np.sort(np.random.default_rng(seed).choice(len(x), self.capacity,
+                                                                replace=False))
+            x, y = x[chosen], y[chosen]
+        if self.one_hot:
+            y = np.eye(self.n_outputs, dtype=np.float32)[y[:, 0].astype(int)]
+        held = len(x)
+        rows = np.zeros(self.rows.shape, np.float32)
+        targets = np.zeros(self.targets.shape, np.float32)
+        rows[:held], targets[:held] = x, y
+        self.rows.assign(rows)
+        self.targets.assign(targets)
+        self.in_use.assign((np.arange(self.capacity) < held).astype(np.float32))
+        return held
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "capacity": self.capacity, "n_outputs": self.n_outputs,
+                "one_hot": self.one_hot, "sample_rate": self.sample_rate, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="autokeras_lab")
+class NeighbourVote(keras.layers.Layer):
+    """A retrieval model's prediction (ModernNCA): the targets of the memory's rows,
+    weighted by the softmax of minus the Euclidean distance between the query's
+    embedding and each row's. Inputs ``[query_embeddings (batch, d), row_embeddings
+    (rows, d), targets (rows, outputs), in_use (rows,), query_inputs (batch, f),
+    rows (rows, f)]``, the last two to leave each training row out of its own vote
+    (rows equal to the query in the inputs are not its neighbours in training).
+
+    Regression gives the weighted mean of the targets; a classifier
+    (``probabilities``) the weighted class frequencies, kept off 0 and 1 by a hair so
+    that log losses and temperature scaling stay finite.
+    """
+
+    def __init__(self, probabilities: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.probabilities = bool(probabilities)
+
+    def call(self, inputs: list[Any], training: bool | None = None) -> Any:
+        ops = keras.ops
+        query, keys, targets, in_use, x, rows = inputs
+        votes = ops.cast(in_use, "bool")[None, :]
+        if training:  # leave each row out of its own vote
+            votes = ops.logical_and(votes, _squared_distances(x, rows)
+                                    > 1e-4 * ops.cast(ops.shape(x)[-1], x.dtype))
+        distances = ops.sqrt(ops.maximum(_squared_distances(query, keys), 1e-10))
+        weights = ops.softmax(ops.where(votes, -distances, -1e9), axis=-1)
+        out = ops.matmul(weights, targets)
+        if not self.probabilities:
+            return out
+        classes = max(int(targets.shape[-1]), 2)
+        return out * (1.0 - 1e-6 * classes) + 1e-6
+
+    def compute_output_shape(self, input_shape: list[Any]) -> tuple[Any, ...]:
+        return (input_shape[0][0], input_shape[2][-1])
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "probabilities": self.probabilities}
+
+
+def _squared_distances(a: Any, b: Any) -> Any:
+    """``(len(a), len(b))`` squared Euclidean distances, as matrix products."""
+    ops = keras.ops
+    return (ops.sum(a * a, axis=-1)[:, None] + ops.sum(b * b, axis=-1)[None, :]
+            - 2.0 * ops.matmul(a, ops.transpose(b)))
+
+
+def memories(model: Any) -> Iterator[CandidateMemory]:
+    """The :class:`CandidateMemory` layers in ``model`` and the models inside it."""
+    for layer in getattr(model, "layers", []):
+        if isinstance(layer, CandidateMemory):
+            yield layer
+        else:
+            yield from memories(layer)
+
+
+def remember(model: Any, x: Any, y: Any, *, seed: int = 0) -> None:
+    """Fill every :class:`CandidateMemory` of ``model`` with the rows it trains on
+    (nothing to do for a model without one)."""
+    for memory in memories(model):
+        memory.remember(x, y, seed=seed)

@@ -89,7 +89,7 @@ class Training(Protocol):
 def train_together(
     models: list[Any], datas: Sequence[Arrays], batch: int, *,
     order_seeds: Sequence[int | None], first_epoch: int = 1, pack: bool = True,
-    epoch_rows: int = 0,
+    epoch_rows: int = 0, remember_rows: bool = True,
 ) -> Training:
     """Train ``models[k]`` on ``datas[k]``: packed where possible (two models or more,
     ``pack``), else one after another, with one line on stderr naming the reason
@@ -99,7 +99,16 @@ def train_together(
     ``x_train``, ``y_train``, optional ``w_train`` and ``x_val``. Model k's epochs
     are the stretches of rows that :class:`RowStream` gives for ``order_seeds[k]``
     and ``epoch_rows`` (0: every row, each epoch), counted from ``first_epoch``.
+    A retrieval model first takes ``datas[k]``'s training rows into its memory
+    (:func:`autokeras_lab.layers.remember`): it predicts from the rows it trains on;
+    ``remember_rows=False`` keeps the rows it holds (a model trained further).
     """
+    from autokeras_lab.layers import remember  # imports Keras, as the models have
+
+    for model, data, seed in zip(models, datas, order_seeds, strict=True):
+        if remember_rows:
+            remember(model, data["x_train"], data["y_train"], seed=seed or 0)
+
     def one_after_another() -> Sequential:
         return Sequential(models, datas, batch, order_seeds=order_seeds,
                           first_epoch=first_epoch, epoch_rows=epoch_rows)

@@ -327,19 +327,23 @@ def _train(
 
 
 def fit_epochs(model: Any, data: Arrays, *, batch: int, epochs: int) -> float:
-    """Train a compiled model for a fixed number of compiled epochs (no validation);
-    returns the last epoch's training loss. Used to fine-tune."""
-    return fit_together([model], data, batch=batch, epochs=epochs)[0]
+    """Train a compiled model further for a fixed number of compiled epochs (no
+    validation); returns the last epoch's training loss. Used to fine-tune: a
+    retrieval model keeps the rows it holds and votes among them, with its encoder
+    tuned on ``data``."""
+    return fit_together([model], data, batch=batch, epochs=epochs, remember_rows=False)[0]
 
 
 def fit_together(models: list[Any], data: Arrays, *, batch: int, epochs: int,
                  order_seeds: list[int] | None = None, pack: bool = True,
-                 epoch_rows: int = 0) -> list[float]:
+                 epoch_rows: int = 0, remember_rows: bool = True) -> list[float]:
     """Train compiled models of one architecture (a configuration's seeds) on the same
     rows for a fixed number of epochs, packed where possible (see
     :mod:`autokeras_lab.packing`); returns each one's last training loss.
     ``order_seeds``: each model's seed for its data order (default 0, 1, 2, ...);
-    ``epoch_rows``: the rows of an epoch, as the search counted them (0: every row).
+    ``epoch_rows``: the rows of an epoch, as the search counted them (0: every row);
+    ``remember_rows``: whether a retrieval model takes ``data``'s rows into its memory
+    (:func:`~autokeras_lab.packing.train_together`).
 
     Raises:
         TrialFailedError: a model's loss became NaN or infinite.
@@ -350,7 +354,8 @@ def fit_together(models: list[Any], data: Arrays, *, batch: int, epochs: int,
     order_seeds = order_seeds or list(range(len(models)))
     with released_graphs():
         training = train_together(models, [{**data, "x_val": None}] * len(models), batch,
-                                  pack=pack, order_seeds=order_seeds, epoch_rows=epoch_rows)
+                                  pack=pack, order_seeds=order_seeds, epoch_rows=epoch_rows,
+                                  remember_rows=remember_rows)
         for _ in range(epochs):
             losses, _ = training.run_epoch()
             if not all(math.isfinite(loss) for loss in losses):

@@ -44,6 +44,7 @@ from autokeras_lab.ensemble import Member, apply_temperature, fit_temperature
 from autokeras_lab.errors import one_line
 from autokeras_lab.leaderboard import TrialRecord
 from autokeras_lab.search._run import SearchRun
+from autokeras_lab.spaces import Task
 from autokeras_lab.trainable import TrialSettings, TrialState, configure_threads, train_trial
 from autokeras_lab.types import OutputKind, TrialReport
 
@@ -361,9 +362,14 @@ def _settings(run: SearchRun, fit_rows: int) -> TrialSettings:
     settings = trial_settings(run, (), [])
     return dataclasses.replace(
         settings, report_epochs=(), report_every=1, checkpoint_every=0, recorded={},
-        task=dataclasses.replace(settings.task, data_rows=fit_rows,
-                                 train_rows=run.setup.experiment.budget.rows_per_epoch(fit_rows)),
-    )
+        task=refit_task(run, fit_rows))
+
+
+def refit_task(run: SearchRun, fit_rows: int) -> Task:
+    """The search's task over the refit's ``fit_rows`` (its models are built for it:
+    a retrieval model holds that many rows)."""
+    return dataclasses.replace(run.setup.task, data_rows=fit_rows,
+                               train_rows=run.setup.experiment.budget.rows_per_epoch(fit_rows))
 
 
 def _epochs(trial: TrialRecord, settings: TrialSettings) -> int:
@@ -392,9 +398,11 @@ def _halved(member: Member) -> Member:
 
 def _members(run: SearchRun, trial: TrialRecord, refitted: Refitted, weight: float,
              transform: str) -> list[Member]:
+    builder = dataclasses.replace(run.setup.builder,
+                                  task=refit_task(run, run.setup.prepared.refit_rows()))
     models = []
     for weights in refitted.weights:
-        model = run.setup.builder.build(trial.config)
+        model = builder.build(trial.config)
         model.set_weights(weights)
         models.append(model)
     return [Member(model, weight / len(models), transform) for model in models]
