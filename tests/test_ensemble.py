@@ -134,16 +134,18 @@ def test_the_quantile_transform_round_trips_through_preprocessing_json(tmp_path)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("space", ["plr_mlp", "tabm"])
+@pytest.mark.parametrize("space", ["plr_mlp", "tabm", "nca"])
 def test_a_model_of_our_layers_loads_in_safe_mode_in_a_fresh_process(space, tmp_path) -> None:
-    """The default space's periodic embedding and TabM's members and their loss are
-    ours: a new process that only runs `predict` must find them (registered on
-    loading), with safe mode on, and predict the members' mean."""
+    """The default space's periodic embedding, TabM's members and their loss, and the
+    retrieval model's memory of rows and its vote are ours: a new process that only
+    runs `predict` must find them (registered on loading), with safe mode on, and
+    predict what the model predicted here."""
     import subprocess
     import sys
 
     import keras_tuner as kt
 
+    from autokeras_lab.layers import remember
     from autokeras_lab.spaces import load_space
 
     rng = np.random.default_rng(3)
@@ -154,6 +156,7 @@ def test_a_model_of_our_layers_loads_in_safe_mode_in_a_fresh_process(space, tmp_
     hp = kt.HyperParameters()
     hp.values["embedding"] = True
     model = load_space(space).module.build_model(hp, task)
+    remember(model, pre.transform_x(frame), pre.transform_y(frame["t"]))  # retrieval only
     write_model_dir(tmp_path / "best", model, None, {"kind": "trial"}, preprocessor=pre)
     frame.to_csv(tmp_path / "rows.csv", index=False)
 

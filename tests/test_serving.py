@@ -57,10 +57,12 @@ def new_rows(frame: pd.DataFrame) -> pd.DataFrame:
 
 def write_model(target: Path, kind: OutputKind, *, ensemble: bool) -> pd.DataFrame:
     """A model directory as a search exports it: the search spaces' own models (one on
-    quantile inputs, or an ensemble of two spaces on two input transforms, with a
-    temperature for classification). Untrained: the outputs only have to agree."""
+    quantile inputs, or an ensemble of three spaces on two input transforms, with a
+    temperature for classification; the retrieval model holds the rows). Untrained:
+    the outputs only have to agree."""
     from autokeras_lab.ensemble import Member, weighted_average
     from autokeras_lab.export import write_model_dir
+    from autokeras_lab.layers import remember
     from autokeras_lab.spaces import ModelBuilder, Task, load_space
 
     frame = raw_rows()
@@ -72,13 +74,17 @@ def write_model(target: Path, kind: OutputKind, *, ensemble: bool) -> pd.DataFra
                            task=task_kind, classes=classes)
     task = Task.for_data(task_kind, pre.n_inputs, len(classes))
 
-    def model(space: str):
+    def model(space: str, transform: str = "quantile"):
         loaded = load_space(space)
         derived = loaded.derive(task)
-        return ModelBuilder(loaded, derived, task).build(derived.defaults())
+        net = ModelBuilder(loaded, derived, task).build(derived.defaults())
+        remember(net, pre.with_transforms(transform).transform_x(frame),  # retrieval only
+                 pre.transform_y(frame["t"]))
+        return net
 
     if ensemble:
-        members = [Member(model("plr_mlp"), 0.6, "standard"), Member(model("mlp"), 0.4, "quantile")]
+        members = [Member(model("plr_mlp", "standard"), 0.5, "standard"),
+                   Member(model("mlp"), 0.3, "quantile"), Member(model("nca"), 0.2, "quantile")]
         net, pre = weighted_average(members, preprocessor=pre, task=task,
                                     temperature=1.7 if classes else 1.0)
     else:
