@@ -170,6 +170,27 @@ def test_a_search_of_the_retrieval_space_hands_over_models_that_hold_their_rows(
         assert test < -(shares * np.log(shares)).sum() * 0.8, better
 
 
+def test_the_two_family_space_builds_each_family_with_its_own_settings_active() -> None:
+    """``plr_nca``: each trial is an MLP or a retrieval model; the settings only the
+    other family has are inactive (not read), and a table larger than a retrieval
+    model's memory gets MLPs only."""
+    from autokeras_lab.layers import memories
+
+    space = load_space("plr_nca")
+    task = KINDS[OutputKind.REGRESSION]
+    derived = space.derive(task)
+    assert {"family", "num_layers", "activation", "blocks", "candidate_rate"} <= set(
+        derived.names)
+    for family, own, other in (("nca", "candidate_rate", "activation"),
+                               ("plr_mlp", "activation", "candidate_rate")):
+        model, active = space.build_tracked(derived.defaults() | {"family": family}, task,
+                                            derived)
+        assert own in active and other not in active
+        assert bool(list(memories(model))) == (family == "nca")
+    large = Task(n_features=5, data_rows=100_000, train_rows=100_000)
+    assert space.derive(large).to_optuna()["family"].choices == ("plr_mlp",)
+
+
 def test_fine_tuning_keeps_the_rows_a_model_holds_and_tunes_its_encoder() -> None:
     """``finetune`` trains an exported model further on new rows (of an ensemble's
     inputs, which are not a member's): a retrieval model votes among the rows it was
