@@ -25,7 +25,7 @@ import keras
 import keras_tuner as kt
 
 from autokeras_lab.layers import CandidateMemory, NeighbourVote, periodic_embeddings
-from autokeras_lab.spaces import Task
+from autokeras_lab.spaces import Task, cosine_adamw
 from autokeras_lab.types import OutputKind
 
 DESCRIPTION = "ModernNCA retrieval: predicts from the nearest training rows in a learned space"
@@ -41,10 +41,7 @@ def build_model(hp: kt.HyperParameters, task: Task) -> keras.Model:
     width = hp.Int("width", 32, 512, sampling="log")
     dropout = hp.Float("dropout", 0.0, 0.4, step=0.05)
     candidate_rate = hp.Float("candidate_rate", 0.2, 1.0, step=0.1)
-    weight_decay = hp.Float("weight_decay", 1e-6, 1e-1, sampling="log")
-    lr_scale = task.learning_rate_scale
-    learning_rate = hp.Float("learning_rate", 1e-4 * lr_scale, 1e-2 * lr_scale, sampling="log")
-    batch = hp.Choice("batch_size", task.batch_sizes(16, 32, 64, 128))
+    optimizer = cosine_adamw(hp, task)
 
     rows_in = keras.Input(shape=(task.n_features,))
     x = keras.layers.Dense(width)(periodic_embeddings(hp, rows_in))
@@ -62,9 +59,7 @@ def build_model(hp: kt.HyperParameters, task: Task) -> keras.Model:
     outputs = NeighbourVote(probabilities=task.kind is not OutputKind.REGRESSION)(
         [encoder(inputs), encoder(rows), targets, in_use, inputs, rows])
     model = keras.Model(inputs, outputs)
-    model.compile(optimizer=keras.optimizers.AdamW(task.cosine_decay(learning_rate, batch),
-                                                   weight_decay=weight_decay),
-                  loss=task.loss)
+    model.compile(optimizer=optimizer, loss=task.loss)
     return model
 
 

@@ -15,7 +15,7 @@ import keras
 import keras_tuner as kt
 
 from autokeras_lab.layers import periodic_embeddings
-from autokeras_lab.spaces import Task
+from autokeras_lab.spaces import Task, cosine_adamw
 
 DESCRIPTION = "MLP with periodic numeric embeddings (PLR), AdamW, cosine learning-rate decay"
 
@@ -26,10 +26,7 @@ def build_model(hp: kt.HyperParameters, task: Task) -> keras.Model:
     width = hp.Int("width", 32, 512, sampling="log")
     activation = hp.Choice("activation", ["relu", "gelu", "silu"])
     dropout = hp.Float("dropout", 0.0, 0.4, step=0.05)
-    weight_decay = hp.Float("weight_decay", 1e-6, 1e-1, sampling="log")
-    lr_scale = task.learning_rate_scale  # batches and rates grow with a large table
-    learning_rate = hp.Float("learning_rate", 1e-4 * lr_scale, 1e-2 * lr_scale, sampling="log")
-    batch = hp.Choice("batch_size", task.batch_sizes(16, 32, 64, 128))
+    optimizer = cosine_adamw(hp, task)
 
     inputs = keras.Input(shape=(task.n_features,))
     x = periodic_embeddings(hp, inputs)
@@ -40,7 +37,5 @@ def build_model(hp: kt.HyperParameters, task: Task) -> keras.Model:
     outputs = keras.layers.Dense(task.n_outputs, activation=task.output_activation)(x)
     model = keras.Model(inputs, outputs)
 
-    model.compile(optimizer=keras.optimizers.AdamW(task.cosine_decay(learning_rate, batch),
-                                                   weight_decay=weight_decay),
-                  loss=task.loss)
+    model.compile(optimizer=optimizer, loss=task.loss)
     return model

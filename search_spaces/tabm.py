@@ -20,7 +20,7 @@ import keras
 import keras_tuner as kt
 
 from autokeras_lab.layers import EnsembleInput, EnsembleOutput, MemberLoss, periodic_embeddings
-from autokeras_lab.spaces import Task
+from autokeras_lab.spaces import Task, cosine_adamw
 
 DESCRIPTION = "TabM-mini: 32 MLPs sharing their layers in one model (PLR embeddings, AdamW)"
 MEMBERS = 32
@@ -31,10 +31,7 @@ def build_model(hp: kt.HyperParameters, task: Task) -> keras.Model:
     depth = hp.Int("num_layers", 1, 4)
     width = hp.Int("width", 64, 512, sampling="log")
     dropout = hp.Float("dropout", 0.0, 0.4, step=0.05)
-    weight_decay = hp.Float("weight_decay", 1e-6, 1e-1, sampling="log")
-    lr_scale = task.learning_rate_scale
-    learning_rate = hp.Float("learning_rate", 1e-4 * lr_scale, 1e-2 * lr_scale, sampling="log")
-    batch = hp.Choice("batch_size", task.batch_sizes(16, 32, 64, 128))
+    optimizer = cosine_adamw(hp, task)
 
     inputs = keras.Input(shape=(task.n_features,))
     x = periodic_embeddings(hp, inputs)
@@ -45,7 +42,5 @@ def build_model(hp: kt.HyperParameters, task: Task) -> keras.Model:
             x = keras.layers.Dropout(dropout)(x)
     outputs = EnsembleOutput(task.n_outputs, activation=task.output_activation)(x)
     model = keras.Model(inputs, outputs)
-    model.compile(optimizer=keras.optimizers.AdamW(task.cosine_decay(learning_rate, batch),
-                                                   weight_decay=weight_decay),
-                  loss=MemberLoss(task.loss))
+    model.compile(optimizer=optimizer, loss=MemberLoss(task.loss))
     return model

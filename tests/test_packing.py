@@ -35,6 +35,25 @@ def fold_data(task: Task, rows: int, seed: int) -> dict:
             "x_val": x[cut:], "y_val": y[cut:]}
 
 
+def packed_as_alone(space, task: Task, values: dict, datas: list[dict], *, batch: int,
+                    epochs: int = 3) -> tuple:
+    """Two models of ``space`` trained packed and one after another, from the same
+    seeds on the same rows: the same losses and outputs every epoch. The packed
+    training and its last outputs."""
+    packed = train_together(models_of(space, task, values, [1, 2]), datas, batch,
+                            order_seeds=[7, 8])
+    alone = train_together(models_of(space, task, values, [1, 2]), datas, batch,
+                           order_seeds=[7, 8], pack=False)
+    assert packed.packed
+    for _ in range(epochs):
+        packed_losses, packed_outputs = packed.run_epoch()
+        alone_losses, alone_outputs = alone.run_epoch()
+        np.testing.assert_allclose(packed_losses, alone_losses, rtol=1e-4)
+        for p, a in zip(packed_outputs, alone_outputs, strict=True):
+            np.testing.assert_allclose(p, a, rtol=1e-4, atol=1e-5)
+    return packed, packed_outputs
+
+
 def models_of(space, task: Task, values: dict, seeds: list[int]) -> list:
     import keras
 
@@ -322,17 +341,7 @@ def test_tabm_members_train_packed_each_on_its_own_loss_and_predict_their_mean(k
     values = {"num_layers": 1, "width": 64, "dropout": 0.0, "embedding": False,
               "batch_size": 16}
     datas = [fold_data(task, rows, seed) for seed, rows in enumerate((91, 90))]
-    packed = train_together(models_of(space, task, values, [1, 2]), datas, 16,
-                            order_seeds=[7, 8])
-    alone = train_together(models_of(space, task, values, [1, 2]), datas, 16,
-                           order_seeds=[7, 8], pack=False)
-    assert packed.packed
-    for _ in range(3):
-        packed_losses, packed_outputs = packed.run_epoch()
-        alone_losses, alone_outputs = alone.run_epoch()
-        np.testing.assert_allclose(packed_losses, alone_losses, rtol=1e-4)
-        for p, a in zip(packed_outputs, alone_outputs, strict=True):
-            np.testing.assert_allclose(p, a, rtol=1e-4, atol=1e-5)
+    packed, packed_outputs = packed_as_alone(space, task, values, datas, batch=16)
     packed.sync()
     for model, data, output in zip(packed.models, datas, packed_outputs, strict=True):
         assert output.shape == (len(data["x_val"]), task.n_outputs)

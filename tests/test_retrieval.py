@@ -13,9 +13,9 @@ import pytest
 from autokeras_lab.packing import train_together
 from autokeras_lab.spaces import Task, load_space
 from autokeras_lab.types import OutputKind
-from tests.test_packing import fold_data, models_of
+from tests.test_packing import fold_data, models_of, packed_as_alone
 
-ROWS = (200, 201)  # two folds of slightly different sizes, as KFold gives them
+ROWS = (200, 204)  # two folds: 150 and 153 training rows
 TRAIN_ROWS = 150  # the first fold's training rows: what the search's task says
 KINDS = {kind: Task(kind=kind, n_features=5, n_outputs=3 if kind is OutputKind.MULTICLASS else 1,
                     data_rows=TRAIN_ROWS, train_rows=TRAIN_ROWS)
@@ -84,8 +84,8 @@ def test_a_memory_holds_every_row_that_fits_and_a_sample_of_real_rows_beyond() -
     pytest.param(OutputKind.MULTICLASS, id="multiclass", marks=pytest.mark.slow)])
 def test_each_fold_model_learns_from_its_own_rows_and_beats_the_constant(kind) -> None:
     """Two fold models trained packed: each holds its own fold's training rows (the
-    larger fold's one extra row is left out by draw) and predicts its validation rows
-    better than the training rows' mean or class shares do."""
+    larger fold's 3 rows past the memory's 150 left out by draw) and predicts its
+    validation rows better than the training rows' mean or class shares do."""
     task = KINDS[kind]
     datas = [fold_data(task, rows, seed) for seed, rows in enumerate(ROWS)]
     training = train_together(models_of(load_space("nca"), task, QUICK, [1, 2]), datas, 32,
@@ -117,18 +117,7 @@ def test_packed_retrieval_models_train_as_they_would_one_after_another() -> None
     task = KINDS[OutputKind.REGRESSION]
     values = QUICK | {"candidate_rate": 1.0}  # no random draws, which packing shares
     datas = [fold_data(task, rows, seed) for seed, rows in enumerate(ROWS)]
-    space = load_space("nca")
-    packed = train_together(models_of(space, task, values, [1, 2]), datas, 32,
-                            order_seeds=[7, 8])
-    alone = train_together(models_of(space, task, values, [1, 2]), datas, 32,
-                           order_seeds=[7, 8], pack=False)
-    assert packed.packed
-    for _ in range(3):
-        packed_losses, packed_outputs = packed.run_epoch()
-        alone_losses, alone_outputs = alone.run_epoch()
-        np.testing.assert_allclose(packed_losses, alone_losses, rtol=1e-4)
-        for p, a in zip(packed_outputs, alone_outputs, strict=True):
-            np.testing.assert_allclose(p, a, rtol=1e-4, atol=1e-5)
+    packed_as_alone(load_space("nca"), task, values, datas, batch=32)
 
 
 @pytest.mark.slow
