@@ -196,3 +196,19 @@ def test_fine_tuning_keeps_the_rows_a_model_holds_and_tunes_its_encoder() -> Non
     np.testing.assert_array_equal(np.asarray(_memory(model).rows), old["x_train"])
     assert any(not np.allclose(b, np.asarray(w)) for b, w in zip(before, model.trainable_weights,
                                                                    strict=True))
+
+
+def test_retraining_a_configuration_hands_each_seed_the_rows_it_trains_on() -> None:
+    """``retrain`` trains a configuration's seeds with ``fit_together``: each seed's
+    memory holds the rows it was given (train and validation rows together), all of
+    them where they fit."""
+    from autokeras_lab.trainable import fit_together
+
+    task = KINDS[OutputKind.REGRESSION]
+    data = fold_data(task, 200, 0)
+    models = models_of(load_space("nca"), task, QUICK, [1, 2])
+    fit_together(models, data, batch=32, epochs=1)
+    for model in models:
+        memory = _memory(model)
+        assert int(np.asarray(memory.in_use).sum()) == len(data["x_train"]) == memory.capacity
+        np.testing.assert_array_equal(np.asarray(memory.rows), data["x_train"])

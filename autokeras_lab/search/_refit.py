@@ -44,7 +44,7 @@ from autokeras_lab.ensemble import Member, apply_temperature, fit_temperature
 from autokeras_lab.errors import one_line
 from autokeras_lab.leaderboard import TrialRecord
 from autokeras_lab.search._run import SearchRun
-from autokeras_lab.spaces import Task
+from autokeras_lab.spaces import ModelBuilder, Task
 from autokeras_lab.trainable import TrialSettings, TrialState, configure_threads, train_trial
 from autokeras_lab.types import OutputKind, TrialReport
 
@@ -187,7 +187,9 @@ def refit_chosen(
         del outputs[Handed.BOTH]
     values = {h: score(o) for h, o in outputs.items()}
     handed = min(values, key=lambda h: (run.direction.key(values[h]), h is not Handed.ORIGINAL))
-    members = {t: _members(run, trials[t], done[t], chosen[t], transforms[t])
+    # built for the refit's rows (a retrieval model holds that many), once for all
+    builder = dataclasses.replace(setup.builder, task=refit_task(run, setup.prepared.refit_rows()))
+    members = {t: _members(builder, trials[t], done[t], chosen[t], transforms[t])
                for t in order if t in done}
     if handed is Handed.REFITTED:
         handed_members = [m for t in order for m in members.get(t, originals[t])]
@@ -396,10 +398,8 @@ def _halved(member: Member) -> Member:
     return dataclasses.replace(member, weight=member.weight / 2)
 
 
-def _members(run: SearchRun, trial: TrialRecord, refitted: Refitted, weight: float,
+def _members(builder: ModelBuilder, trial: TrialRecord, refitted: Refitted, weight: float,
              transform: str) -> list[Member]:
-    builder = dataclasses.replace(run.setup.builder,
-                                  task=refit_task(run, run.setup.prepared.refit_rows()))
     models = []
     for weights in refitted.weights:
         model = builder.build(trial.config)
