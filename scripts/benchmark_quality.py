@@ -42,17 +42,19 @@ against ours split by split, and the mean wall time; ``--json`` keeps every spli
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -336,11 +338,13 @@ RUNNERS = {"ours": run_ours, "hgb": run_hgb, "grid": run_grid, "catboost": run_c
 def run(datasets: list[str], tools: list[str], *, n_splits: int, budget: float | None,
         search_args: tuple[str, ...] = (), grid_epochs: int = 100, rows: int | None = None,
         done: Sequence[dict[str, Any]] = (), save: Path | None = None,
-        autogluon_python: str | None = None,
+        autogluon_python: str | None = None, keep: Path | None = None,
         out: Any = sys.stderr) -> list[dict[str, Any]]:
     """Every tool on every split; a run already in ``done`` (same data set, split and
     tool; :func:`resumable` checks the settings) is kept instead of rerun, and ``save``
-    is rewritten after each run, so a benchmark of hours that dies loses one run."""
+    is rewritten after each run, so a benchmark of hours that dies loses one run.
+    ``keep``: each run's files (our search's runs directory and training CSV) go under
+    ``keep/DATASET-SPLIT-TOOL`` and stay, instead of in a temporary directory."""
     from autokeras_lab.data import load_dataset
 
     settings = _settings(budget, search_args, grid_epochs, rows)
@@ -357,7 +361,7 @@ def run(datasets: list[str], tools: list[str], *, n_splits: int, budget: float |
                 record = kept.pop((name, split, tool), None)
                 fresh = record is None
                 if record is None:
-                    with tempfile.TemporaryDirectory(prefix="akl-quality-") as work:
+                    with _work_dir(keep, f"{name}-{split + 1}-{tool}") as work:
                         started = time.perf_counter()
                         result = RUNNERS[tool](train, test, dataset.target, classes=classes,
                                                budget=budget, work=Path(work), seed=split,
@@ -375,6 +379,19 @@ def run(datasets: list[str], tools: list[str], *, n_splits: int, budget: float |
                           f"({record['seconds']:.0f} s){again}\n")
                 out.flush()
     return records
+
+
+@contextlib.contextmanager
+def _work_dir(keep: Path | None, name: str) -> Iterator[str]:
+    """A run's working directory: ``keep/name``, emptied first, or a temporary one."""
+    if keep is None:
+        with tempfile.TemporaryDirectory(prefix="akl-quality-") as work:
+            yield work
+        return
+    work = keep / name
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    yield str(work)
 
 
 def sample(frame: pd.DataFrame, rows: int | None) -> pd.DataFrame:
@@ -581,6 +598,10 @@ def main(argv: list[str] | None = None) -> int:
                              "autogluon tool (its pins clash with ours)")
     parser.add_argument("--json", type=Path,
                         help="also write every split's result here (after each run)")
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="keep each run's files under DIR/DATASET-SPLIT-TOOL (our "
+                             "search's runs directory, with its leaderboard and models), to "
+                             "look into a split afterwards")
     parser.add_argument("--resume", action="store_true",
                         help="keep the runs already in the --json file instead of rerunning "
                              "them (same flags required)")
@@ -628,7 +649,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     records = run(datasets, tools, n_splits=n_splits, budget=budget, search_args=search_args,
                   grid_epochs=args.grid_epochs, rows=args.rows, done=done, save=args.json,
-                  autogluon_python=args.autogluon_python)
+                  autogluon_python=args.autogluon_python, keep=args.keep)
     budget_text = f"{budget:.0f} s" if budget else "the default"
     if args.rows:
         print(f"\nEach data set cut to {args.rows} rows drawn at random.", end="")

@@ -48,6 +48,24 @@ def test_a_split_not_yet_run_is_run_and_the_kept_ones_stay_in_the_file(tmp_path)
     assert [r["split"] for r in json.loads(saved.read_text())] == [0, 1, 2]
 
 
+def test_kept_runs_leave_their_files_to_look_into_and_others_leave_none(
+        tmp_path, monkeypatch):
+    seen = []
+
+    def writes_a_file(train, test, target, *, work, **_):
+        (work / "leaderboard.db").write_text("what the search stored")
+        seen.append(work)
+        return {"scores": {"rmse": 1.0}}
+
+    monkeypatch.setitem(quality.RUNNERS, "hgb", writes_a_file)
+    quality.run(["concrete"], ["hgb"], n_splits=2, budget=None, keep=tmp_path / "kept",
+                out=io.StringIO())
+    assert seen == [tmp_path / "kept" / "concrete-1-hgb", tmp_path / "kept" / "concrete-2-hgb"]
+    assert all((work / "leaderboard.db").is_file() for work in seen)
+    quality.run(["concrete"], ["hgb"], n_splits=1, budget=None, out=io.StringIO())
+    assert not seen[-1].parent.samefile(tmp_path / "kept") and not seen[-1].exists()
+
+
 def test_runs_made_with_other_settings_are_refused_not_averaged_in(tmp_path, capsys):
     saved = tmp_path / "runs.json"
     quality.run(["concrete"], ["hgb"], n_splits=1, budget=None, save=saved, out=io.StringIO())
