@@ -35,8 +35,8 @@ from autokeras_lab.spaces import Task
 from autokeras_lab.types import OutputKind
 
 __all__ = [
-    "Member", "Selection", "apply_temperature", "fit_temperature", "select_ensemble",
-    "weighted_average",
+    "UNCALIBRATED", "Calibration", "Member", "Selection", "apply_temperature",
+    "fit_calibration", "select_ensemble", "weighted_average",
 ]
 
 
@@ -109,8 +109,9 @@ def select_ensemble(
 
 
 def apply_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarray:
-    """What the :class:`~autokeras_lab.layers.Temperature` layer computes, in NumPy:
-    one column is a binary probability, several are class probabilities."""
+    """Temperature scaling, as :class:`~autokeras_lab.layers.Calibrate` does it: one
+    column is a binary probability, ``sigmoid(logit(p) / T)``; several are class
+    probabilities, ``softmax(log(p) / T)``. ``T < 1`` sharpens, ``T > 1`` softens."""
     p = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-7, 1 - 1e-7)
     if p.shape[-1] == 1:
         return 1 / (1 + np.exp(-(np.log(p) - np.log1p(-p)) / temperature))
@@ -120,25 +121,68 @@ def apply_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarr
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def fit_temperature(probabilities: np.ndarray, y: np.ndarray) -> float:
-    """The temperature (0.05 to 20) that minimises the log loss of ``probabilities``
-    for labels ``y`` (temperature scaling, Guo et al. 2017): averaging members makes an
-    ensemble's probabilities less confident than they should be, which the log loss
-    charges for even when every class is right. 1 when nothing is gained."""
+@dataclass(frozen=True)
+class Calibration:
+    """How a classifier's probabilities are corrected before they are handed over:
+    scaled by a ``temperature`` (see :func:`apply_temperature`), then mixed with the
+    uniform distribution by ``floor``, so that no class gets less than ``floor / K``.
+    The identity (1, 0) for regression, and where fitting gains nothing."""
+
+    temperature: float = 1.0
+    floor: float = 0.0
+
+    @property
+    def identity(self) -> bool:
+        return self.temperature == 1.0 and self.floor == 0.0
+
+    def apply(self, probabilities: np.ndarray) -> np.ndarray:
+        """What the :class:`~autokeras_lab.layers.Calibrate` layer computes, in NumPy."""
+        p = apply_temperature(probabilities, self.temperature)
+        return (1 - self.floor) * p + self.floor / _n_classes(p)
+
+
+#: Probabilities as they are: regression, and a lone trial's bag.
+UNCALIBRATED = Calibration()
+
+
+def _n_classes(p: np.ndarray) -> int:
+    return 2 if p.shape[-1] == 1 else p.shape[-1]
+
+
+def fit_calibration(probabilities: np.ndarray, y: np.ndarray) -> Calibration:
+    """The :class:`Calibration` of ``probabilities`` fitted on labels ``y``.
+
+    The temperature (0.05 to 20) is the one that minimises their log loss, 1 when
+    nothing is gained (Guo et al. 2017): averaging members makes an ensemble less
+    confident than it should be.
+
+    The floor is Laplace's add-one rule: the probabilities become those of the ``n``
+    rows fitted on, counted, plus one row of each of the K classes, ``(n p + 1) /
+    (n + K)``; a floor of ``K / (n + K)``. A neural network can rule a class out with
+    a probability of 1e-7 inside a region of another class, and a held-out row of
+    that class then costs 16 nats of log loss; with the floor it costs about
+    ``log(n + K)``, 6 nats for 500 rows, at a cost of about ``(K - 1) / n`` on each
+    row the model gets right. The rows fitted on seldom show how often that happens
+    (on breast cancer's searches, never: their out-of-fold probabilities for the true
+    class were at least 2e-4, while held-out rows got 1e-7), so the floor is not
+    fitted to them: it allows the certainty that ``n`` rows can give and no more."""
     from scipy.optimize import minimize_scalar
 
+    p = np.asarray(probabilities, dtype=np.float64)
     labels = np.asarray(y).reshape(-1).astype(int)
 
     def log_loss(log_t: float) -> float:
-        p = apply_temperature(probabilities, float(np.exp(log_t)))
-        if p.shape[-1] == 1:
-            p_true = np.where(labels == 1, p[:, 0], 1 - p[:, 0])
+        scaled = apply_temperature(p, float(np.exp(log_t)))
+        if scaled.shape[-1] == 1:
+            p_true = np.where(labels == 1, scaled[:, 0], 1 - scaled[:, 0])
         else:
-            p_true = p[np.arange(len(labels)), labels]
+            p_true = scaled[np.arange(len(labels)), labels]
         return float(-np.mean(np.log(np.clip(p_true, 1e-15, 1))))
 
     found = minimize_scalar(log_loss, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
-    return float(np.exp(found.x)) if found.fun < log_loss(0.0) else 1.0
+    temperature = float(np.exp(found.x)) if found.fun < log_loss(0.0) else 1.0
+    k = _n_classes(p)
+    return Calibration(temperature, k / (len(labels) + k))
 
 
 @dataclass(frozen=True)
@@ -152,18 +196,18 @@ class Member:
 
 def weighted_average(
     members: Sequence[Member], *, preprocessor: Preprocessor, task: Task,
-    temperature: float = 1.0,
+    calibration: Calibration = UNCALIBRATED,
 ) -> tuple[Any, Preprocessor]:
     """One Keras model whose output is the members' outputs averaged by weight
-    (probabilities for classification, scaled by ``temperature``: see
-    :func:`fit_temperature`), and the preprocessing it takes: one block of inputs per
-    input transform the members use. A single member of weight 1 (at temperature 1)
-    is returned as it is."""
+    (probabilities for classification, corrected by ``calibration``: see
+    :func:`fit_calibration`), and the preprocessing it takes: one block of inputs per
+    input transform the members use. A single member of weight 1 (uncalibrated) is
+    returned as it is."""
     import keras
 
     transforms = tuple(dict.fromkeys(m.transform for m in members))
     pre = preprocessor.with_transforms(*transforms)
-    if len(members) == 1 and temperature == 1.0:
+    if len(members) == 1 and calibration.identity:
         return members[0].model, pre
     width, n_out = pre.n_inputs, task.n_outputs
     inputs = keras.Input(shape=(width * len(transforms),), name="inputs")
@@ -180,10 +224,11 @@ def weighted_average(
     kernel = np.concatenate([m.weight * np.eye(n_out) for m in members], axis=0)
     joined = keras.layers.Concatenate(name="members")(outputs) if len(outputs) > 1 else outputs[0]
     averaged = _fixed_dense(joined, kernel, name="weighted_average")
-    if temperature != 1.0 and task.kind is not OutputKind.REGRESSION:
-        from autokeras_lab.layers import Temperature
+    if not calibration.identity and task.kind is not OutputKind.REGRESSION:
+        from autokeras_lab.layers import Calibrate
 
-        averaged = Temperature(temperature, name="temperature")(averaged)
+        averaged = Calibrate(calibration.temperature, calibration.floor,
+                             name="calibration")(averaged)
     ensemble = keras.Model(inputs, averaged, name="ensemble")
     ensemble.compile(loss=task.loss)
     return ensemble, pre

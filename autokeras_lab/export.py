@@ -28,7 +28,7 @@ import pandas as pd
 
 from autokeras_lab._env import import_tensorflow_quietly
 from autokeras_lab.data import INPUT_TRANSFORM, Prepared, Preprocessor
-from autokeras_lab.ensemble import Member, weighted_average
+from autokeras_lab.ensemble import UNCALIBRATED, Calibration, Member, weighted_average
 from autokeras_lab.errors import UserError
 from autokeras_lab.layout import CHECKPOINT_PREDICTIONS, ModelDir, RunsLayout
 from autokeras_lab.leaderboard import SearchRecord, TrialRecord
@@ -97,12 +97,12 @@ def trial_members(
 
 def assemble(
     members: list[Member], prepared: Prepared, builder: ModelBuilder, *,
-    temperature: float = 1.0,
+    calibration: Calibration = UNCALIBRATED,
 ) -> tuple[Any, Prepared]:
     """One model of the members (see :func:`weighted_average`) and the data as it
     takes it."""
     model, pre = weighted_average(members, preprocessor=prepared.preprocessor,
-                                  task=builder.task, temperature=temperature)
+                                  task=builder.task, calibration=calibration)
     return model, prepared.with_transforms(*pre.transforms)
 
 
@@ -137,8 +137,8 @@ def export_best(
 
     Args:
         about: What the card says of the model: ``trial_id`` and ``config`` of a
-            trial, or ``members`` of an ensemble and its ``temperature`` (see
-            :func:`autokeras_lab.ensemble.fit_temperature`); ``metrics`` (``val_*``,
+            trial, or ``members`` of an ensemble and its ``calibration`` (see
+            :func:`autokeras_lab.ensemble.fit_calibration`); ``metrics`` (``val_*``,
             ``test_*``).
         scored: The model the test metrics were measured on, with the data as it
             takes it, where that is not the exported one (a refitted model has
@@ -148,7 +148,7 @@ def export_best(
         The experiment-level ``best`` directory if it was updated, else the search's.
     """
     model, data = assemble(members, prepared, builder,
-                           temperature=float(about.get("temperature", 1.0)))
+                           calibration=Calibration(**about.get("calibration", {})))
     dataset = prepared.dataset
     card = {
         "experiment": search.experiment,

@@ -15,8 +15,9 @@ from typing import Any
 import keras
 import numpy as np
 
-__all__ = ["CandidateMemory", "EnsembleInput", "EnsembleOutput", "MemberLoss", "NeighbourVote",
-           "PeriodicEmbedding", "Temperature", "periodic_embeddings", "remember"]
+__all__ = ["Calibrate", "CandidateMemory", "EnsembleInput", "EnsembleOutput", "MemberLoss",
+           "NeighbourVote", "PeriodicEmbedding", "Temperature", "periodic_embeddings",
+           "remember"]
 
 
 @keras.saving.register_keras_serializable(package="autokeras_lab")
@@ -164,17 +165,18 @@ class MemberLoss(keras.losses.Loss):
 
 
 @keras.saving.register_keras_serializable(package="autokeras_lab")
-class Temperature(keras.layers.Layer):
-    """Temperature scaling of predicted probabilities (Guo et al. 2017): class
-    probabilities ``p`` become ``softmax(log(p) / T)``, a binary probability becomes
-    ``sigmoid(logit(p) / T)``. ``T < 1`` sharpens, ``T > 1`` softens; the predicted
-    class never changes. An ensemble's averaged probabilities are less confident than
-    its members' (see :func:`autokeras_lab.ensemble.fit_temperature`).
+class Calibrate(keras.layers.Layer):
+    """Calibrated probabilities: temperature scaling (Guo et al. 2017), then a floor.
+    Class probabilities ``p`` become ``softmax(log(p) / T)``, a binary probability
+    ``sigmoid(logit(p) / T)``; then ``(1 - floor) * q + floor / K`` (K classes, 2 for
+    a binary probability). ``T < 1`` sharpens, ``T > 1`` softens; the predicted class
+    never changes. See :func:`autokeras_lab.ensemble.fit_calibration`.
     """
 
-    def __init__(self, temperature: float = 1.0, **kwargs: Any) -> None:
+    def __init__(self, temperature: float = 1.0, floor: float = 0.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.temperature = float(temperature)
+        self.floor = float(floor)
 
     def call(self, inputs: Any) -> Any:
         ops = keras.ops
@@ -182,14 +184,26 @@ class Temperature(keras.layers.Layer):
         if inputs.shape[-1] == 1:
             # log(1 - p), not log1p(-p): p is clipped away from 0 and 1, and ONNX has
             # no Log1p, so the layer converts for ONNX Runtime (autokeras_lab.serving)
-            return ops.sigmoid((ops.log(p) - ops.log(1.0 - p)) / self.temperature)
-        return ops.softmax(ops.log(p) / self.temperature, axis=-1)
+            scaled = ops.sigmoid((ops.log(p) - ops.log(1.0 - p)) / self.temperature)
+            classes = 2
+        else:
+            scaled = ops.softmax(ops.log(p) / self.temperature, axis=-1)
+            classes = inputs.shape[-1]
+        if self.floor == 0.0:
+            return scaled
+        return (1.0 - self.floor) * scaled + self.floor / classes
 
     def compute_output_shape(self, input_shape: Any) -> tuple[Any, ...]:
         return tuple(input_shape)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "temperature": self.temperature}
+        return {**super().get_config(), "temperature": self.temperature, "floor": self.floor}
+
+
+@keras.saving.register_keras_serializable(package="autokeras_lab")
+class Temperature(Calibrate):
+    """The name :class:`Calibrate` had before it took a floor: models exported then
+    load with it (their floor is 0)."""
 
 
 @keras.saving.register_keras_serializable(package="autokeras_lab")

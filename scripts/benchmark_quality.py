@@ -37,6 +37,7 @@ against ours split by split, and the mean wall time; ``--json`` keeps every spli
     python scripts/benchmark_quality.py --json runs.json --resume   # go on where it stopped
     python scripts/benchmark_quality.py --compare before.json after.json  # a change, paired
     python scripts/benchmark_quality.py --curve b60.json b120.json b300.json  # by budget
+    python scripts/benchmark_quality.py --datasets car --keep kept/  # each run's files stay
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 
 import numpy as np
 import pandas as pd
@@ -11,9 +12,9 @@ import pytest
 
 from autokeras_lab.data import Preprocessor
 from autokeras_lab.ensemble import (
+    Calibration,
     Member,
-    apply_temperature,
-    fit_temperature,
+    fit_calibration,
     select_ensemble,
     weighted_average,
 )
@@ -169,30 +170,62 @@ def test_a_model_of_our_layers_loads_in_safe_mode_in_a_fresh_process(space, tmp_
     np.testing.assert_allclose(printed["predicted_t"], expected, rtol=1e-3, atol=1e-2)
 
 
+def _binary_or_classes(p: np.ndarray) -> np.ndarray:
+    """Class probabilities as a search's outputs hold them: binary, P(class 1) alone."""
+    return p[:, 1:] if p.shape[1] == 2 else p
+
+
+def _log_loss(p: np.ndarray, y: np.ndarray) -> float:
+    return evaluate("binary" if p.shape[1] == 1 else "multiclass", y, p)["log_loss"]
+
+
 @pytest.mark.parametrize("classes", [2, 3])
-def test_temperature_scaling_sharpens_an_ensembles_timid_probabilities(classes) -> None:
+def test_calibration_sharpens_an_ensembles_timid_probabilities(classes) -> None:
     """Averaged members are less confident than they should be: the fitted temperature
     sharpens them, lowers the log loss on the rows it was fitted on and never changes
-    the predicted class; probabilities that are already right keep temperature 1."""
+    the predicted class; probabilities that are already right stay as they are."""
     rng = np.random.default_rng(0)
     y = rng.integers(0, classes, 400)
     confident = np.full((400, classes), 0.01 / (classes - 1))
     confident[np.arange(400), y] = 0.99
-    timid = 0.6 * confident + 0.4 / classes  # what averaging does
-    given = timid[:, 1:] if classes == 2 else timid  # binary: P(class 1) alone
-    temperature = fit_temperature(given, y)
-    assert temperature < 0.7
-    scaled = apply_temperature(given, temperature)
+    given = _binary_or_classes(0.6 * confident + 0.4 / classes)  # what averaging does
+    calibration = fit_calibration(given, y)
+    assert calibration.temperature < 0.7
+    scaled = calibration.apply(given)
     kind = "binary" if classes == 2 else "multiclass"
     before, after = (evaluate(kind, y, p) for p in (given, scaled))
     assert after["log_loss"] < before["log_loss"] and after["accuracy"] == before["accuracy"]
     # Probabilities drawn as they are predicted are calibrated: nothing to gain.
     p = rng.uniform(0.05, 0.95, 2000)
-    assert fit_temperature(p[:, None], rng.uniform(size=2000) < p) == pytest.approx(1, abs=0.1)
+    drawn = fit_calibration(p[:, None], rng.uniform(size=2000) < p)
+    assert drawn.temperature == pytest.approx(1, abs=0.1) and drawn.floor < 0.01
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_calibration_never_rules_a_class_out_beyond_what_the_rows_show(classes) -> None:
+    """Right on every one of n rows with a probability of 1 - 1e-7, a network would
+    charge a held-out row of a class it rules out 16 nats. The floor bounds that near
+    log(n), at a small cost on the rows it gets right; ten times the rows allow ten
+    times the certainty."""
+    rng = np.random.default_rng(1)
+
+    def fitted(n: int) -> tuple[Calibration, np.ndarray, np.ndarray]:
+        y = rng.integers(0, classes, n)
+        sure = np.full((n, classes), 1e-7)
+        sure[np.arange(n), y] = 1 - 1e-7 * (classes - 1)
+        return fit_calibration(_binary_or_classes(sure), y), sure, y
+
+    calibration, sure, y = fitted(400)
+    calibrated = calibration.apply(_binary_or_classes(sure))
+    wrong = (y + 1) % classes  # the same rows, every label one the model rules out
+    assert _log_loss(calibrated, wrong) < np.log(2 * 400) < 16
+    assert _log_loss(calibrated, y) < classes / 400
+    assert (calibration.apply(sure).argmax(1) == y).all()  # never another class
+    assert fitted(4000)[0].floor == pytest.approx(calibration.floor / 10, rel=0.02)
 
 
 @pytest.mark.parametrize("kind", ["binary", "multiclass"])
-def test_an_exported_ensemble_applies_its_temperature_and_loads_in_safe_mode(
+def test_an_exported_ensemble_applies_its_calibration_and_loads_in_safe_mode(
     tmp_path, kind: str
 ) -> None:
     rng = np.random.default_rng(2)
@@ -203,14 +236,42 @@ def test_an_exported_ensemble_applies_its_temperature_and_loads_in_safe_mode(
                            classes=classes)
     task = Task.for_data("classification", pre.n_inputs, len(classes))
     members = [Member(_model(task, 0), 0.6, "standard"), Member(_model(task, 1), 0.4, "standard")]
+    calibration = Calibration(temperature=0.4, floor=0.05)
     ensemble, ensemble_pre = weighted_average(members, preprocessor=pre, task=task,
-                                              temperature=0.4)
+                                              calibration=calibration)
     write_model_dir(tmp_path / "best", ensemble, None, {"kind": "ensemble"},
                     preprocessor=ensemble_pre)
     loaded = load_model_dir(tmp_path / "best")  # safe mode: a registered layer
     x = loaded.preprocessor.transform_x(frame)
     averaged = sum(m.weight * m.model.predict(x, verbose=0) for m in members)
     got = loaded.model.predict(x, verbose=0)
-    np.testing.assert_allclose(got, apply_temperature(averaged, 0.4), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(got, calibration.apply(averaged), rtol=1e-4, atol=1e-5)
+    assert got.min() >= 0.05 / len(classes) - 1e-6
     assert (got.argmax(-1) == averaged.argmax(-1)).all() if kind == "multiclass" else (
         ((got > 0.5) == (averaged > 0.5)).all())
+
+
+def test_an_ensemble_exported_before_the_floor_loads_as_it_was(tmp_path) -> None:
+    """Models exported before calibration took a floor hold a ``Temperature`` layer:
+    they load in safe mode and predict what they did (the temperature alone)."""
+    import keras
+
+    from autokeras_lab.layers import Temperature
+
+    inputs = keras.Input(shape=(3,))
+    outputs = Temperature(0.5, name="temperature")(keras.layers.Softmax()(inputs))
+    keras.Model(inputs, outputs).save(tmp_path / "new.keras")
+    # the file as the layer wrote it then: its config without a floor
+    with zipfile.ZipFile(tmp_path / "new.keras") as new, \
+            zipfile.ZipFile(tmp_path / "old.keras", "w") as old:
+        for item in new.infolist():
+            data = new.read(item)
+            if item.filename == "config.json":
+                assert b'"floor": 0.0' in data
+                data = data.replace(b', "floor": 0.0', b"")
+            old.writestr(item, data)
+    loaded = keras.saving.load_model(tmp_path / "old.keras", safe_mode=True)
+    x = np.random.default_rng(3).normal(size=(20, 3)).astype("float32")
+    p = np.exp(x) / np.exp(x).sum(1, keepdims=True)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), Calibration(0.5).apply(p),
+                               rtol=1e-4, atol=1e-6)

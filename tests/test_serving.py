@@ -58,9 +58,9 @@ def new_rows(frame: pd.DataFrame) -> pd.DataFrame:
 def write_model(target: Path, kind: OutputKind, *, ensemble: bool) -> pd.DataFrame:
     """A model directory as a search exports it: the search spaces' own models (one on
     quantile inputs, or an ensemble of three spaces on two input transforms, with a
-    temperature for classification; the retrieval model holds the rows). Untrained:
+    calibration for classification; the retrieval model holds the rows). Untrained:
     the outputs only have to agree."""
-    from autokeras_lab.ensemble import Member, weighted_average
+    from autokeras_lab.ensemble import Calibration, Member, weighted_average
     from autokeras_lab.export import write_model_dir
     from autokeras_lab.layers import remember
     from autokeras_lab.spaces import ModelBuilder, Task, load_space
@@ -86,7 +86,8 @@ def write_model(target: Path, kind: OutputKind, *, ensemble: bool) -> pd.DataFra
         members = [Member(model("plr_mlp", "standard"), 0.5, "standard"),
                    Member(model("mlp"), 0.3, "quantile"), Member(model("nca"), 0.2, "quantile")]
         net, pre = weighted_average(members, preprocessor=pre, task=task,
-                                    temperature=1.7 if classes else 1.0)
+                                    calibration=Calibration(1.7, 0.02) if classes
+                                    else Calibration())
     else:
         net, pre = model("plr_mlp"), pre.with_transforms("quantile")
     write_model_dir(target, net, None, {"kind": "ensemble" if ensemble else "single",

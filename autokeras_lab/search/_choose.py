@@ -15,10 +15,10 @@ import numpy as np
 
 from autokeras_lab.costs import CostMeter, measure
 from autokeras_lab.ensemble import (
+    UNCALIBRATED,
     Member,
     Selection,
-    apply_temperature,
-    fit_temperature,
+    fit_calibration,
     select_ensemble,
 )
 from autokeras_lab.leaderboard import EnsembleRecord, TrialRecord, cost_fields
@@ -192,13 +192,13 @@ def select_from_trials(
                    for member in restored.members(by_id[trial_id], weight)]
         averaged = np.asarray(sum(w * predictions[t] for t, w in weights.items()))
         y = prepared.selection_targets()
-        # Averaging makes the probabilities less confident than they should be: scale
-        # them by the temperature that fits the same selection rows best.
-        temperature = (1.0 if task.kind is OutputKind.REGRESSION
-                       else fit_temperature(averaged, y))
-        if temperature != 1.0:
-            averaged = apply_temperature(averaged, temperature)
-        model, data = assemble(members, prepared, setup.builder, temperature=temperature)
+        # Averaging makes the probabilities less confident than they should be, and no
+        # class should be ruled out with more certainty than the rows can give: see
+        # fit_calibration, on the same selection rows.
+        calibration = (UNCALIBRATED if task.kind is OutputKind.REGRESSION
+                       else fit_calibration(averaged, y))
+        averaged = averaged if calibration.identity else calibration.apply(averaged)
+        model, data = assemble(members, prepared, setup.builder, calibration=calibration)
         cost = measure_assembled((model, data))
         if budget.admits(cost):
             break
@@ -214,7 +214,7 @@ def select_from_trials(
         members=weights, best_val=val[metric],
         single_val=selection_metrics(setup, predictions[selection.first])[metric],
         created_at=time.time(), test_metric=test[metric], exported=selection.improves,
-        metrics={"val": val, "test": test, "calibration": {"temperature": temperature}},
+        metrics={"val": val, "test": test, "calibration": dataclasses.asdict(calibration)},
         **cost_fields(cost),
     )
     run.board.record_ensemble(record)

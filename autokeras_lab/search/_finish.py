@@ -11,6 +11,7 @@ import math
 import time
 from typing import Any
 
+from autokeras_lab.ensemble import UNCALIBRATED, Calibration
 from autokeras_lab.errors import FatalSearchError
 from autokeras_lab.leaderboard import EnsembleRecord, TrialRecord
 from autokeras_lab.search._choose import (
@@ -81,24 +82,25 @@ def finish(run: SearchRun, status: SearchStatus, started: float) -> SearchResult
     choice = choose(run, ranked, restored, meter)
     assert choice is not None  # a trial fits: see above
     best, ensemble, members = choice.best, choice.ensemble, choice.members
-    about, chosen, temperature = _chosen(ensemble, best, trials)
+    about, chosen, calibration = _chosen(ensemble, best, trials)
     cost = choice.handed.cost
     if choice.budget is not None:
         about["inference_budget"] = choice.budget
     scored = None
-    refit = _refit(run, status, started, chosen, restored, temperature, trials,
+    refit = _refit(run, status, started, chosen, restored, calibration, trials,
                    may_double=budget.admits(_doubled(cost)))
     if refit is not None:
         about["refit"] = refit.card(setup.experiment.metric)
         if refit.kept:
             # the report plots the test rows: the model scored there, before the refit
-            scored = assemble(members, setup.prepared, setup.builder, temperature=temperature)
+            scored = assemble(members, setup.prepared, setup.builder,
+                              calibration=calibration)
             members = refit.members
-            if "temperature" in about:
-                about["temperature"] = refit.temperature
+            if "calibration" in about:
+                about["calibration"] = dataclasses.asdict(refit.calibration)
             if refit.handed is Handed.BOTH:  # twice the models: measured as handed over
                 cost = measure_assembled(assemble(members, setup.prepared, setup.builder,
-                                                  temperature=refit.temperature))
+                                                  calibration=refit.calibration))
     if cost is not None:
         about["cost"] = dataclasses.asdict(cost)
     export_dir = export_best(
@@ -151,21 +153,21 @@ def _nothing_fits(run: SearchRun, status: SearchStatus, started: float,
 
 
 def _chosen(ensemble: EnsembleRecord | None, best: TrialRecord, trials: list[TrialRecord],
-            ) -> tuple[dict[str, Any], dict[str, float], float]:
+            ) -> tuple[dict[str, Any], dict[str, float], Calibration]:
     """What the card says of the chosen model (the ensemble, where it was exported,
-    else the best trial), its trials by weight, and its temperature."""
+    else the best trial), its trials by weight, and its calibration."""
     from autokeras_lab.export import trial_card
 
     if ensemble is None or not ensemble.exported:
-        return trial_card(best), {best.trial_id: 1.0}, 1.0
-    temperature = float(ensemble.metrics.get("calibration", {}).get("temperature", 1.0))
+        return trial_card(best), {best.trial_id: 1.0}, UNCALIBRATED
+    calibration = Calibration(**ensemble.metrics.get("calibration", {}))
     about = {
         "kind": ModelKind.ENSEMBLE, "members": _member_cards(ensemble, trials),
-        "temperature": temperature,
+        "calibration": dataclasses.asdict(calibration),
         "metrics": {f"{split}_{k}": v for split in ("val", "test")
                     for k, v in ensemble.metrics.get(split, {}).items()},
     }
-    return about, dict(ensemble.members), temperature
+    return about, dict(ensemble.members), calibration
 
 
 def _refit_planned(run: SearchRun, status: SearchStatus) -> bool:
@@ -182,7 +184,7 @@ def _refit_left(run: SearchRun, started: float) -> float:
 
 
 def _refit(run: SearchRun, status: SearchStatus, started: float, chosen: dict[str, float],
-           restored: Restored, temperature: float, records: list[TrialRecord], *,
+           restored: Restored, calibration: Calibration, records: list[TrialRecord], *,
            may_double: bool = True) -> Refit | None:
     """The chosen model refitted on every row (see :mod:`._refit`) where it is planned
     and the budget has time left; ``may_double``: whether the inference budget admits
@@ -199,7 +201,7 @@ def _refit(run: SearchRun, status: SearchStatus, started: float, chosen: dict[st
          + ("" if math.isinf(left) else f" (at most {left:.0f} s)"))
     refit = refit_chosen(
         run, chosen, trials, {t: restored.members(trials[t], w) for t, w in chosen.items()},
-        temperature=temperature, deadline=time.time() + left,
+        calibration=calibration, deadline=time.time() + left,
         score=lambda output: selection_metrics(run.setup, output)[experiment.metric],
         both=may_double,
     )

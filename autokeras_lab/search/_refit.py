@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from autokeras_lab.data import Arrays
-from autokeras_lab.ensemble import Member, apply_temperature, fit_temperature
+from autokeras_lab.ensemble import UNCALIBRATED, Calibration, Member, fit_calibration
 from autokeras_lab.errors import one_line
 from autokeras_lab.leaderboard import TrialRecord
 from autokeras_lab.search._run import SearchRun
@@ -79,12 +79,12 @@ class Handed(StrEnum):
 @dataclass(frozen=True)
 class Refit:
     """What the refit of a chosen model did: the out-of-fold value of each candidate
-    on the search's own rows, the one handed over, its members and temperature."""
+    on the search's own rows, the one handed over, its members and calibration."""
 
     handed: Handed
     values: dict[Handed, float]
     members: list[Member]
-    temperature: float
+    calibration: Calibration
     refitted: int
     chosen: int
     rows: int
@@ -124,7 +124,7 @@ def refit_chosen(
     trials: dict[str, TrialRecord],
     originals: dict[str, list[Member]],
     *,
-    temperature: float,
+    calibration: Calibration,
     deadline: float,
     score: Callable[[np.ndarray], float],
     both: bool = True,
@@ -171,18 +171,18 @@ def refit_chosen(
         Handed.REFITTED: refit_all[own_rows],
         Handed.BOTH: (np.asarray(original) + refit_all[own_rows]) / 2,
     }
-    temperatures = dict.fromkeys(Handed, 1.0)
-    if setup.task.kind is not OutputKind.REGRESSION and temperature != 1.0:
-        # Only where the chosen model had one (a lone trial is not temperature-scaled),
-        # each refitted candidate gets its own, fitted on its out-of-fold rows.
+    calibrations = dict.fromkeys(Handed, UNCALIBRATED)
+    if setup.task.kind is not OutputKind.REGRESSION and not calibration.identity:
+        # Only where the chosen model had one (a lone trial is not calibrated), each
+        # refitted candidate gets its own, fitted on its out-of-fold rows.
         every = len(done) == len(order)
-        temperatures = {
-            Handed.ORIGINAL: temperature,
-            Handed.REFITTED: (fit_temperature(refit_all, y_all) if every else
-                              fit_temperature(outputs[Handed.REFITTED], y_all[own_rows])),
-            Handed.BOTH: fit_temperature(outputs[Handed.BOTH], y_all[own_rows]),
+        calibrations = {
+            Handed.ORIGINAL: calibration,
+            Handed.REFITTED: (fit_calibration(refit_all, y_all) if every else
+                              fit_calibration(outputs[Handed.REFITTED], y_all[own_rows])),
+            Handed.BOTH: fit_calibration(outputs[Handed.BOTH], y_all[own_rows]),
         }
-        outputs = {h: apply_temperature(o, temperatures[h]) for h, o in outputs.items()}
+        outputs = {h: calibrations[h].apply(o) for h, o in outputs.items()}
     if not both:
         del outputs[Handed.BOTH]
     values = {h: score(o) for h, o in outputs.items()}
@@ -200,7 +200,7 @@ def refit_chosen(
         handed_members = [m for t in order for m in originals[t]]
     return Refit(
         handed=handed, values=values, members=handed_members,
-        temperature=temperatures[handed], refitted=len(done), chosen=len(order),
+        calibration=calibrations[handed], refitted=len(done), chosen=len(order),
         # every row trains some fold model; without folds, the validation rows none
         rows=len(y_all) if data.get("folds") else len(data["y_train"]),
         seconds=time.perf_counter() - started,
@@ -388,7 +388,7 @@ def _own_rows(own: list[int], folds: list[Arrays]) -> np.ndarray:
 
 def _spread(outputs: np.ndarray, own_rows: np.ndarray, total: int) -> np.ndarray:
     """A trial that was not refitted: its original out-of-fold outputs on the search's
-    rows, zero on the test rows (which are then left out of the temperature's fit)."""
+    rows, zero on the test rows (which are then left out of the calibration's fit)."""
     spread = np.zeros((total, *outputs.shape[1:]), dtype=outputs.dtype)
     spread[own_rows] = outputs
     return spread
