@@ -126,7 +126,7 @@ class Calibration:
     """How a classifier's probabilities are corrected before they are handed over:
     scaled by a ``temperature`` (see :func:`apply_temperature`), then mixed with the
     uniform distribution by ``floor``, so that no class gets less than ``floor / K``.
-    The identity (1, 0) for regression, and where fitting gains nothing."""
+    The identity (1, 0) for regression and for a lone trial's bag."""
 
     temperature: float = 1.0
     floor: float = 0.0
