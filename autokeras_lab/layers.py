@@ -218,9 +218,11 @@ class CandidateMemory(keras.layers.Layer):
     :func:`remember` fills them before a model trains (``packing.train_together`` does
     for every model it trains); until then no slot is in use. Called on the model's
     input (which it only needs for its place in the graph), it gives
-    ``(rows, targets, in_use)``; in training each slot takes part in a step with
-    probability ``sample_rate``, as ModernNCA samples its candidates, which keeps the
-    neighbours from being the same few every step.
+    ``(rows, targets, in_use)``: every slot in inference; in training a random
+    ``sample_rate`` share of them, drawn afresh each step, as ModernNCA samples its
+    candidates. That keeps the neighbours from being the same few every step, and a
+    step encodes only the slots drawn, so it costs about ``sample_rate`` of one that
+    encodes them all.
     """
 
     def __init__(self, capacity: int, n_outputs: int = 1, one_hot: bool = False,
@@ -242,13 +244,22 @@ class CandidateMemory(keras.layers.Layer):
         self.targets = slots("targets", self.n_outputs)
         self.in_use = slots("in_use")
 
+    @property
+    def sampled(self) -> int:
+        """How many slots a training step draws."""
+        return max(1, round(self.sample_rate * self.capacity))
+
     def call(self, inputs: Any, training: bool | None = None) -> tuple[Any, Any, Any]:
-        in_use = keras.ops.convert_to_tensor(self.in_use)
-        if training and self.sample_rate < 1.0:
-            draw = keras.random.uniform((self.capacity,), seed=self.seed_generator)
-            in_use = in_use * keras.ops.cast(draw < self.sample_rate, in_use.dtype)
-        return (keras.ops.convert_to_tensor(self.rows), keras.ops.convert_to_tensor(self.targets),
-                in_use)
+        ops = keras.ops
+        held = tuple(ops.convert_to_tensor(v) for v in (self.rows, self.targets, self.in_use))
+        if not training or self.sampled >= self.capacity:
+            return held
+        # the slots of the `sampled` largest of uniform draws: a sample without
+        # replacement, in ops that run packed (vectorized) as well as alone
+        draw = keras.random.uniform((self.capacity,), seed=self.seed_generator)
+        _, chosen = ops.top_k(draw, self.sampled)
+        rows, targets, in_use = (ops.take(v, chosen, axis=0) for v in held)
+        return rows, targets, in_use
 
     def compute_output_spec(self, inputs: Any, training: bool | None = None) -> Any:
         dtype = self.variable_dtype

@@ -9,13 +9,14 @@ Data: A Deep Tabular Baseline Two Decades Later"; TabR, Gorishniy et al. 2024).
   that) and predicts the mean of their targets weighted by the softmax of minus each
   one's distance to the query (:class:`~autokeras_lab.layers.NeighbourVote`): class
   frequencies for a classifier;
-- it learns the encoder by leaving each training row out of its own vote, on a random
-  share of the rows each step (``candidate_rate``);
+- it learns the encoder by leaving each training row out of its own vote, among a
+  random share of the rows drawn each step (``candidate_rate``), the only rows the
+  step encodes besides its batch;
 - AdamW with a cosine decay of the learning rate, as ``plr_mlp``.
 
 Its errors differ from an MLP's: it interpolates between the rows it has seen, as a
 nearest-neighbour model does, where an MLP fits one smooth function. A step costs
-the encoding of the memory's rows besides the batch's, so it is for tables of up to
+the encoding of the rows drawn besides the batch's, so it is for tables of up to
 some thousands of rows; above ``MEMORY_ROWS`` it votes among a sample of them.
 """
 

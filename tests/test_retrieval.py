@@ -78,6 +78,32 @@ def test_a_memory_holds_every_row_that_fits_and_a_sample_of_real_rows_beyond() -
     np.testing.assert_array_equal(np.asarray(memory.in_use), [1] * 4 + [0] * 6)
 
 
+def test_a_training_step_draws_a_share_of_the_rows_and_inference_takes_all() -> None:
+    """With ``sample_rate`` 0.3 of 10 slots, each training step gets 3 different held
+    rows with their own targets and slot flags, drawn afresh (so a step encodes 3 rows,
+    not 10); inference gets all 10 in order."""
+    import keras
+
+    from autokeras_lab.layers import CandidateMemory
+
+    memory = CandidateMemory(10, 1, sample_rate=0.3, seed=0)
+    query = keras.ops.zeros((2, 1))
+    memory(query)
+    x = np.arange(1, 11, dtype=np.float32)[:, None]
+    memory.remember(x, 10 * x)
+    draws = set()
+    for _ in range(20):
+        rows, targets, in_use = (np.asarray(v) for v in memory(query, training=True))
+        assert rows.shape == (3, 1) and len(set(rows[:, 0])) == 3
+        np.testing.assert_array_equal(targets, 10 * rows)
+        np.testing.assert_array_equal(in_use, 1)
+        draws.add(tuple(sorted(rows[:, 0])))
+    assert len(draws) > 5
+    rows, _, in_use = (np.asarray(v) for v in memory(query, training=False))
+    np.testing.assert_array_equal(rows, x)
+    assert in_use.sum() == 10
+
+
 @pytest.mark.parametrize("kind", [  # the fast tier: regression; the other heads: slow
     pytest.param(OutputKind.REGRESSION, id="regression"),
     pytest.param(OutputKind.BINARY, id="binary", marks=pytest.mark.slow),
