@@ -46,6 +46,38 @@ def search_process(runs: Path, *args: str) -> subprocess.Popen[str]:
     )
 
 
+def leaderboard_rows(runs: Path) -> dict[str, tuple]:
+    """Every stored trial's identity, status, epochs, curve and finishing time, by id:
+    what a resumed search must leave as it was for a trial finished before the fault."""
+    with sqlite3.connect(runs / "leaderboard.db") as db:
+        rows = db.execute("SELECT trial_id, number, status, epochs, curve, finished_at FROM trials")
+        return {row[0]: row for row in rows}
+
+
+def assert_complete_and_unique(runs: Path, trials: int, log: str = "") -> list[TrialRecord]:
+    """After a resumed concrete search: completed, trials numbered 1 to ``trials`` with
+    no gap and no twin, each with its whole curve and a checkpoint, and a model
+    exported."""
+    from autokeras_lab.leaderboard import Leaderboard
+
+    board = Leaderboard(runs / "leaderboard.db")
+    [search] = board.searches("concrete")
+    assert search.status == "completed", log[-3000:]
+    records = board.trials("concrete", direction=Direction.MIN)
+    numbers = sorted(t.number for t in records)
+    assert numbers == list(range(1, trials + 1)), log[-3000:]  # no gaps, no twins
+    for record in records:
+        assert record.status in ("completed", "stopped_early")
+        assert len(record.curve) == record.epochs  # a resumed trial's curve has no hole
+        checkpoint = Path(record.checkpoint_path)
+        assert checkpoint.is_dir()  # what export and retrain read
+        # Superseded checkpoints are gone (one more may stay: the one a resume
+        # re-ran the recorded result from).
+        assert len(list(checkpoint.parent.glob("checkpoint_*"))) <= 2
+    assert (runs / "concrete" / "best" / "model.keras").is_file()
+    return records
+
+
 def wait_for_trials(runs: Path, count: int, proc: subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:

@@ -32,7 +32,14 @@ from autokeras_lab.tracking import (
     client_env,
 )
 from autokeras_lab.types import SearchStatus
-from tests.helpers import search, search_process, trial, wait_for_trials
+from tests.helpers import (
+    assert_complete_and_unique,
+    leaderboard_rows,
+    search,
+    search_process,
+    trial,
+    wait_for_trials,
+)
 
 
 def _free_port() -> int:
@@ -186,28 +193,42 @@ def _predict_command(model_dir: Path, rows: Path, out: Path) -> pd.DataFrame:
 
 
 @pytest.mark.slow
-def test_an_interrupted_and_resumed_search_is_one_parent_run_with_a_run_per_trial(
+def test_a_search_stopped_with_ctrl_c_resumes_as_one_parent_run_with_a_run_per_trial(
     mlflow_server: MlflowServer, tmp_path: Path
 ) -> None:
+    """Ctrl-C after two trials: the search stops cleanly, says how to resume, and the
+    printed command finishes it without rerunning or losing a trial (the refit
+    included); in MLflow it is one parent run, continued, with one run per trial and
+    the model that the search handed over, registered."""
     command = ["concrete", "--trials", "4", "--max-epochs", "30", "--seed", "3",
                "--concurrency", "2", "--mlflow", mlflow_server.uri, "--register",
-               "concrete-best", "--no-refit"]
+               "concrete-best"]
     proc = search_process(tmp_path, *command)
     wait_for_trials(tmp_path, 2, proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, err[-3000:]
+    assert "Traceback" not in err
     [record] = Leaderboard(tmp_path / "leaderboard.db").searches("concrete")
+    assert record.status == "interrupted"
+    printed = err.strip().splitlines()[-1].split()  # the command that resumes it
+    assert printed[:5] == ["python", "-m", "autokeras_lab", "search", "--resume"]
     parent, children = mlflow_server.runs_of(record.search_id)
     assert parent.info.status == "KILLED"
     before = {c.data.tags[TRIAL_TAG]: c.info.run_id for c in children}
-    assert len(before) >= 2
+    rows_before = leaderboard_rows(tmp_path)
+    assert len(before) >= 2 and len(rows_before) >= 2
 
-    done = search_process(tmp_path, *err.strip().splitlines()[-1].split()[4:6])
+    done = search_process(tmp_path, *printed[4:6])
     out, err = done.communicate(timeout=600)
     assert done.returncode == 0, err[-3000:]
+    assert "resuming search" in err
     assert "Traceback" not in err and "MLflow run:  http://127.0.0.1" in out
     assert "MLflow model: models:/concrete-best/" in out
+    assert_complete_and_unique(tmp_path, 4, err)
+    rows_after = leaderboard_rows(tmp_path)
+    for trial_id, row in rows_before.items():
+        assert rows_after[trial_id] == row  # finished before Ctrl-C: kept, not trained again
 
     board = Leaderboard(tmp_path / "leaderboard.db")
     trials = {t.trial_id: t for t in board.trials("concrete", search_id=record.search_id,

@@ -1,6 +1,7 @@
-"""Faults a long search must survive without losing work: a killed driver, Ctrl-C, a
-dead worker, trials that fail by themselves, two searches on one leaderboard, and a
-runs directory that cannot take the search. Real Ray, real training, tiny budgets."""
+"""Faults a long search must survive without losing work: a killed driver (Ctrl-C is
+tests/test_tracking.py's), a dead worker, trials that fail by themselves, two searches
+on one leaderboard, and a runs directory that cannot take the search. Real Ray, real
+training, tiny budgets."""
 
 from __future__ import annotations
 
@@ -18,76 +19,44 @@ from autokeras_lab import load_experiment, run_search
 from autokeras_lab.errors import FatalSearchError, UserError
 from autokeras_lab.leaderboard import Leaderboard
 from autokeras_lab.types import Direction
-from tests.helpers import search_process, wait_for_trials
+from tests.helpers import (
+    assert_complete_and_unique,
+    leaderboard_rows,
+    search_process,
+    wait_for_trials,
+)
 
 SPACES = Path(__file__).parents[1] / "spaces"
 
 
-def _rows(runs: Path) -> dict[str, tuple]:
-    with sqlite3.connect(runs / "leaderboard.db") as db:
-        rows = db.execute("SELECT trial_id, number, status, epochs, curve, finished_at FROM trials")
-        return {row[0]: row for row in rows}
-
-
-def _assert_complete_and_unique(runs: Path, trials: int, log: str = "") -> list:
-    board = Leaderboard(runs / "leaderboard.db")
-    [search] = board.searches("concrete")
-    assert search.status == "completed", log[-3000:]
-    records = board.trials("concrete", direction=Direction.MIN)
-    numbers = sorted(t.number for t in records)
-    assert numbers == list(range(1, trials + 1)), log[-3000:]  # no gaps, no twins
-    for trial in records:
-        assert trial.status in ("completed", "stopped_early")
-        assert len(trial.curve) == trial.epochs  # a resumed trial's curve has no hole
-        checkpoint = Path(trial.checkpoint_path)
-        assert checkpoint.is_dir()  # what export and retrain read
-        # Superseded checkpoints are gone (one more may stay: the one a resume
-        # re-ran the recorded result from).
-        assert len(list(checkpoint.parent.glob("checkpoint_*"))) <= 2
-    assert (runs / "concrete" / "best" / "model.keras").is_file()
-    return records
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("how", ["sigkill", "sigkill-mid-copy", "ctrl-c"])
-def test_an_interrupted_search_resumes_without_rerunning_or_losing_trials(
+@pytest.mark.parametrize("how", ["sigkill", "sigkill-mid-copy"])
+def test_a_killed_search_resumes_without_rerunning_or_losing_trials(
     how: str, tmp_path: Path
 ) -> None:
+    """The driver killed (SIGKILL) after two trials, then the same command again with
+    ``--resume``. (Ctrl-C and the command it prints: tests/test_tracking.py, whose
+    search is tracked in MLflow besides.)"""
     command = ["concrete", "--trials", "4", "--max-epochs", "60", "--seed", "3",
-               "--concurrency", "2"]
-    if how != "ctrl-c":  # one resumed search refits its model; the others save the time
-        command.append("--no-refit")
+               "--concurrency", "2", "--no-refit"]
     proc = search_process(tmp_path, *command)
     wait_for_trials(tmp_path, 2, proc)
-    if how.startswith("sigkill"):
-        proc.kill()  # SIGKILL: the driver gets no chance to save anything
-        proc.communicate(timeout=60)
-        resume = [*command, "--resume"]  # the same command again, up-arrow style
-        if how == "sigkill-mid-copy":
-            # Killed while Ray Tune copied its state to the runs directory: Tune,
-            # left to itself, would find the file unreadable and start over.
-            state = max((tmp_path / "concrete" / "ray").glob("*/experiment_state-*.json"))
-            state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])
-    else:
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=300)
-        assert proc.returncode == 130, err
-        assert "Traceback" not in err
-        [search] = Leaderboard(tmp_path / "leaderboard.db").searches("concrete")
-        assert search.status == "interrupted"
-        # The printed command resumes it.
-        printed = err.strip().splitlines()[-1].split()
-        assert printed[:5] == ["python", "-m", "autokeras_lab", "search", "--resume"]
-        resume = printed[4:6]
-    before = _rows(tmp_path)
+    proc.kill()  # SIGKILL: the driver gets no chance to save anything
+    proc.communicate(timeout=60)
+    if how == "sigkill-mid-copy":
+        # Killed while Ray Tune copied its state to the runs directory: Tune, left to
+        # itself, would find the file unreadable and start over.
+        state = max((tmp_path / "concrete" / "ray").glob("*/experiment_state-*.json"))
+        state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])
+    before = leaderboard_rows(tmp_path)
     assert len(before) >= 2
 
-    done = search_process(tmp_path, *resume)
+    done = search_process(tmp_path, *command, "--resume")  # up-arrow style
     _, err = done.communicate(timeout=600)
     assert done.returncode == 0, err[-3000:]
     assert "resuming search" in err
-    _assert_complete_and_unique(tmp_path, 4, err)
-    after = _rows(tmp_path)
+    assert_complete_and_unique(tmp_path, 4, err)
+    after = leaderboard_rows(tmp_path)
     for trial_id, row in before.items():
         assert after[trial_id] == row  # finished before the fault: kept, not trained again
 
