@@ -241,7 +241,8 @@ class EnsembleRecord:
             (with ``--cv``: all out-of-fold rows).
         single_val: The best single trial's value on the same rows, the same way.
         metrics: ``{"val": {...}, "test": {...}}``, like a trial's.
-        exported: Whether it beat the best single trial and became the search's model.
+        exported: Whether it beat the best single trial (``best_val`` against
+            ``single_val``, its calibration included) and became the search's model.
         params, latency_ms, rows_per_s: What it costs to run (see :attr:`cost`).
     """
 

@@ -194,3 +194,22 @@ def test_when_no_model_fits_the_budget_the_search_says_so_and_exports_nothing(
     assert result.export_dir is None and result.best_trial_id is None
     assert not (tmp_path / "concrete" / "best").exists()
     assert all(t.params > 10 for t in result.trials)  # measured all the same
+
+
+@pytest.mark.slow
+def test_an_ensemble_its_calibration_leaves_behind_the_best_trial_is_not_handed_over(
+    ray_session, tmp_path: Path,
+) -> None:
+    """Iris (150 rows) at 40 epochs: the trials are right on nearly every row, so the
+    floor under the ensemble's probabilities costs more there than averaging two trials
+    won. The ensemble is recorded, and the best trial is handed over."""
+    experiment = load_experiment("iris").with_overrides(
+        trials=6, max_epochs=40, cv=FOLDS, seed=3, concurrency=2, refit=False)
+    result = run_search(experiment, runs_dir=tmp_path)
+    ensemble = result.ensemble
+    assert ensemble is not None and len(ensemble.members) > 1  # averaging did help, alone
+    assert ensemble.metrics["calibration"]["floor"] > 0
+    assert ensemble.best_val > ensemble.single_val and not ensemble.exported
+    card = load_model_dir(result.export_dir).card
+    assert card["kind"] != "ensemble" and card["trial_id"] == result.best_trial_id
+    assert card["metrics"]["val_log_loss"] == pytest.approx(ensemble.single_val, rel=1e-5)
