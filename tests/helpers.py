@@ -54,7 +54,7 @@ def leaderboard_rows(runs: Path) -> dict[str, tuple]:
         return {row[0]: row for row in rows}
 
 
-def assert_complete_and_unique(runs: Path, trials: int, log: str = "") -> list[TrialRecord]:
+def assert_complete_and_unique(runs: Path, trials: int, log: str = "") -> None:
     """After a resumed concrete search: completed, trials numbered 1 to ``trials`` with
     no gap and no twin, each with its whole curve and a checkpoint, and a model
     exported."""
@@ -75,7 +75,6 @@ def assert_complete_and_unique(runs: Path, trials: int, log: str = "") -> list[T
         # re-ran the recorded result from).
         assert len(list(checkpoint.parent.glob("checkpoint_*"))) <= 2
     assert (runs / "concrete" / "best" / "model.keras").is_file()
-    return records
 
 
 def wait_for_trials(runs: Path, count: int, proc: subprocess.Popen[str]) -> None:
