@@ -201,3 +201,21 @@ def test_the_refits_planned_are_those_that_end_in_time_heaviest_first() -> None:
                              cost_ratio=1.1)
     assert [t.trial_id for t in planned] == ["heavy", "short"]
     assert plan_refits([slow], seconds=math.inf, workers=1, cost_ratio=1.1) == ([slow], [])
+
+
+@pytest.mark.parametrize(("room", "folds", "both"), [
+    (math.inf, 8, True),  # no inference budget: 8 folds, and both bags may be averaged
+    (2.7, 8, False),  # room for the refit's 8/3 of the models, not for 11/3
+    (2.0, 3, True),  # no room for 8/3: the search's 3 folds, and both bags (twice)
+    (1.5, 3, False),  # room for one bag only
+])
+def test_an_inference_budget_bounds_the_refits_folds_and_both_bags(room, folds, both) -> None:
+    from autokeras_lab.data import load_dataset, prepare
+    from autokeras_lab.search._refit import refit_within
+
+    prepared = prepare(load_dataset("concrete"), test_fraction=0.1, val_fraction=0.2,
+                       split_seed=0, cv=3)
+    assert refit_within(prepared, lambda times: times <= room) == (folds, both)
+    single = prepare(load_dataset("concrete"), test_fraction=0.1, val_fraction=0.2,
+                     split_seed=0)
+    assert refit_within(single, lambda times: times <= 1.5)[1] is False

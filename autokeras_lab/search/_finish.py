@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from autokeras_lab.data import REFIT_FOLDS
 from autokeras_lab.ensemble import UNCALIBRATED, Calibration
 from autokeras_lab.errors import FatalSearchError
 from autokeras_lab.leaderboard import EnsembleRecord, TrialRecord
@@ -28,6 +27,7 @@ from autokeras_lab.search._refit import (
     Handed,
     Refit,
     refit_chosen,
+    refit_within,
     start_workers,
 )
 from autokeras_lab.search._run import SearchResult, SearchRun
@@ -190,8 +190,7 @@ def _refit(run: SearchRun, status: SearchStatus, started: float, chosen: dict[st
            admits: Callable[[float], bool]) -> Refit | None:
     """The chosen model refitted on every row (see :mod:`._refit`) where it is planned
     and the budget has time left; ``admits``: whether the inference budget admits the
-    model with that many times its fold models. The refit deals the rows into
-    ``REFIT_FOLDS`` folds where it admits the larger bag, else into the search's."""
+    model with that many times its fold models (see :func:`._refit.refit_within`)."""
     experiment = run.setup.experiment
     if not _refit_planned(run, status):
         return None
@@ -202,17 +201,12 @@ def _refit(run: SearchRun, status: SearchStatus, started: float, chosen: dict[st
     trials = {t.trial_id: t for t in records}
     run.say(f"refitting the model's {len(chosen)} trial(s) with the test rows added"
          + ("" if math.isinf(left) else f" (at most {left:.0f} s)"))
-    prepared = run.setup.prepared
-    searched = len(prepared.folds) or 1
-    folds = REFIT_FOLDS
-    if not admits((prepared.refit_folds(folds) or 1) / searched):
-        folds = searched
-    refitted = (prepared.refit_folds(folds) or 1) / searched
+    folds, both = refit_within(run.setup.prepared, admits)
     refit = refit_chosen(
         run, chosen, trials, {t: restored.members(trials[t], w) for t, w in chosen.items()},
         calibration=calibration, deadline=time.time() + left,
         score=lambda output: selection_metrics(run.setup, output)[experiment.metric],
-        folds=folds, both=admits(1 + refitted),
+        folds=folds, both=both,
     )
     if refit is not None:
         run.say(refit.describe(experiment.metric))

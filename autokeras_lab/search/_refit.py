@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from autokeras_lab.data import REFIT_FOLDS, Arrays
+from autokeras_lab.data import REFIT_FOLDS, Arrays, Prepared
 from autokeras_lab.ensemble import UNCALIBRATED, Calibration, Member, fit_calibration
 from autokeras_lab.errors import one_line
 from autokeras_lab.leaderboard import TrialRecord
@@ -51,7 +51,7 @@ from autokeras_lab.trainable import TrialSettings, TrialState, configure_threads
 from autokeras_lab.types import OutputKind, TrialReport
 
 __all__ = ["MIN_REFIT_SECONDS", "Handed", "Refit", "Refitted", "plan_refits", "refit_chosen",
-           "refit_trial", "start_workers"]
+           "refit_trial", "refit_within", "start_workers"]
 
 MIN_REFIT_SECONDS = 5.0  # less time than this left in the budget: no refit
 WARM_WORKERS = 4  # most workers started ahead of the refit
@@ -216,6 +216,18 @@ def refit_chosen(
         folds=setup.prepared.refit_folds(folds),
         seconds=time.perf_counter() - started,
     )
+
+
+def refit_within(prepared: Prepared, admits: Callable[[float], bool]) -> tuple[int, bool]:
+    """The folds to ask a refit for, and whether it may hand over both bags averaged,
+    under an inference budget (``admits``: whether it admits the chosen model with that
+    many times its fold models): ``REFIT_FOLDS`` where the larger bag fits, else the
+    search's own; both where the two bags together fit."""
+    searched = len(prepared.folds) or 1
+    folds = REFIT_FOLDS
+    if not admits((prepared.refit_folds(folds) or 1) / searched):
+        folds = searched
+    return folds, admits(1 + (prepared.refit_folds(folds) or 1) / searched)
 
 
 def _train_on_workers(
