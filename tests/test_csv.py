@@ -152,3 +152,18 @@ def test_refit_folds_deal_every_row_anew_and_say_where_each_output_lies(cv: int)
         assert len(fold["y_train"]) == len(fold["x_train"])
     # an inference budget without room for more models: the search's own 4 folds
     assert len(prepared.refit_arrays("standard", folds=1)[0]["folds"]) == 4
+
+
+def test_a_small_classifier_refits_in_as_many_folds_as_its_largest_class_has_rows() -> None:
+    """Stratified folds need a row of some class in every fold: five classes of six
+    rows are dealt into 6 folds, not 8, each fold validating one row of every class."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=30), "b": rng.normal(size=30),
+                          "label": np.repeat(list("vwxyz"), 6)})
+    prepared = prepare(from_frame(frame, target="label"), test_fraction=0.2,
+                       val_fraction=0.2, split_seed=0, cv=2)
+    refit, positions = prepared.refit_arrays("standard")
+    assert prepared.refit_folds() == len(refit["folds"]) == 6
+    for fold in refit["folds"]:
+        assert sorted(fold["y_val"].astype(int).tolist()) == [0, 1, 2, 3, 4]
+    np.testing.assert_array_equal(np.sort(positions), np.arange(30))

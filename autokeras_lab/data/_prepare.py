@@ -434,10 +434,15 @@ class Prepared:
 
     def refit_folds(self, folds: int = REFIT_FOLDS) -> int:
         """How many folds a refit asked for ``folds`` deals every row into: at least
-        the search's, at most one a row (0 without folds)."""
+        the search's, at most one a row, and for a classifier at most its largest
+        class's rows (stratified folds need that; 0 without folds)."""
         if not self.folds:
             return 0
-        return min(max(folds, len(self.folds)), len(self.refit_targets()))
+        y = self.refit_targets()
+        most = len(y)
+        if self.preprocessor.classes:
+            most = int(np.bincount(y.astype(int)).max())
+        return max(len(self.folds), min(folds, most))
 
     def refit_rows(self, folds: int = REFIT_FOLDS) -> int:
         """The most rows a refitted model trains on, without building
