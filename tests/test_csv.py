@@ -118,14 +118,11 @@ def test_cross_validation_folds_cover_the_non_test_rows_and_never_the_test_split
 
 
 @pytest.mark.parametrize("cv", [1, 4])
-def test_refit_folds_deal_every_row_anew_and_say_where_each_output_lies(cv: int) -> None:
-    """With folds, a refit deals the search's own rows and the test rows into 8 folds
-    (more than the search's 4): each row validates one refitted fold model and trains
-    the others, and the positions line the outputs up with the trials' own rows."""
+def test_refit_folds_add_every_test_row_once_and_keep_the_search_folds(cv: int) -> None:
     frame = mixed_frame(rows=200).assign(row=np.arange(200.0))[["row", "size", "price"]]
     ds = from_frame(frame, target="price")
     prepared = prepare(ds, test_fraction=0.1, val_fraction=0.2, split_seed=0, cv=cv)
-    refit, positions = prepared.refit_arrays("standard")
+    refit, own = prepared.refit_arrays("standard")
 
     def ids(x: np.ndarray) -> list[float]:  # the row column, scaled but one-to-one
         return sorted(np.round(x[:, 0], 6).tolist())
@@ -133,37 +130,15 @@ def test_refit_folds_deal_every_row_anew_and_say_where_each_output_lies(cv: int)
     test = ids(prepared.x_test)
     if cv == 1:
         assert ids(refit["x_train"]) == sorted(ids(prepared.x_train) + test)
-        assert ids(refit["x_val"]) == ids(prepared.x_val)
-        np.testing.assert_array_equal(positions, np.arange(len(prepared.y_val)))
+        assert ids(refit["x_val"]) == ids(prepared.x_val) and own == [len(prepared.y_val)]
         return
     searched = prepared.search_arrays()["folds"]
-    own = np.concatenate([fold["x_val"] for fold in searched])  # selection order
-    every = np.concatenate([own, prepared.x_test])
-    assert len(refit["folds"]) == prepared.refit_folds() == 8 > len(searched)
-    assert prepared.refit_rows() == max(len(fold["y_train"]) for fold in refit["folds"])
-    validated = np.concatenate([fold["x_val"] for fold in refit["folds"]])
-    np.testing.assert_array_equal(validated, every[positions])  # where each output lies
-    np.testing.assert_array_equal(np.sort(positions), np.arange(len(every)))  # each row once
-    np.testing.assert_array_equal(
-        np.concatenate([fold["y_val"] for fold in refit["folds"]]),
-        prepared.refit_targets()[positions])
-    for fold in refit["folds"]:
-        assert ids(fold["x_train"]) == sorted(set(ids(every)) - set(ids(fold["x_val"])))
+    added: list[float] = []
+    for fold, before, n_own in zip(refit["folds"], searched, own, strict=True):
+        assert n_own == len(before["y_val"])
+        np.testing.assert_array_equal(fold["x_val"][:n_own], before["x_val"])  # first, as was
+        share = ids(fold["x_val"][n_own:])
+        added += share
+        assert ids(fold["x_train"]) == sorted(ids(before["x_train"]) + sorted(set(test) - set(share)))
         assert len(fold["y_train"]) == len(fold["x_train"])
-    # an inference budget without room for more models: the search's own 4 folds
-    assert len(prepared.refit_arrays("standard", folds=1)[0]["folds"]) == 4
-
-
-def test_a_small_classifier_refits_in_as_many_folds_as_its_largest_class_has_rows() -> None:
-    """Stratified folds need a row of some class in every fold: five classes of six
-    rows are dealt into 6 folds, not 8, each fold validating one row of every class."""
-    rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"a": rng.normal(size=30), "b": rng.normal(size=30),
-                          "label": np.repeat(list("vwxyz"), 6)})
-    prepared = prepare(from_frame(frame, target="label"), test_fraction=0.2,
-                       val_fraction=0.2, split_seed=0, cv=2)
-    refit, positions = prepared.refit_arrays("standard")
-    assert prepared.refit_folds() == len(refit["folds"]) == 6
-    for fold in refit["folds"]:
-        assert sorted(fold["y_val"].astype(int).tolist()) == [0, 1, 2, 3, 4]
-    np.testing.assert_array_equal(np.sort(positions), np.arange(30))
+    assert sorted(added) == test  # each test row validates exactly one refitted fold model

@@ -140,16 +140,3 @@ def test_the_history_plot_keeps_the_best_so_far_in_the_metric_direction() -> Non
         best_line = next(line for line in ax.get_lines() if len(line.get_xdata()) == 6)
         values = list(best_line.get_ydata())
         assert values == sorted(values, reverse=direction is Direction.MIN)
-
-
-def test_the_reports_refit_line_says_the_rows_and_folds_it_trained_on() -> None:
-    from autokeras_lab.report._html import _refit_text
-
-    refit = {"handed_over": "refitted", "val_rmse_original": 4.1, "val_rmse_refitted": 3.9,
-             "val_rmse_both": 3.95, "trials_refitted": 3, "trials_chosen": 4, "rows": 1030,
-             "folds": 8}
-    text = _refit_text(refit, "rmse")
-    assert text.startswith("handed over refitted: trained again on all 1030 rows in 8 folds")
-    assert "3 of 4 trials in time" in text and "refitted 3.9" in text
-    single = {**refit, "handed_over": "original", "folds": 0}  # a search without folds
-    assert _refit_text(single, "rmse").startswith("trained again on all 1030 rows, the test")

@@ -156,7 +156,7 @@ def test_finished_trials_leave_no_tensorflow_graphs_behind(concrete, derived) ->
     assert live_graphs() == before
 
 
-def test_a_refit_trains_on_every_row_in_eight_folds_or_stops_at_its_deadline(
+def test_a_refit_trains_every_fold_on_the_test_rows_too_or_stops_at_its_deadline(
     derived,
 ) -> None:
     import time
@@ -166,16 +166,16 @@ def test_a_refit_trains_on_every_row_in_eight_folds_or_stops_at_its_deadline(
 
     prepared = prepare(load_dataset("concrete"), test_fraction=0.1, val_fraction=0.2,
                        split_seed=42, cv=3)
-    data, positions = prepared.refit_arrays("standard")
+    data, own = prepared.refit_arrays("standard")
     values, trial = small(derived), settings(derived, max_epochs=3, report_every=1,
                                              report_epochs=())
     refitted = refit_trial(values, data, trial, deadline=time.time() + 600)
     assert isinstance(refitted, Refitted) and 1 <= refitted.best_epoch <= 3
-    assert len(refitted.weights) == 8  # one model per refit fold (the search had 3)
+    assert len(refitted.weights) == 3  # one model per fold
     # out-of-fold on every row: the search's own and the test rows each fold left out
     searched = len(prepared.selection_targets())
-    assert len(refitted.outputs) == len(positions) == searched + len(prepared.y_test) == 1030
-    assert np.isfinite(refitted.outputs).all()
+    assert len(refitted.outputs) == searched + len(prepared.y_test) == 1030
+    assert sum(own) == searched and np.isfinite(refitted.outputs).all()
     assert refit_trial(values, data, trial, deadline=time.time() - 1) == (
         "the time budget ran out")
 
@@ -192,30 +192,12 @@ def test_the_refits_planned_are_those_that_end_in_time_heaviest_first() -> None:
     heavy, slow, light, short = (trained("heavy", 20), trained("slow", 200),
                                  trained("light", 30), trained("short", 10, best_epoch=100))
     planned, skipped = plan_refits([heavy, slow, light, short], seconds=30, workers=2,
-                                   cost_ratio=1.1)
+                                   rows_ratio=1.1)
     assert [t.trial_id for t in planned] == ["heavy", "light", "short"]
     [(left_out, cost)] = skipped
     assert left_out is slow and cost == pytest.approx(TRACE_SECONDS + 200 * 0.5 * 1.1)
     # one worker: heavy (13 s), then light (18.5 s) would end past 30 s; short (13 s) fits
     planned, _ = plan_refits([heavy, slow, light, short], seconds=30, workers=1,
-                             cost_ratio=1.1)
+                             rows_ratio=1.1)
     assert [t.trial_id for t in planned] == ["heavy", "short"]
-    assert plan_refits([slow], seconds=math.inf, workers=1, cost_ratio=1.1) == ([slow], [])
-
-
-@pytest.mark.parametrize(("room", "folds", "both"), [
-    (math.inf, 8, True),  # no inference budget: 8 folds, and both bags may be averaged
-    (2.7, 8, False),  # room for the refit's 8/3 of the models, not for 11/3
-    (2.0, 3, True),  # no room for 8/3: the search's 3 folds, and both bags (twice)
-    (1.5, 3, False),  # room for one bag only
-])
-def test_an_inference_budget_bounds_the_refits_folds_and_both_bags(room, folds, both) -> None:
-    from autokeras_lab.data import load_dataset, prepare
-    from autokeras_lab.search._refit import refit_within
-
-    prepared = prepare(load_dataset("concrete"), test_fraction=0.1, val_fraction=0.2,
-                       split_seed=0, cv=3)
-    assert refit_within(prepared, lambda times: times <= room) == (folds, both)
-    single = prepare(load_dataset("concrete"), test_fraction=0.1, val_fraction=0.2,
-                     split_seed=0)
-    assert refit_within(single, lambda times: times <= 1.5)[1] is False
+    assert plan_refits([slow], seconds=math.inf, workers=1, rows_ratio=1.1) == ([slow], [])

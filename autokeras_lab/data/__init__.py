@@ -22,7 +22,6 @@ from autokeras_lab.data._datasets import (
 from autokeras_lab.data._prepare import (
     INPUT_TRANSFORM,
     INPUT_TRANSFORMS,
-    REFIT_FOLDS,
     STANDARD,
     Arrays,
     ColumnSpec,
@@ -36,7 +35,6 @@ __all__ = [
     "INPUT_TRANSFORM",
     "INPUT_TRANSFORMS",
     "MIN_ROWS",
-    "REFIT_FOLDS",
     "STANDARD",
     "Arrays",
     "ColumnSpec",

@@ -23,9 +23,6 @@ _FALSE = {"false", "no", "n", "f"}
 STANDARD, QUANTILE = InputTransform.STANDARD.value, InputTransform.QUANTILE.value
 INPUT_TRANSFORM = "input_transform"  # the hyperparameter that picks one
 MAX_QUANTILES = 1000
-#: The fewest folds a refit deals every row into (AutoGluon bags 8): each refitted
-#: model learns from 7/8 of the rows where a trial's 5 fold models learnt from 4/5.
-REFIT_FOLDS = 8
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -384,22 +381,19 @@ class Prepared:
             arrays["folds"] = list(base.folds)
         return arrays
 
-    def refit_arrays(self, transform: str, folds: int = REFIT_FOLDS
-                     ) -> tuple[Arrays, np.ndarray]:
+    def refit_arrays(self, transform: str) -> tuple[Arrays, list[int]]:
         """The search's own rows and the held-out test rows together, to train a chosen
         trial's models again on every row (see :mod:`autokeras_lab.search._refit`).
 
-        With folds, every row is dealt anew into :meth:`refit_folds` folds (``folds``,
-        at least the search's; stratified for a classifier): fold k's model trains on
-        the others and validates on fold k, so with more folds than the search's each
-        model learns from more rows than a trial's did. Without folds, the test rows
-        join the training rows and the validation rows stay. Inputs are scaled by
-        ``transform``.
+        The folds stay the search's folds, with the test rows dealt among them: fold
+        k's model trains on the other folds and the other folds' test rows, and
+        validates on fold k and its test rows. Without folds, the test rows join the
+        training rows and the validation rows stay. Inputs are scaled by ``transform``.
 
         Returns:
-            The arrays, and where each of their validation rows (fold after fold) lies
-            among :meth:`refit_targets`, so the refitted models' outputs line up with
-            the trials' own (:meth:`selection_targets` comes first there).
+            The arrays, and for each fold how many of its validation rows are the
+            search's own: they come first, so the refitted models' outputs on them
+            line up with :meth:`selection_targets`.
         """
         data = self.with_transforms(transform)
         balanced = self.w_train is not None
@@ -413,58 +407,34 @@ class Prepared:
             x_fit = np.concatenate([data.x_train, data.x_test])
             y_fit = np.concatenate([self.y_train, self.y_test])
             return {**base, "x_train": x_fit, "y_train": y_fit, "w_train": weights(y_fit),
-                    "x_val": data.x_val, "y_val": self.y_val}, np.arange(len(self.y_val))
-        x_all = np.concatenate([*(fold["x_val"] for fold in data.folds), data.x_test])
-        y_all = self.refit_targets()
-        cuts = self._refit_cuts(folds)
-        arrays: list[Arrays] = []
-        for val in cuts:
-            fit = np.setdiff1d(np.arange(len(y_all)), val, assume_unique=True)
-            arrays.append({"x_train": x_all[fit], "y_train": y_all[fit],
-                           "w_train": weights(y_all[fit]),
-                           "x_val": x_all[val], "y_val": y_all[val]})
-        return {**base, **arrays[0], "folds": arrays}, np.concatenate(cuts)
+                    "x_val": data.x_val, "y_val": self.y_val}, [len(self.y_val)]
+        shares = self._test_shares()
+        folds: list[Arrays] = []
+        for k, fold in enumerate(data.folds):
+            others = np.concatenate([s for j, s in enumerate(shares) if j != k])
+            y_fit = np.concatenate([fold["y_train"], self.y_test[others]])
+            folds.append({
+                "x_train": np.concatenate([fold["x_train"], data.x_test[others]]),
+                "y_train": y_fit,
+                "w_train": weights(y_fit),
+                "x_val": np.concatenate([fold["x_val"], data.x_test[shares[k]]]),
+                "y_val": np.concatenate([fold["y_val"], self.y_test[shares[k]]]),
+            })
+        first = folds[0]
+        return ({**base, **first, "folds": folds},
+                [len(fold["y_val"]) for fold in data.folds])
 
-    def refit_targets(self) -> np.ndarray:
-        """The targets of the rows a refit validates on: :meth:`selection_targets`,
-        then, with folds, the test rows."""
-        if not self.folds:
-            return self.selection_targets()
-        return np.concatenate([self.selection_targets(), self.y_test])
-
-    def refit_folds(self, folds: int = REFIT_FOLDS) -> int:
-        """How many folds a refit asked for ``folds`` deals every row into: at least
-        the search's, at most one a row, and for a classifier at most its largest
-        class's rows (stratified folds need that; 0 without folds)."""
-        if not self.folds:
-            return 0
-        y = self.refit_targets()
-        most = len(y)
-        if self.preprocessor.classes:
-            most = int(np.bincount(y.astype(int)).max())
-        return max(len(self.folds), min(folds, most))
-
-    def refit_rows(self, folds: int = REFIT_FOLDS) -> int:
-        """The most rows a refitted model trains on, without building
+    def refit_rows(self) -> int:
+        """The rows a refitted model trains on (fold 1's, with folds), without building
         :meth:`refit_arrays`."""
         if not self.folds:
             return len(self.y_train) + len(self.y_test)
-        return len(self.refit_targets()) - min(len(val) for val in self._refit_cuts(folds))
+        return len(self.folds[0]["y_train"]) + len(self.y_test) - len(self._test_shares()[0])
 
-    def _refit_cuts(self, folds: int) -> list[np.ndarray]:
-        """Each refit fold's validation rows among :meth:`refit_targets` (seeded, so
-        every chosen trial gets the same folds)."""
-        import warnings
-
-        from sklearn.model_selection import KFold, StratifiedKFold
-
-        y = self.refit_targets()
-        labels = y.astype(int) if self.preprocessor.classes else None
-        splitter = (StratifiedKFold if labels is not None else KFold)(
-            n_splits=self.refit_folds(folds), shuffle=True, random_state=0)
-        with warnings.catch_warnings():  # a class with fewer rows than folds: some lack it
-            warnings.simplefilter("ignore", UserWarning)
-            return [val for _, val in splitter.split(y, labels)]
+    def _test_shares(self) -> list[np.ndarray]:
+        """The test rows dealt among the folds for a refit, fold after fold."""
+        order = np.random.default_rng(0).permutation(len(self.y_test))
+        return np.array_split(order, len(self.folds))
 
     def input_arrays(self) -> Arrays:
         """The model inputs alone: ``x_train``, ``x_val`` and their folds'."""

@@ -154,12 +154,10 @@ def _refit_text(refit: dict[str, Any] | None, metric: str) -> str:
                        if f"val_{metric}_{name}" in refit)
     partly = (f"; {refit['trials_refitted']} of {refit['trials_chosen']} trials in time"
               if refit["trials_refitted"] < refit["trials_chosen"] else "")
-    rows = f"all {refit['rows']} rows" + (f" in {refit['folds']} folds" if refit.get("folds")
-                                          else "")
     if refit["handed_over"] == "original":
-        return (f"trained again on {rows}, the test rows added, and not "
+        return (f"trained again on all {refit['rows']} rows, the test rows added, and not "
                 f"handed over: out-of-fold {metric} {values}{partly}")
-    return (f"handed over {refit['handed_over']}: trained again on {rows}, "
+    return (f"handed over {refit['handed_over']}: trained again on all {refit['rows']} rows, "
             f"the test rows added (out-of-fold {metric} {values}{partly}); the test figures "
             "are the model's before it")
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable
 from typing import Any
 
 from autokeras_lab.ensemble import UNCALIBRATED, Calibration
@@ -27,7 +26,6 @@ from autokeras_lab.search._refit import (
     Handed,
     Refit,
     refit_chosen,
-    refit_within,
     start_workers,
 )
 from autokeras_lab.search._run import SearchResult, SearchRun
@@ -90,7 +88,7 @@ def finish(run: SearchRun, status: SearchStatus, started: float) -> SearchResult
         about["inference_budget"] = choice.budget
     scored = None
     refit = _refit(run, status, started, chosen, restored, calibration, trials,
-                   admits=lambda times: budget.admits(_scaled(cost, times)))
+                   may_double=budget.admits(_doubled(cost)))
     if refit is not None:
         about["refit"] = refit.card(setup.experiment.metric)
         if refit.kept:
@@ -126,13 +124,13 @@ def finish(run: SearchRun, status: SearchStatus, started: float) -> SearchResult
     )
 
 
-def _scaled(cost: InferenceCost | None, times: float) -> InferenceCost | None:
-    """What a model costs with ``times`` its fold models (a refit with more folds, or
-    its refitted bag beside it), at most."""
+def _doubled(cost: InferenceCost | None) -> InferenceCost | None:
+    """What a model costs with its refitted twin beside it (the refit's ``both``),
+    at most."""
     if cost is None:
         return None
-    return InferenceCost(params=round(times * cost.params), latency_ms=times * cost.latency_ms,
-                         rows_per_s=cost.rows_per_s / times)
+    return InferenceCost(params=2 * cost.params, latency_ms=2 * cost.latency_ms,
+                         rows_per_s=cost.rows_per_s / 2)
 
 
 def _nothing_fits(run: SearchRun, status: SearchStatus, started: float,
@@ -187,10 +185,10 @@ def _refit_left(run: SearchRun, started: float) -> float:
 
 def _refit(run: SearchRun, status: SearchStatus, started: float, chosen: dict[str, float],
            restored: Restored, calibration: Calibration, records: list[TrialRecord], *,
-           admits: Callable[[float], bool]) -> Refit | None:
+           may_double: bool = True) -> Refit | None:
     """The chosen model refitted on every row (see :mod:`._refit`) where it is planned
-    and the budget has time left; ``admits``: whether the inference budget admits the
-    model with that many times its fold models (see :func:`._refit.refit_within`)."""
+    and the budget has time left; ``may_double``: whether the inference budget admits
+    the original and refitted models averaged (twice the models)."""
     experiment = run.setup.experiment
     if not _refit_planned(run, status):
         return None
@@ -201,12 +199,11 @@ def _refit(run: SearchRun, status: SearchStatus, started: float, chosen: dict[st
     trials = {t.trial_id: t for t in records}
     run.say(f"refitting the model's {len(chosen)} trial(s) with the test rows added"
          + ("" if math.isinf(left) else f" (at most {left:.0f} s)"))
-    folds, both = refit_within(run.setup.prepared, admits)
     refit = refit_chosen(
         run, chosen, trials, {t: restored.members(trials[t], w) for t, w in chosen.items()},
         calibration=calibration, deadline=time.time() + left,
         score=lambda output: selection_metrics(run.setup, output)[experiment.metric],
-        folds=folds, both=both,
+        both=may_double,
     )
     if refit is not None:
         run.say(refit.describe(experiment.metric))

@@ -5,26 +5,24 @@ A search scores its models on a held-out test split that no trial trains on, a t
 of the user's rows. Once the search has chosen what to hand over (a trial's bag of
 fold models, or an ensemble of trials) and scored it there, those rows have done that
 job. Each chosen trial then trains again, with the same configuration, seed and
-learning-rate schedule, on every row dealt anew into at least 8 folds
-(:meth:`~autokeras_lab.data.Prepared.refit_arrays`; AutoGluon bags 8): fold k's model
-learns from every row but fold k's, for at most the epochs at which the trial's models
-were best, and keeps its best epoch on what it left out. With 5 folds in the search, a
-refitted model learns from 7/8 of all the rows where the trial's learnt from 4/5 of
-nine tenths of them.
+learning-rate schedule, on the search's own folds with the test rows dealt among them
+(:meth:`~autokeras_lab.data.Prepared.refit_arrays`): fold k's model learns from every
+row but fold k and its share of the test rows, for at most the epochs at which the
+trial's models were best, and keeps its best epoch on what it left out.
 
-The evidence is out of fold: every row of the search's own has, from the trial and
-from its refit, an output of a model that did not train on it, so three candidates
-have out-of-fold outputs there, weighted as the ensemble weighs the trials: the chosen
-model as trained, the refitted one, and both bags averaged. The best by the metric
-the search ranks by is handed over (a tie keeps the original). The card keeps the
-test metrics measured before the refit (a refitted model has seen the test rows) and
-says what the refit did.
+The evidence is paired: on the search's own rows, fold k's refitted model and its
+original left out the same rows, so three candidates have out-of-fold outputs there,
+weighted as the ensemble weighs the trials: the chosen model as trained, the
+refitted one, and both bags averaged. The best by the metric the search ranks by is
+handed over (a tie keeps the original). The card keeps the test metrics measured
+before the refit (a refitted model has seen the test rows) and says what the refit
+did.
 
 The refits are Ray tasks on the search's runtime, one CPU each, so they train in
 parallel as trials do, heaviest first; workers start importing TensorFlow while the
 driver still evaluates and selects. They must end with the time budget (the trials
 leave ``REFIT_SHARE`` of it): a trial whose refit is predicted not to end in time (its
-own training seconds, scaled to the refit's epochs, folds and rows) is not started, and one
+own training seconds, scaled to the refit's epochs and rows) is not started, and one
 still training at the deadline stops; either keeps its original models.
 """
 
@@ -41,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from autokeras_lab.data import REFIT_FOLDS, Arrays, Prepared
+from autokeras_lab.data import Arrays
 from autokeras_lab.ensemble import UNCALIBRATED, Calibration, Member, fit_calibration
 from autokeras_lab.errors import one_line
 from autokeras_lab.leaderboard import TrialRecord
@@ -51,7 +49,7 @@ from autokeras_lab.trainable import TrialSettings, TrialState, configure_threads
 from autokeras_lab.types import OutputKind, TrialReport
 
 __all__ = ["MIN_REFIT_SECONDS", "Handed", "Refit", "Refitted", "plan_refits", "refit_chosen",
-           "refit_trial", "refit_within", "start_workers"]
+           "refit_trial", "start_workers"]
 
 MIN_REFIT_SECONDS = 5.0  # less time than this left in the budget: no refit
 WARM_WORKERS = 4  # most workers started ahead of the refit
@@ -90,7 +88,6 @@ class Refit:
     refitted: int
     chosen: int
     rows: int
-    folds: int
     seconds: float
 
     @property
@@ -106,7 +103,6 @@ class Refit:
             "trials_refitted": self.refitted,
             "trials_chosen": self.chosen,
             "rows": self.rows,
-            "folds": self.folds,
             "seconds": round(self.seconds, 1),
         }
 
@@ -115,8 +111,7 @@ class Refit:
         partly = (f" ({self.refitted} of {self.chosen} trials in time)"
                   if self.refitted < self.chosen else "")
         values = ", ".join(f"{name} {value:.4g}" for name, value in self.values.items())
-        dealt = f" in {self.folds} folds" if self.folds else ""
-        line = f"refit on all {self.rows} rows{dealt}{partly}: out-of-fold {metric} {values}: "
+        line = f"refit on all {self.rows} rows{partly}: out-of-fold {metric} {values}: "
         if self.kept:
             return line + (f"handed over {self.handed} (its test metrics are the model's "
                            "before the refit)")
@@ -132,17 +127,14 @@ def refit_chosen(
     calibration: Calibration,
     deadline: float,
     score: Callable[[np.ndarray], float],
-    folds: int = REFIT_FOLDS,
     both: bool = True,
 ) -> Refit | None:
     """Refit the trials of ``chosen`` (trial id: weight; their records in ``trials``)
     on every row by ``deadline`` (``time.time()``), and hand over the best of three by
     ``score`` (the search's metric on its selection rows, out-of-fold): ``originals``
-    (their members as the search trained them), the refitted models (``folds`` of
-    them a trial, at least the search's: see
-    :meth:`~autokeras_lab.data.Prepared.refit_arrays`), or (unless ``both`` is false:
-    an inference budget without room for both bags) both averaged. A tie keeps the
-    original.
+    (their members as the search trained them), the refitted models, or (unless
+    ``both`` is false: an inference budget without room for twice the models) both
+    averaged. A tie keeps the original.
 
     ``None`` when no trial could be refitted (each failure is said on the search's
     output; the original model stands).
@@ -155,21 +147,21 @@ def refit_chosen(
     transforms = {t: input_transform(trials[t].config, setup.prepared) for t in order}
     # built only for a transform a planned refit needs, once: on a large table each is
     # the table's size again, and its copy in the object store as much
-    arrays_for = functools.cache(functools.partial(setup.prepared.refit_arrays, folds=folds))
+    arrays_for = functools.cache(setup.prepared.refit_arrays)
 
-    done = _train_on_workers(run, [trials[t] for t in order], transforms, arrays_for,
-                             deadline, folds=folds)
+    done = _train_on_workers(run, [trials[t] for t in order], transforms, arrays_for, deadline)
     before = {t: val_predictions(trials[t]) for t in order}
     if not done or any(output is None for output in before.values()):
         return None  # nothing refitted, or a checkpoint without its outputs (older)
 
-    _, positions = arrays_for(transforms[next(iter(done))])
-    y_all = setup.prepared.refit_targets()
-    own_rows = np.arange(len(setup.prepared.selection_targets()))  # they come first
+    data, own = arrays_for(transforms[next(iter(done))])
+    folds = data.get("folds") or [data]
+    y_all = np.concatenate([fold["y_val"] for fold in folds])
+    own_rows = _own_rows(own, folds)
 
     def refitted(t: str) -> np.ndarray:  # on every row, and where not refitted the own rows
         if t in done:
-            return _in_order(done[t].outputs, positions)
+            return done[t].outputs
         return _spread(np.asarray(before[t]), own_rows, len(y_all))
 
     original = sum(chosen[t] * np.asarray(before[t]) for t in order)
@@ -196,8 +188,7 @@ def refit_chosen(
     values = {h: score(o) for h, o in outputs.items()}
     handed = min(values, key=lambda h: (run.direction.key(values[h]), h is not Handed.ORIGINAL))
     # built for the refit's rows (a retrieval model holds that many), once for all
-    builder = dataclasses.replace(setup.builder,
-                                  task=refit_task(run, setup.prepared.refit_rows(folds)))
+    builder = dataclasses.replace(setup.builder, task=refit_task(run, setup.prepared.refit_rows()))
     members = {t: _members(builder, trials[t], done[t], chosen[t], transforms[t])
                for t in order if t in done}
     if handed is Handed.REFITTED:
@@ -211,28 +202,14 @@ def refit_chosen(
         handed=handed, values=values, members=handed_members,
         calibration=calibrations[handed], refitted=len(done), chosen=len(order),
         # every row trains some fold model; without folds, the validation rows none
-        rows=(len(y_all) if setup.prepared.folds
-              else len(setup.prepared.y_train) + len(setup.prepared.y_test)),
-        folds=setup.prepared.refit_folds(folds),
+        rows=len(y_all) if data.get("folds") else len(data["y_train"]),
         seconds=time.perf_counter() - started,
     )
 
 
-def refit_within(prepared: Prepared, admits: Callable[[float], bool]) -> tuple[int, bool]:
-    """The folds to ask a refit for, and whether it may hand over both bags averaged,
-    under an inference budget (``admits``: whether it admits the chosen model with that
-    many times its fold models): ``REFIT_FOLDS`` where the larger bag fits, else the
-    search's own; both where the two bags together fit."""
-    searched = len(prepared.folds) or 1
-    folds = REFIT_FOLDS
-    if not admits((prepared.refit_folds(folds) or 1) / searched):
-        folds = searched
-    return folds, admits(1 + (prepared.refit_folds(folds) or 1) / searched)
-
-
 def _train_on_workers(
     run: SearchRun, trials: list[TrialRecord], transforms: dict[str, str],
-    arrays_for: Callable[[str], tuple[Arrays, np.ndarray]], deadline: float, *, folds: int,
+    arrays_for: Callable[[str], tuple[Arrays, list[int]]], deadline: float,
 ) -> dict[str, Refitted]:
     """The trials (heaviest first) that fit in the time left, each refitted as a Ray
     task (one CPU, its GPU share), the arrays they need (``arrays_for`` a transform)
@@ -242,16 +219,12 @@ def _train_on_workers(
 
     from autokeras_lab.search._tuner import parallel_trials
 
-    prepared = run.setup.prepared
-    fit_rows = prepared.refit_rows(folds)
-    # packed, a bag's epoch costs about its models' rows together
-    refit_rows = ((prepared.refit_folds(folds) or 1)
-                  * run.setup.experiment.budget.rows_per_epoch(fit_rows))
-    trial_rows = (len(prepared.folds) or 1) * run.setup.task.train_rows
+    fit_rows = run.setup.prepared.refit_rows()
     planned, skipped = plan_refits(
         trials, seconds=deadline - time.time() - WORKER_START_SECONDS,
         workers=parallel_trials(None, run.cluster.gpus_per_trial),
-        cost_ratio=refit_rows / max(1, trial_rows))
+        rows_ratio=(run.setup.experiment.budget.rows_per_epoch(fit_rows)
+                    / max(1, run.setup.task.train_rows)))
     failures = [f"trial {trial.number}: would not finish in the time left (about "
                 f"{cost:.0f} s)" for trial, cost in skipped]
     base = _settings(run, fit_rows=fit_rows)
@@ -289,12 +262,11 @@ def _train_on_workers(
 
 
 def plan_refits(
-    trials: list[TrialRecord], *, seconds: float, workers: int, cost_ratio: float,
+    trials: list[TrialRecord], *, seconds: float, workers: int, rows_ratio: float,
 ) -> tuple[list[TrialRecord], list[tuple[TrialRecord, float]]]:
     """Which of ``trials`` (heaviest first) to refit in ``seconds`` on ``workers``:
     each trial's refit is predicted to cost what its own training did, scaled to the
-    epochs the refit trains and by ``cost_ratio`` (the rows an epoch of the refit's
-    fold models trains on, against an epoch of the trial's), and a trial is taken where a list
+    epochs the refit trains and the rows it adds, and a trial is taken where a list
     schedule (each on the first free worker) still ends in time. A trial that would
     not is left out before it starts, so it takes no worker from the others.
 
@@ -306,7 +278,7 @@ def plan_refits(
     free = [0.0] * max(1, workers)
     planned, skipped = [], []
     for trial in trials:
-        cost = _predicted_seconds(trial, cost_ratio)
+        cost = _predicted_seconds(trial, rows_ratio)
         first = min(range(len(free)), key=free.__getitem__)
         if free[first] + cost <= seconds:
             free[first] += cost
@@ -316,10 +288,10 @@ def plan_refits(
     return planned, skipped
 
 
-def _predicted_seconds(trial: TrialRecord, cost_ratio: float) -> float:
+def _predicted_seconds(trial: TrialRecord, rows_ratio: float) -> float:
     spent = trial.train_seconds or trial.wall_seconds or 0.0
     share = (trial.best_epoch or trial.epochs) / max(1, trial.epochs)
-    return TRACE_SECONDS + spent * share * cost_ratio
+    return TRACE_SECONDS + spent * share * rows_ratio
 
 
 def start_workers() -> None:
@@ -407,12 +379,11 @@ def _epochs(trial: TrialRecord, settings: TrialSettings) -> int:
     return max(1, min(settings.max_epochs, trial.best_epoch or settings.max_epochs))
 
 
-def _in_order(outputs: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    """A refit's out-of-fold outputs (fold after fold) in the order of
-    :meth:`~autokeras_lab.data.Prepared.refit_targets` (``positions``: where each lies)."""
-    ordered = np.empty_like(outputs)
-    ordered[positions] = outputs
-    return ordered
+def _own_rows(own: list[int], folds: list[Arrays]) -> np.ndarray:
+    """Where the search's own rows lie among the refit's out-of-fold outputs (each
+    fold's own rows come before its share of the test rows)."""
+    starts = np.cumsum([0] + [len(fold["y_val"]) for fold in folds])
+    return np.concatenate([np.arange(s, s + n) for s, n in zip(starts, own, strict=False)])
 
 
 def _spread(outputs: np.ndarray, own_rows: np.ndarray, total: int) -> np.ndarray:
