@@ -198,8 +198,8 @@ def test_a_search_stopped_with_ctrl_c_resumes_as_one_parent_run_with_a_run_per_t
 ) -> None:
     """Ctrl-C after two trials: the search stops cleanly, says how to resume, and the
     printed command finishes it without rerunning or losing a trial (and refits, as
-    a default search does); in MLflow it is one parent run, continued, with one run per trial and
-    the model that the search handed over, registered."""
+    a default search does); in MLflow it is one parent run, continued, with one run
+    per trial and the model that the search handed over, registered."""
     command = ["concrete", "--trials", "4", "--max-epochs", "30", "--seed", "3",
                "--concurrency", "2", "--mlflow", mlflow_server.uri, "--register",
                "concrete-best"]
