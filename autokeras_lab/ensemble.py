@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from autokeras_lab.types import OutputKind
 
 __all__ = [
     "UNCALIBRATED", "Calibration", "Member", "Selection", "apply_temperature",
-    "fit_calibration", "select_ensemble", "weighted_average",
+    "cross_selected", "fit_calibration", "select_ensemble", "weighted_average",
 ]
 
 
@@ -106,6 +107,46 @@ def select_ensemble(
     weights = {k: c / n for k, c in sorted(best_counts.items(), key=lambda kv: -kv[1])}
     return Selection(weights=weights, value=float(best_value), first=first,
                      single=float(single))
+
+
+def cross_selected(
+    predictions: dict[str, np.ndarray],
+    parts: Sequence[np.ndarray],
+    score: Callable[[np.ndarray, list[np.ndarray]], float],
+    *,
+    rounds: int,
+) -> np.ndarray:
+    """The candidates' averaged outputs where each part's rows get the ensemble that
+    selection chooses on the other parts' rows: outputs no selection saw.
+
+    A selection's value on the rows it chose on is optimistic (of many candidates it
+    kept the ones that happened to fit those rows); scored, these outputs say what
+    choosing is worth on rows it did not see (nested cross-validation of the choice).
+
+    Args:
+        predictions: As for :func:`select_ensemble`, on every row.
+        parts: Disjoint row indices covering the rows (at least two).
+        score: Lower is better: the metric of outputs on the given parts' rows, the
+            outputs in those parts' order.
+        rounds: As for :func:`select_ensemble`; ``1`` chooses the best single model.
+    """
+    if len(parts) < 2:
+        raise ValueError("cross_selected needs at least two parts")
+    keys = list(predictions)
+    outputs = np.zeros_like(np.asarray(predictions[keys[0]], dtype=np.float64))
+    for j, part in enumerate(parts):
+        others = [p for i, p in enumerate(parts) if i != j]
+        rows = np.concatenate(others)
+        chosen = select_ensemble({k: np.asarray(predictions[k])[rows] for k in keys},
+                                 functools.partial(_scored_on, score, others), rounds=rounds)
+        outputs[part] = sum(w * np.asarray(predictions[k])[part]
+                            for k, w in chosen.weights.items())
+    return outputs
+
+
+def _scored_on(score: Callable[[np.ndarray, list[np.ndarray]], float],
+               on: list[np.ndarray], output: np.ndarray) -> float:
+    return score(output, on)
 
 
 def apply_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarray:

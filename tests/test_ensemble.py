@@ -14,6 +14,7 @@ from autokeras_lab.data import Preprocessor
 from autokeras_lab.ensemble import (
     Calibration,
     Member,
+    cross_selected,
     fit_calibration,
     select_ensemble,
     weighted_average,
@@ -52,6 +53,42 @@ def test_selection_keeps_the_best_model_alone_when_nothing_helps() -> None:
     predictions = {"exact": Y.copy(), "off": Y + 1.0}
     selection = select_ensemble(predictions, _rmse, rounds=10)
     assert selection.weights == {"exact": 1.0} and not selection.improves
+
+
+def _rmse_on(truth: np.ndarray):
+    def score(output: np.ndarray, on: list[np.ndarray]) -> float:
+        return evaluate("regression", truth[np.concatenate(on)], output)["rmse"]
+    return score
+
+
+@pytest.mark.parametrize("rounds", [1, 10])
+def test_choosing_among_lucky_models_is_worth_less_on_rows_the_choice_did_not_see(
+        rounds: int) -> None:
+    """Forty models that are all as good (noise of 1 around the truth): the one or the
+    ensemble chosen on the rows fits them better than it fits rows it never saw, and
+    cross-selection says so (over ten draws: on one, the same lucky model can win every
+    part); with one model truly better, every part chooses it and the figures agree."""
+    truth = np.zeros(300)
+    rmse = lambda output: evaluate("regression", truth, output)["rmse"]  # noqa: E731
+    gaps = []
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        lucky = {f"m{i}": rng.normal(0, 1, truth.shape) for i in range(40)}
+        parts = np.array_split(rng.permutation(truth.size), 3)
+        unseen = rmse(cross_selected(lucky, parts, _rmse_on(truth), rounds=rounds))
+        gaps.append(unseen - select_ensemble(lucky, rmse, rounds=rounds).value)
+    assert np.mean(gaps) > 0.03
+
+    lucky["truly"] = rng.normal(0, 0.5, truth.shape)
+    single = select_ensemble(lucky, rmse, rounds=1)
+    assert single.first == "truly"
+    assert rmse(cross_selected(lucky, parts, _rmse_on(truth), rounds=1)) == pytest.approx(
+        single.value)
+
+
+def test_cross_selection_needs_two_parts() -> None:
+    with pytest.raises(ValueError, match="at least two parts"):
+        cross_selected({"a": Y, "b": Y}, [np.arange(Y.size)], _rmse_on(Y), rounds=1)
 
 
 def _model(task: Task, seed: int) -> object:

@@ -16,8 +16,10 @@ import numpy as np
 from autokeras_lab.costs import CostMeter, measure
 from autokeras_lab.ensemble import (
     UNCALIBRATED,
+    Calibration,
     Member,
     Selection,
+    cross_selected,
     fit_calibration,
     select_ensemble,
 )
@@ -231,18 +233,11 @@ def _selection(
 ) -> tuple[dict[str, np.ndarray], Selection] | None:
     """The best trials' validation predictions and greedy selection over them, or
     ``None`` (selection off, fewer than two candidates, or one kept)."""
-    from autokeras_lab.export import val_predictions
-
     setup = run.setup
     rounds, metric = setup.experiment.ensemble_size, setup.experiment.metric
     if rounds < 1 or len(ranked) < 2:
         return None
-    y = setup.prepared.selection_targets()
-    predictions = {}
-    for trial in ranked[:ENSEMBLE_CANDIDATES]:
-        found = val_predictions(trial)
-        if found is not None and len(found) == len(y):  # older checkpoints have none
-            predictions[trial.trial_id] = found
+    predictions = _candidates(setup, ranked)
     if len(predictions) < 2:
         return None
     selection = select_ensemble(
@@ -253,6 +248,52 @@ def _selection(
     if len(selection.weights) < 2:
         return None
     return predictions, selection
+
+
+def _candidates(setup: Setup, ranked: list[TrialRecord]) -> dict[str, np.ndarray]:
+    """The validation predictions of the best ``ENSEMBLE_CANDIDATES`` trials (older
+    checkpoints have none), best first."""
+    from autokeras_lab.export import val_predictions
+
+    rows = len(setup.prepared.selection_targets())
+    found = ((trial.trial_id, val_predictions(trial)) for trial in ranked[:ENSEMBLE_CANDIDATES])
+    return {t: output for t, output in found if output is not None and len(output) == rows}
+
+
+def unseen_value(run: SearchRun, ranked: list[TrialRecord], *, ensemble: bool,
+                 calibration: Calibration) -> float | None:
+    """What choosing the handed-over model is worth, by the search's metric, on rows
+    the choice did not see: each of the search's folds (without folds, each half of
+    its validation rows) gets the model chosen on the others, an ensemble by greedy
+    selection (``ensemble``) or the best trial, with the handed-over model's
+    ``calibration``. ``None`` with fewer than two candidates.
+
+    The chosen model's own value is taken on the rows it was chosen on, so it flatters
+    it; a model trained afresh (the refit) is judged against this instead.
+    """
+    setup = run.setup
+    predictions = _candidates(setup, ranked)
+    if len(predictions) < 2:
+        return None
+    y = setup.prepared.selection_targets()
+    parts = [np.arange(a, b) for a, b in setup.prepared.fold_bounds()]
+    if len(parts) < 2:
+        shuffled = np.random.default_rng(setup.experiment.seed).permutation(len(y))
+        parts = [np.sort(half) for half in np.array_split(shuffled, 2)]
+    metric, kind = setup.experiment.metric, setup.task.kind
+    scale = setup.prepared.preprocessor.target_scale
+
+    def score(output: np.ndarray, on: list[np.ndarray]) -> float:  # fold by fold
+        ends = np.cumsum([len(rows) for rows in on])
+        values = [evaluate(kind, y[rows], output[end - len(rows):end], target_scale=scale)[metric]
+                  for rows, end in zip(on, ends, strict=True)]
+        return run.direction.key(float(np.mean(values)))
+
+    outputs = cross_selected(predictions, parts, score,
+                             rounds=setup.experiment.ensemble_size if ensemble else 1)
+    if not calibration.identity:
+        outputs = calibration.apply(outputs)
+    return selection_metrics(setup, outputs)[metric]
 
 
 def _scaled(cost: InferenceCost, factor: float) -> InferenceCost:

@@ -17,13 +17,12 @@ from autokeras_lab.leaderboard import EnsembleRecord, TrialRecord
 from autokeras_lab.search._choose import (
     Restored,
     choose,
-    measure_assembled,
     record_costs,
     selection_metrics,
+    unseen_value,
 )
 from autokeras_lab.search._refit import (
     MIN_REFIT_SECONDS,
-    Handed,
     Refit,
     refit_chosen,
     start_workers,
@@ -31,7 +30,6 @@ from autokeras_lab.search._refit import (
 from autokeras_lab.search._run import SearchResult, SearchRun
 from autokeras_lab.types import (
     InferenceBudget,
-    InferenceCost,
     ModelKind,
     SearchStatus,
 )
@@ -88,7 +86,7 @@ def finish(run: SearchRun, status: SearchStatus, started: float) -> SearchResult
         about["inference_budget"] = choice.budget
     scored = None
     refit = _refit(run, status, started, chosen, restored, calibration, trials,
-                   may_double=budget.admits(_doubled(cost)))
+                   candidates=fitting)
     if refit is not None:
         about["refit"] = refit.card(setup.experiment.metric)
         if refit.kept:
@@ -98,9 +96,6 @@ def finish(run: SearchRun, status: SearchStatus, started: float) -> SearchResult
             members = refit.members
             if "calibration" in about:
                 about["calibration"] = dataclasses.asdict(refit.calibration)
-            if refit.handed is Handed.BOTH:  # twice the models: measured as handed over
-                cost = measure_assembled(assemble(members, setup.prepared, setup.builder,
-                                                  calibration=refit.calibration))
     if cost is not None:
         about["cost"] = dataclasses.asdict(cost)
     export_dir = export_best(
@@ -122,15 +117,6 @@ def finish(run: SearchRun, status: SearchStatus, started: float) -> SearchResult
         best_trial_id=best.trial_id,
         ensemble=ensemble,
     )
-
-
-def _doubled(cost: InferenceCost | None) -> InferenceCost | None:
-    """What a model costs with its refitted twin beside it (the refit's ``both``),
-    at most."""
-    if cost is None:
-        return None
-    return InferenceCost(params=2 * cost.params, latency_ms=2 * cost.latency_ms,
-                         rows_per_s=cost.rows_per_s / 2)
 
 
 def _nothing_fits(run: SearchRun, status: SearchStatus, started: float,
@@ -185,13 +171,14 @@ def _refit_left(run: SearchRun, started: float) -> float:
 
 def _refit(run: SearchRun, status: SearchStatus, started: float, chosen: dict[str, float],
            restored: Restored, calibration: Calibration, records: list[TrialRecord], *,
-           may_double: bool = True) -> Refit | None:
+           candidates: list[TrialRecord]) -> Refit | None:
     """The chosen model refitted on every row (see :mod:`._refit`) where it is planned
-    and the budget has time left; ``may_double``: whether the inference budget admits
-    the original and refitted models averaged (twice the models)."""
+    and the budget has time left, judged against the original's value on rows its
+    choice among ``candidates`` did not see (taken first: its seconds are the refit's)."""
     experiment = run.setup.experiment
     if not _refit_planned(run, status):
         return None
+    unseen = unseen_value(run, candidates, ensemble=len(chosen) > 1, calibration=calibration)
     left = _refit_left(run, started)
     if left < MIN_REFIT_SECONDS:
         run.say(f"no time left in the budget to refit the model ({max(0, left):.0f} s)")
@@ -203,7 +190,7 @@ def _refit(run: SearchRun, status: SearchStatus, started: float, chosen: dict[st
         run, chosen, trials, {t: restored.members(trials[t], w) for t, w in chosen.items()},
         calibration=calibration, deadline=time.time() + left,
         score=lambda output: selection_metrics(run.setup, output)[experiment.metric],
-        both=may_double,
+        unseen=unseen,
     )
     if refit is not None:
         run.say(refit.describe(experiment.metric))

@@ -10,13 +10,20 @@ learning-rate schedule, on the search's own folds with the test rows dealt among
 row but fold k and its share of the test rows, for at most the epochs at which the
 trial's models were best, and keeps its best epoch on what it left out.
 
-The evidence is paired: on the search's own rows, fold k's refitted model and its
-original left out the same rows, so three candidates have out-of-fold outputs there,
-weighted as the ensemble weighs the trials: the chosen model as trained, the
-refitted one, and both bags averaged. The best by the metric the search ranks by is
-handed over (a tie keeps the original). The card keeps the test metrics measured
-before the refit (a refitted model has seen the test rows) and says what the refit
-did.
+The evidence: on the search's own rows, fold k's refitted model and its original
+left out the same rows, so both have out-of-fold outputs there, weighted as the
+ensemble weighs the trials. The refitted outputs are fresh; the original's are the
+rows the search chose its trials and their weights on, so their value flatters it
+(of many candidates, selection kept the ones that happened to fit those rows). The
+original is therefore judged by what choosing it is worth on rows the choice did not
+see (:func:`~autokeras_lab.search._choose.unseen_value`: each fold scored with the
+choice made on the others), and the refitted model is handed over where its value
+beats that (a tie keeps the original). Both bags averaged is not a candidate: out of
+fold, it is two models a row against one, and its value rises by an averaging that
+two bags of fold models, each already averaged, do not get; on held-out rows the
+refitted bag alone was the better (docs/benchmarks.md, Lever 15). The card keeps the
+test metrics measured before the refit (a refitted model has seen the test rows) and
+says what the refit did.
 
 The refits are Ray tasks on the search's runtime, one CPU each, so they train in
 parallel as trials do, heaviest first; workers start importing TensorFlow while the
@@ -73,16 +80,18 @@ class Handed(StrEnum):
 
     ORIGINAL = "original"  # the chosen trials' models as the search trained them
     REFITTED = "refitted"  # the refitted fold models in their place
-    BOTH = "both"  # the original and the refitted fold models, averaged
 
 
 @dataclass(frozen=True)
 class Refit:
     """What the refit of a chosen model did: the out-of-fold value of each candidate
-    on the search's own rows, the one handed over, its members and calibration."""
+    on the search's own rows, the original's on rows its choice did not see
+    (``unseen``: what it was judged by), the one handed over, its members and
+    calibration."""
 
     handed: Handed
     values: dict[Handed, float]
+    unseen: float
     members: list[Member]
     calibration: Calibration
     refitted: int
@@ -100,6 +109,7 @@ class Refit:
         return {
             "handed_over": str(self.handed),
             **{f"val_{metric}_{name}": value for name, value in self.values.items()},
+            f"val_{metric}_original_unseen": self.unseen,
             "trials_refitted": self.refitted,
             "trials_chosen": self.chosen,
             "rows": self.rows,
@@ -110,7 +120,8 @@ class Refit:
         """One line for the search's output."""
         partly = (f" ({self.refitted} of {self.chosen} trials in time)"
                   if self.refitted < self.chosen else "")
-        values = ", ".join(f"{name} {value:.4g}" for name, value in self.values.items())
+        values = (f"original {self.values[Handed.ORIGINAL]:.4g} ({self.unseen:.4g} on rows "
+                  f"its choice did not see), refitted {self.values[Handed.REFITTED]:.4g}")
         line = f"refit on all {self.rows} rows{partly}: out-of-fold {metric} {values}: "
         if self.kept:
             return line + (f"handed over {self.handed} (its test metrics are the model's "
@@ -127,14 +138,14 @@ def refit_chosen(
     calibration: Calibration,
     deadline: float,
     score: Callable[[np.ndarray], float],
-    both: bool = True,
+    unseen: float | None = None,
 ) -> Refit | None:
     """Refit the trials of ``chosen`` (trial id: weight; their records in ``trials``)
-    on every row by ``deadline`` (``time.time()``), and hand over the best of three by
-    ``score`` (the search's metric on its selection rows, out-of-fold): ``originals``
-    (their members as the search trained them), the refitted models, or (unless
-    ``both`` is false: an inference budget without room for twice the models) both
-    averaged. A tie keeps the original.
+    on every row by ``deadline`` (``time.time()``), and hand over the refitted models
+    in place of ``originals`` (their members as the search trained them) where their
+    out-of-fold value by ``score`` (the search's metric on its selection rows) beats
+    ``unseen``: the original's value on rows its choice did not see (``None``: its
+    out-of-fold value). A tie keeps the original.
 
     ``None`` when no trial could be refitted (each failure is said on the search's
     output; the original model stands).
@@ -166,11 +177,7 @@ def refit_chosen(
 
     original = sum(chosen[t] * np.asarray(before[t]) for t in order)
     refit_all = np.asarray(sum(chosen[t] * refitted(t) for t in order))
-    outputs = {
-        Handed.ORIGINAL: np.asarray(original),
-        Handed.REFITTED: refit_all[own_rows],
-        Handed.BOTH: (np.asarray(original) + refit_all[own_rows]) / 2,
-    }
+    outputs = {Handed.ORIGINAL: np.asarray(original), Handed.REFITTED: refit_all[own_rows]}
     calibrations = dict.fromkeys(Handed, UNCALIBRATED)
     if setup.task.kind is not OutputKind.REGRESSION and not calibration.identity:
         # Only where the chosen model had one (a lone trial is not calibrated), each
@@ -180,26 +187,20 @@ def refit_chosen(
             Handed.ORIGINAL: calibration,
             Handed.REFITTED: (fit_calibration(refit_all, y_all) if every else
                               fit_calibration(outputs[Handed.REFITTED], y_all[own_rows])),
-            Handed.BOTH: fit_calibration(outputs[Handed.BOTH], y_all[own_rows]),
         }
         outputs = {h: calibrations[h].apply(o) for h, o in outputs.items()}
-    if not both:
-        del outputs[Handed.BOTH]
     values = {h: score(o) for h, o in outputs.items()}
-    handed = min(values, key=lambda h: (run.direction.key(values[h]), h is not Handed.ORIGINAL))
+    judged = values[Handed.ORIGINAL] if unseen is None else unseen
+    handed = (Handed.REFITTED if run.direction.better(values[Handed.REFITTED], judged)
+              else Handed.ORIGINAL)
     # built for the refit's rows (a retrieval model holds that many), once for all
     builder = dataclasses.replace(setup.builder, task=refit_task(run, setup.prepared.refit_rows()))
     members = {t: _members(builder, trials[t], done[t], chosen[t], transforms[t])
                for t in order if t in done}
-    if handed is Handed.REFITTED:
-        handed_members = [m for t in order for m in members.get(t, originals[t])]
-    elif handed is Handed.BOTH:
-        handed_members = [m for t in order for m in (
-            [_halved(m) for m in originals[t] + members[t]] if t in members else originals[t])]
-    else:
-        handed_members = [m for t in order for m in originals[t]]
+    handed_members = [m for t in order for m in (
+        members.get(t, originals[t]) if handed is Handed.REFITTED else originals[t])]
     return Refit(
-        handed=handed, values=values, members=handed_members,
+        handed=handed, values=values, unseen=judged, members=handed_members,
         calibration=calibrations[handed], refitted=len(done), chosen=len(order),
         # every row trains some fold model; without folds, the validation rows none
         rows=len(y_all) if data.get("folds") else len(data["y_train"]),
@@ -392,10 +393,6 @@ def _spread(outputs: np.ndarray, own_rows: np.ndarray, total: int) -> np.ndarray
     spread = np.zeros((total, *outputs.shape[1:]), dtype=outputs.dtype)
     spread[own_rows] = outputs
     return spread
-
-
-def _halved(member: Member) -> Member:
-    return dataclasses.replace(member, weight=member.weight / 2)
 
 
 def _members(builder: ModelBuilder, trial: TrialRecord, refitted: Refitted, weight: float,
