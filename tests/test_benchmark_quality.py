@@ -164,17 +164,26 @@ def test_the_autogluon_wiring_runs_in_its_own_interpreter(dataset, tmp_path, mon
 
 
 def test_the_summary_says_what_the_refit_handed_over_on_how_many_splits() -> None:
-    def ours(split: int, original: float, refitted: float, both: float, handed: str) -> dict:
-        return {"dataset": "concrete", "tool": "ours", "split": split, "seconds": 300,
+    def ours(dataset: str, split: int, handed: str, **values: float) -> dict:
+        return {"dataset": dataset, "tool": "ours", "split": split, "seconds": 300,
                 "scores": {"rmse": 4.0}, "metric": "rmse",
-                "refit": {"handed_over": handed, "val_rmse_original": original,
-                          "val_rmse_refitted": refitted, "val_rmse_both": both}}
+                "refit": {"handed_over": handed,
+                          **{f"val_rmse_{kind}": v for kind, v in values.items()}}}
 
-    table = quality.summarise([ours(0, 4.0, 3.8, 3.7, "both"), ours(1, 3.5, 3.6, 3.55, "original"),
-                               ours(2, 4.5, 4.1, 4.2, "refitted")])
-    row = next(line for line in table.splitlines() if line.startswith("| concrete | rmse | 4"))
-    assert row.startswith("| concrete | rmse | 4 ± 0.29 | 3.833 ± 0.15 | 3.817 ± 0.2 |")
-    assert row.endswith("both 1/3, original 1/3, refitted 1/3 |")
+    table = quality.summarise([
+        ours("concrete", 0, "refitted", original=4.0, original_unseen=4.2, refitted=3.8),
+        ours("concrete", 1, "original", original=3.5, original_unseen=3.6, refitted=3.7),
+        ours("concrete", 2, "refitted", original=4.5, original_unseen=4.6, refitted=4.1),
+        # a record from before December 2026: "both" and no unseen-rows figure
+        ours("diabetes", 0, "both", original=55.0, refitted=56.0, both=54.0),
+    ])
+    lines = table.splitlines()
+    head = lines.index("| metric | original | original_unseen | refitted | handed over |")
+    assert lines[head + 2] == ("| rmse | 4 ± 0.29 | 4.133 ± 0.29 | 3.867 ± 0.12 | "
+                               "refitted 2/3, original 1/3 |")
+    older = lines.index("| metric | original | refitted | both | handed over |")
+    assert lines[older + 2] == "| rmse | 55 | 56 | 54 | both 1/1 |"
+    assert "on rows the choice did not see" in table
 
 
 def test_compare_pairs_two_runs_split_by_split(tmp_path, capsys) -> None:
