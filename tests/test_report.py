@@ -140,3 +140,18 @@ def test_the_history_plot_keeps_the_best_so_far_in_the_metric_direction() -> Non
         best_line = next(line for line in ax.get_lines() if len(line.get_xdata()) == 6)
         values = list(best_line.get_ydata())
         assert values == sorted(values, reverse=direction is Direction.MIN)
+
+
+def test_the_report_says_what_the_refit_was_judged_against_and_reads_older_cards() -> None:
+    from autokeras_lab.report._html import _refit_text
+
+    refit = {"handed_over": "refitted", "val_rmse_original": 3.8, "val_rmse_refitted": 3.85,
+             "val_rmse_original_unseen": 3.95, "trials_refitted": 3, "trials_chosen": 3,
+             "rows": 927}
+    text = _refit_text(refit, "rmse")
+    assert text.startswith("handed over refitted")
+    assert "original 3.8 (3.95 on rows its choice did not see), refitted 3.85" in text
+    older = {"handed_over": "both", "val_rmse_original": 3.8, "val_rmse_refitted": 3.85,
+             "val_rmse_both": 3.7, "trials_refitted": 2, "trials_chosen": 3, "rows": 927}
+    text = _refit_text(older, "rmse")
+    assert "original 3.8, refitted 3.85, both 3.7; 2 of 3 trials in time" in text
