@@ -280,14 +280,13 @@ def unseen_value(run: SearchRun, ranked: list[TrialRecord], *, ensemble: bool,
     if len(parts) < 2:
         shuffled = np.random.default_rng(setup.experiment.seed).permutation(len(y))
         parts = [np.sort(half) for half in np.array_split(shuffled, 2)]
-    metric, kind = setup.experiment.metric, setup.task.kind
-    scale = setup.prepared.preprocessor.target_scale
+    metric = setup.experiment.metric
 
     def score(output: np.ndarray, on: list[np.ndarray]) -> float:  # fold by fold
         ends = np.cumsum([len(rows) for rows in on])
-        values = [evaluate(kind, y[rows], output[end - len(rows):end], target_scale=scale)[metric]
-                  for rows, end in zip(on, ends, strict=True)]
-        return run.direction.key(float(np.mean(values)))
+        return run.direction.key(_fold_mean(setup, [
+            (y[rows], output[end - len(rows):end]) for rows, end in zip(on, ends, strict=True)
+        ])[metric])
 
     outputs = cross_selected(predictions, parts, score,
                              rounds=setup.experiment.ensemble_size if ensemble else 1)
@@ -304,9 +303,13 @@ def selection_metrics(setup: Setup, output: np.ndarray) -> dict[str, float]:
     """Every metric of ``output`` on the rows trials are validated on: fold by fold and
     averaged, as a trial's validation metric is taken, so an ensemble's value and the
     best trial's read the same in every table."""
-    prepared = setup.prepared
-    y = prepared.selection_targets()
-    folds = [evaluate(setup.task.kind, y[a:b], output[a:b],
-                      target_scale=prepared.preprocessor.target_scale)
-             for a, b in prepared.fold_bounds()]
-    return {name: float(np.mean([fold[name] for fold in folds])) for name in folds[0]}
+    y = setup.prepared.selection_targets()
+    return _fold_mean(setup, [(y[a:b], output[a:b]) for a, b in setup.prepared.fold_bounds()])
+
+
+def _fold_mean(setup: Setup, folds: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
+    """Every metric of each fold's (targets, outputs), averaged over the folds."""
+    values = [evaluate(setup.task.kind, y, output,
+                       target_scale=setup.prepared.preprocessor.target_scale)
+              for y, output in folds]
+    return {name: float(np.mean([fold[name] for fold in values])) for name in values[0]}
