@@ -270,6 +270,12 @@ def unseen_value(run: SearchRun, ranked: list[TrialRecord], *, ensemble: bool,
 
     The chosen model's own value is taken on the rows it was chosen on, so it flatters
     it; a model trained afresh (the refit) is judged against this instead.
+
+    Two small biases are left, both known: an inference budget's limit on the
+    ensemble is not replayed inside each fold's selection (under a budget the figure
+    is that of the unbounded choice, slightly pessimistic for the original), and the
+    ``calibration`` was fitted on all selection rows, not fold by fold (slightly
+    optimistic for a classifier's original).
     """
     setup = run.setup
     predictions = _candidates(setup, ranked)

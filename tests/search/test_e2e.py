@@ -217,3 +217,38 @@ def test_cross_validated_search_reports_mean_and_spread(ray_session, tmp_path: P
     assert best.metrics["val_std"]["log_loss"] >= 0
     header = format_leaderboard(result.trials, fmt="table", metric="log_loss").splitlines()[0]
     assert "val_log_loss_std" in header.split()
+
+
+@pytest.mark.slow
+def test_without_folds_the_refit_is_judged_against_the_best_trial_chosen_on_the_other_half(
+    ray_session, tmp_path: Path,
+) -> None:
+    """A search without folds (one validation split, as on a table of more than 10,000
+    rows) has no folds to cross-select on: the original's unseen-rows figure is taken
+    on two halves of its validation rows, dealt by the search's seed, each scored with
+    the trial that is best on the other half, and the figure is taken over all of
+    them, as each trial's own value is. Recomputed here from the trials' stored
+    validation outputs with plain numpy; the refit is handed over only if it beats it."""
+    from autokeras_lab.export import val_predictions
+    from autokeras_lab.search._setup import set_up
+
+    exp = load_experiment("concrete").with_overrides(cv=1, trials=4, max_epochs=3, seed=3,
+                                                       ensemble_size=0)
+    result = run_search(exp, runs_dir=tmp_path)
+    refit = load_model_dir(result.export_dir).card["refit"]
+
+    prepared = set_up(exp).prepared
+    y, scale = prepared.selection_targets(), prepared.preprocessor.target_scale
+    outputs = [val_predictions(t).reshape(-1) for t in result.trials if t.best_val is not None]
+    assert len(outputs) == 4 and all(len(o) == len(y) for o in outputs)
+
+    def rmse(output: np.ndarray, rows: np.ndarray) -> float:
+        return float(np.sqrt(np.mean(((output[rows] - y[rows]) * scale) ** 2)))
+
+    halves = [np.sort(h) for h in np.array_split(np.random.default_rng(3).permutation(len(y)), 2)]
+    crossed = np.empty_like(y, dtype=np.float64)  # each half from the trial best on the other
+    for i, half in enumerate(halves):
+        crossed[half] = min(outputs, key=lambda o: rmse(o, halves[1 - i]))[half]
+    unseen = rmse(crossed, np.arange(len(y)))  # over every row, as a trial's value is taken
+    assert refit["val_rmse_original_unseen"] == pytest.approx(unseen, rel=1e-5)
+    assert refit["handed_over"] == ("refitted" if refit["val_rmse_refitted"] < unseen else "original")
