@@ -6,6 +6,7 @@ import json
 import math
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -220,35 +221,43 @@ def test_cross_validated_search_reports_mean_and_spread(ray_session, tmp_path: P
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(("experiment", "metric", "best_of"),
+                         [("concrete", "rmse", min), ("moons", "accuracy", max)],
+                         ids=["regression-rmse", "binary-accuracy"])
 def test_without_folds_the_refit_is_judged_against_the_best_trial_chosen_on_the_other_half(
-    ray_session, tmp_path: Path,
+    ray_session, tmp_path: Path, experiment: str, metric: str, best_of: Callable,
 ) -> None:
     """A search without folds (one validation split, as on a table of more than 10,000
     rows) has no folds to cross-select on: the original's unseen-rows figure is taken
     on two halves of its validation rows, dealt by the search's seed, each scored with
-    the trial that is best on the other half, and the figure is taken over all of
-    them, as each trial's own value is. Recomputed here from the trials' stored
-    validation outputs with plain numpy; the refit is handed over only if it beats it."""
+    the trial that is best on the other half (in the metric's direction), and the
+    figure is taken over all of them, as each trial's own value is. Recomputed here
+    from the trials' stored validation outputs; the refit is handed over only if it
+    beats it."""
     from autokeras_lab.export import val_predictions
+    from autokeras_lab.metrics import evaluate
     from autokeras_lab.search._setup import set_up
 
-    exp = load_experiment("concrete").with_overrides(cv=1, trials=4, max_epochs=3, seed=3,
-                                                       ensemble_size=0)
+    exp = load_experiment(experiment).with_overrides(cv=1, trials=4, max_epochs=3, seed=3,
+                                                       ensemble_size=0, metric=metric)
     result = run_search(exp, runs_dir=tmp_path)
     refit = load_model_dir(result.export_dir).card["refit"]
 
-    prepared = set_up(exp).prepared
-    y, scale = prepared.selection_targets(), prepared.preprocessor.target_scale
-    outputs = [val_predictions(t).reshape(-1) for t in result.trials if t.best_val is not None]
+    setup = set_up(exp)
+    y = setup.prepared.selection_targets()
+    outputs = [val_predictions(t) for t in result.trials if t.best_val is not None]
     assert len(outputs) == 4 and all(len(o) == len(y) for o in outputs)
 
-    def rmse(output: np.ndarray, rows: np.ndarray) -> float:
-        return float(np.sqrt(np.mean(((output[rows] - y[rows]) * scale) ** 2)))
+    def value(output: np.ndarray, rows: np.ndarray) -> float:
+        return evaluate(setup.task.kind, y[rows], output[rows],
+                        target_scale=setup.prepared.preprocessor.target_scale)[metric]
 
     halves = [np.sort(h) for h in np.array_split(np.random.default_rng(3).permutation(len(y)), 2)]
-    crossed = np.empty_like(y, dtype=np.float64)  # each half from the trial best on the other
+    crossed = np.empty_like(outputs[0])  # each half from the trial best on the other
     for i, half in enumerate(halves):
-        crossed[half] = min(outputs, key=lambda o: rmse(o, halves[1 - i]))[half]
-    unseen = rmse(crossed, np.arange(len(y)))  # over every row, as a trial's value is taken
-    assert refit["val_rmse_original_unseen"] == pytest.approx(unseen, rel=1e-5)
-    assert refit["handed_over"] == ("refitted" if refit["val_rmse_refitted"] < unseen else "original")
+        crossed[half] = best_of(outputs, key=lambda o: value(o, halves[1 - i]))[half]
+    unseen = value(crossed, np.arange(len(y)))  # over every row, as a trial's value is taken
+    assert refit[f"val_{metric}_original_unseen"] == pytest.approx(unseen, rel=1e-5)
+    refitted = refit[f"val_{metric}_refitted"]
+    beats = refitted != unseen and best_of(refitted, unseen) == refitted
+    assert refit["handed_over"] == ("refitted" if beats else "original")
