@@ -17,6 +17,7 @@ from autokeras_lab.ensemble import (
     cross_selected,
     fit_calibration,
     select_ensemble,
+    uniform_share,
     weighted_average,
 )
 from autokeras_lab.export import load_model_dir, write_model_dir
@@ -232,10 +233,15 @@ def test_calibration_sharpens_an_ensembles_timid_probabilities(classes) -> None:
     kind = "binary" if classes == 2 else "multiclass"
     before, after = (evaluate(kind, y, p) for p in (given, scaled))
     assert after["log_loss"] < before["log_loss"] and after["accuracy"] == before["accuracy"]
-    # Probabilities drawn as they are predicted are calibrated: nothing to gain.
+    # Probabilities drawn as they are predicted are calibrated: nothing to gain, and
+    # next to nothing lost (where no row is sure, the floor's share is loosely known
+    # but costs little).
     p = rng.uniform(0.05, 0.95, 2000)
-    drawn = fit_calibration(p[:, None], rng.uniform(size=2000) < p)
-    assert drawn.temperature == pytest.approx(1, abs=0.1) and drawn.floor < 0.01
+    truth = (rng.uniform(size=2000) < p).astype(int)
+    drawn = fit_calibration(p[:, None], truth)
+    assert drawn.temperature == pytest.approx(1, abs=0.1)
+    as_drawn = evaluate("binary", truth, p[:, None])["log_loss"]
+    assert evaluate("binary", truth, drawn.apply(p[:, None]))["log_loss"] < as_drawn + 1e-3
 
 
 @pytest.mark.parametrize("classes", [2, 3])
@@ -255,10 +261,35 @@ def test_calibration_never_rules_a_class_out_beyond_what_the_rows_show(classes) 
     calibration, sure, y = fitted(400)
     calibrated = calibration.apply(_binary_or_classes(sure))
     wrong = (y + 1) % classes  # the same rows, every label one the model rules out
-    assert _log_loss(calibrated, wrong) < np.log(2 * 400) < 16
+    assert _log_loss(calibrated, wrong) < np.log(classes * 400) < 16
     assert _log_loss(calibrated, y) < classes / 400
     assert (calibration.apply(sure).argmax(1) == y).all()  # never another class
     assert fitted(4000)[0].floor == pytest.approx(calibration.floor / 10, rel=0.02)
+
+
+def test_the_floor_is_laplaces_rule_where_every_row_is_sure_and_grows_with_sure_mistakes(
+) -> None:
+    """The floor is the posterior mean of the uniform distribution's share. Two classes,
+    every one of n rows right and sure: Laplace's add-one rule, (n p + 1) / (n + 2).
+    More classes: each right row pays about 1 / n nats, not (K - 1) / n. Rows the model
+    ruled out raise it, and rows it got wrong but not badly hardly do."""
+    for n in (100, 460, 5000):
+        assert uniform_share(np.ones(n), 2) == pytest.approx(2 / (n + 2), rel=1e-4)
+    share = uniform_share(np.ones(1399), 4)
+    assert -np.log(1 - share * 3 / 4) == pytest.approx(1 / 1399, rel=0.01)
+    sure = np.ones(460)
+    ruled_out = uniform_share(np.r_[sure, 1e-6, 1e-6], 2)
+    unsure = uniform_share(np.r_[sure, 0.3, 0.3], 2)
+    assert ruled_out > 2 * uniform_share(sure, 2)
+    assert unsure == pytest.approx(uniform_share(sure, 2), rel=0.05)
+    # the mean of the posterior, integrated directly on a fine grid
+    rng = np.random.default_rng(5)
+    p_true = np.r_[rng.beta(8, 1, 300), 1e-5]
+    w = np.linspace(0, 1, 200_001)
+    log_likelihood = sum(np.log((1 - w) * p + w / 3) for p in p_true)
+    density = np.exp(log_likelihood - log_likelihood.max())
+    assert uniform_share(p_true, 3) == pytest.approx(np.sum(w * density) / np.sum(density),
+                                                     rel=1e-3)
 
 
 @pytest.mark.parametrize("kind", ["binary", "multiclass"])

@@ -1,7 +1,9 @@
 """Which model a search hands over: what each trial's model costs to run (measured
 once the trials end), the best trial within the inference budget, and the ensemble
 greedy selection builds from the best trials' validation predictions (within the
-budget too), handed over where it beats that trial."""
+budget too), handed over where it beats that trial. A classifier's model, either,
+is handed over calibrated (:func:`~autokeras_lab.ensemble.fit_calibration`), and the
+two are compared so."""
 
 from __future__ import annotations
 
@@ -42,12 +44,16 @@ COST_SHARE = 0.03  # of a time budget, at most, for measuring latencies (no infe
 class Choice:
     """The model a search hands over: the best trial within the inference budget, the
     ensemble selected among those (handed over where it beats that trial), the members
-    of the one handed over, and what the budget cost (its card; ``None`` without one)."""
+    of the one handed over, its calibration, and what the budget cost (its card;
+    ``None`` without one). A lone trial handed over calibrated has ``metrics`` of its
+    own (``{"val": ..., "test": ...}``): its record's are its bag's as it trained."""
 
     best: TrialRecord
     ensemble: EnsembleRecord | None
     members: list[Member]
+    calibration: Calibration
     budget: dict[str, Any] | None
+    metrics: dict[str, dict[str, float]] | None = None
 
     @property
     def handed(self) -> TrialRecord | EnsembleRecord:
@@ -59,15 +65,29 @@ def choose(run: SearchRun, ranked: list[TrialRecord], restored: Restored,
            meter: CostMeter) -> Choice | None:
     """Choose the model to hand over among ``ranked`` (best first, their costs
     measured): ``None`` when none fits the inference budget."""
-    budget = run.setup.experiment.inference_budget
+    from autokeras_lab.export import assemble, test_metrics
+
+    setup = run.setup
+    budget = setup.experiment.inference_budget
     fitting = [t for t in ranked if budget.admits(t.cost)]
     if not fitting:
         return None
     best = fitting[0]
     ensemble, members = select_from_trials(run, fitting, restored, meter=meter)
-    if ensemble is None or not ensemble.exported:
+    metrics = None
+    if ensemble is not None and ensemble.exported:
+        calibration = Calibration(**ensemble.metrics.get("calibration", {}))
+    else:
         members = restored.members(best)
-    choice = Choice(best=best, ensemble=ensemble, members=members, budget=None)
+        own = _candidates(setup, [best]).get(best.trial_id)
+        calibration = UNCALIBRATED if own is None else calibration_for(setup, own)
+        if own is not None and not calibration.identity:
+            model, data = assemble(members, setup.prepared, setup.builder,
+                                   calibration=calibration)
+            metrics = {"val": selection_metrics(setup, calibration.apply(own)),
+                       "test": test_metrics(model, data, setup.task)}
+    choice = Choice(best=best, ensemble=ensemble, members=members,
+                    calibration=calibration, budget=None, metrics=metrics)
     if not budget.limited:
         return choice
     return dataclasses.replace(choice,
@@ -193,13 +213,8 @@ def select_from_trials(
         members = [member for trial_id, weight in weights.items()
                    for member in restored.members(by_id[trial_id], weight)]
         averaged = np.asarray(sum(w * predictions[t] for t, w in weights.items()))
-        y = prepared.selection_targets()
-        # Averaging makes the probabilities less confident than they should be, and no
-        # class should be ruled out with more certainty than the rows can give: see
-        # fit_calibration, on the same selection rows.
-        calibration = (UNCALIBRATED if task.kind is OutputKind.REGRESSION
-                       else fit_calibration(averaged, y))
-        averaged = averaged if calibration.identity else calibration.apply(averaged)
+        calibration = calibration_for(setup, averaged)
+        averaged = calibration.apply(averaged)
         model, data = assemble(members, prepared, setup.builder, calibration=calibration)
         cost = measure_assembled((model, data))
         if budget.admits(cost):
@@ -211,10 +226,11 @@ def select_from_trials(
         run.say(f"no ensemble within the inference budget ({budget.describe()})")
         return None, []
     val, test = selection_metrics(setup, averaged), test_metrics(model, data, task)
-    single_val = selection_metrics(setup, predictions[selection.first])[metric]
-    # Handed over only where it beats the best trial as it would be handed over, its
-    # calibration included: on a table the trials fit almost perfectly (car), the
-    # floor costs the right rows more than averaging won.
+    single = predictions[selection.first]
+    single_val = selection_metrics(setup, calibration_for(setup, single).apply(single))[metric]
+    # Handed over only where it beats the best trial as it would be handed over, each
+    # with its own calibration: on a table the trials fit almost perfectly (car), one
+    # trial sharpened can beat an average.
     exported = selection.improves and run.direction.better(val[metric], single_val)
     record = EnsembleRecord(
         search_id=run.search_id, experiment=run.experiment_name,
@@ -225,6 +241,17 @@ def select_from_trials(
     )
     run.board.record_ensemble(record)
     return record, members
+
+
+def calibration_for(setup: Setup, output: np.ndarray) -> Calibration:
+    """The calibration of a classifier's validation ``output`` (an ensemble's average
+    or a trial's bag, on the selection rows) fitted on those rows (see
+    :func:`~autokeras_lab.ensemble.fit_calibration`): a lone trial's bag can be more
+    or less sure than it should be as an average can, and no model should rule a class
+    out with more certainty than the rows can give. Regression: none."""
+    if setup.task.kind is OutputKind.REGRESSION:
+        return UNCALIBRATED
+    return fit_calibration(output, setup.prepared.selection_targets())
 
 
 def _selection(
@@ -296,9 +323,7 @@ def unseen_value(run: SearchRun, ranked: list[TrialRecord], *, ensemble: bool,
 
     outputs = cross_selected(predictions, parts, score,
                              rounds=setup.experiment.ensemble_size if ensemble else 1)
-    if not calibration.identity:
-        outputs = calibration.apply(outputs)
-    return selection_metrics(setup, outputs)[metric]
+    return selection_metrics(setup, calibration.apply(outputs))[metric]
 
 
 def _scaled(cost: InferenceCost, factor: float) -> InferenceCost:

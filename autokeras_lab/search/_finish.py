@@ -11,10 +11,11 @@ import math
 import time
 from typing import Any
 
-from autokeras_lab.ensemble import UNCALIBRATED, Calibration
+from autokeras_lab.ensemble import Calibration
 from autokeras_lab.errors import FatalSearchError
 from autokeras_lab.leaderboard import EnsembleRecord, TrialRecord
 from autokeras_lab.search._choose import (
+    Choice,
     Restored,
     choose,
     record_costs,
@@ -80,7 +81,8 @@ def finish(run: SearchRun, status: SearchStatus, started: float) -> SearchResult
     choice = choose(run, ranked, restored, meter)
     assert choice is not None  # a trial fits: see above
     best, ensemble, members = choice.best, choice.ensemble, choice.members
-    about, chosen, calibration = _chosen(ensemble, best, trials)
+    about, chosen = _chosen(choice, trials)
+    calibration = choice.calibration
     cost = choice.handed.cost
     if choice.budget is not None:
         about["inference_budget"] = choice.budget
@@ -138,22 +140,33 @@ def _nothing_fits(run: SearchRun, status: SearchStatus, started: float,
     )
 
 
-def _chosen(ensemble: EnsembleRecord | None, best: TrialRecord, trials: list[TrialRecord],
-            ) -> tuple[dict[str, Any], dict[str, float], Calibration]:
+def _chosen(choice: Choice, trials: list[TrialRecord],
+            ) -> tuple[dict[str, Any], dict[str, float]]:
     """What the card says of the chosen model (the ensemble, where it was exported,
-    else the best trial), its trials by weight, and its calibration."""
+    else the best trial; a classifier's with its calibration and the metrics it
+    gives), and its trials by weight."""
     from autokeras_lab.export import trial_card
 
+    ensemble, best = choice.ensemble, choice.best
     if ensemble is None or not ensemble.exported:
-        return trial_card(best), {best.trial_id: 1.0}, UNCALIBRATED
-    calibration = Calibration(**ensemble.metrics.get("calibration", {}))
+        about = trial_card(best)
+        if not choice.calibration.identity:
+            about["calibration"] = dataclasses.asdict(choice.calibration)
+        if choice.metrics is not None:
+            about["metrics"] |= _card_metrics(choice.metrics)
+        return about, {best.trial_id: 1.0}
     about = {
         "kind": ModelKind.ENSEMBLE, "members": _member_cards(ensemble, trials),
-        "calibration": dataclasses.asdict(calibration),
-        "metrics": {f"{split}_{k}": v for split in ("val", "test")
-                    for k, v in ensemble.metrics.get(split, {}).items()},
+        "calibration": dataclasses.asdict(choice.calibration),
+        "metrics": _card_metrics(ensemble.metrics),
     }
-    return about, dict(ensemble.members), calibration
+    return about, dict(ensemble.members)
+
+
+def _card_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    """``{"val": {...}, "test": {...}}`` as a card says them: ``val_rmse``, ..."""
+    return {f"{split}_{k}": v for split in ("val", "test")
+            for k, v in metrics.get(split, {}).items()}
 
 
 def _refit_planned(run: SearchRun, status: SearchStatus) -> bool:

@@ -180,7 +180,7 @@ def refit_chosen(
     outputs = {Handed.ORIGINAL: np.asarray(original), Handed.REFITTED: refit_all[own_rows]}
     calibrations = dict.fromkeys(Handed, UNCALIBRATED)
     if setup.task.kind is not OutputKind.REGRESSION and not calibration.identity:
-        # Only where the chosen model had one (a lone trial is not calibrated), each
+        # As the chosen model has one (a classifier's, ensemble or lone trial), the
         # refitted candidate gets its own, fitted on its out-of-fold rows.
         every = len(done) == len(order)
         calibrations = {
