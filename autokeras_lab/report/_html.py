@@ -219,14 +219,19 @@ def build_report(board: Leaderboard, search: SearchRecord, *, runs_dir: Path) ->
     def card_html(value: Any, label: str) -> str:
         return f'<div class="card"><b>{esc(value)}</b><span>{esc(label)}</span></div>'
 
+    # the handed-over model's figures, as its card says them (a classifier's lone trial
+    # is calibrated: its record keeps the bag's as it trained); a search without an
+    # export, its best record's
     shown = handed or best
-    test_value = f"{shown.test_metric:.4g}" if shown and shown.test_metric is not None else "-"
-    val_value = f"{shown.best_val:.4g}" if shown and shown.best_val is not None else "-"
+    said = card.get("metrics", {})
+    val = said.get(f"val_{metric}", shown.best_val if shown else None)
+    test = said.get(f"test_{metric}", shown.test_metric if shown else None)
+    what = (f" (ensemble of {len(handed.members)} trials)" if handed
+            else " (the best trial, calibrated)" if card.get("calibration") else "")
     cards = "".join(
         [
-            card_html(val_value, f"best validation {metric}"
-                      + (f" (ensemble of {len(handed.members)} trials)" if handed else "")),
-            card_html(test_value, f"its held-out test {metric}"),
+            card_html("-" if val is None else f"{val:.4g}", f"best validation {metric}{what}"),
+            card_html("-" if test is None else f"{test:.4g}", f"its held-out test {metric}"),
             card_html(len(trials), "trials"),
             *(card_html(counts[status], status.words) for status in TrialStatus),
             card_html(wall, "wall time"),

@@ -226,7 +226,8 @@ def _execute(run: SearchRun, record: SearchRecord) -> SearchResult:
 
 def _summary(result: SearchResult) -> dict[str, float]:
     """The search's figures for its MLflow run: its trials, the best trial's validation
-    and test values, and the handed-over model's (the ensemble's when it was exported)."""
+    and test values as it trained, and the handed-over model's (the ensemble's when it
+    was exported; a classifier's calibrated), as its card says them."""
     metric = result.metric
     summary = {"trials": float(len(result.trials))}
     best = next((t for t in result.trials if t.trial_id == result.best_trial_id), None)
@@ -234,11 +235,8 @@ def _summary(result: SearchResult) -> dict[str, float]:
         trial = {"val": best.best_val, "test": best.test_metric}
         summary |= {f"best_trial_{split}_{metric}": value for split, value in trial.items()
                     if value is not None}
-        ensemble = result.ensemble
-        model = ({split: ensemble.metrics.get(split, {}).get(metric) for split in trial}
-                 if ensemble is not None and ensemble.exported else trial)
-        summary |= {f"{split}_{metric}": float(value) for split, value in model.items()
-                    if value is not None}
+        summary |= {f"{split}_{metric}": float(value) for split in trial
+                    if (value := result.model_metrics.get(f"{split}_{metric}")) is not None}
     return summary
 
 

@@ -90,8 +90,7 @@ def choose(run: SearchRun, ranked: list[TrialRecord], restored: Restored,
                     calibration=calibration, budget=None, metrics=metrics)
     if not budget.limited:
         return choice
-    return dataclasses.replace(choice,
-                               budget=_budget_card(run, ranked, choice.handed, budget))
+    return dataclasses.replace(choice, budget=_budget_card(run, ranked, choice, budget))
 
 
 def record_costs(run: SearchRun, ranked: list[TrialRecord]) -> CostMeter:
@@ -131,21 +130,27 @@ def measure_assembled(assembled: tuple[Any, Any]) -> InferenceCost:
     return measure(model, data.preprocessor.n_inputs * len(data.preprocessor.transforms))
 
 
-def _budget_card(run: SearchRun, ranked: list[TrialRecord],
-                 handed: TrialRecord | EnsembleRecord, budget: InferenceBudget,
-                 ) -> dict[str, Any]:
+def _budget_card(run: SearchRun, ranked: list[TrialRecord], choice: Choice,
+                 budget: InferenceBudget) -> dict[str, Any]:
     """What the inference budget cost in validation metric, said on the search's
     output and kept on the card: the handed-over model against the best the search
-    found without the budget (the best trial, or the unbounded ensemble)."""
-    metric = run.setup.experiment.metric
-    unbounded = ranked[0].best_val
+    found without the budget (the best trial, or the unbounded ensemble), each as it
+    would be handed over (a classifier's calibrated)."""
+    setup, metric = run.setup, run.setup.experiment.metric
+
+    def handed_value(output: np.ndarray) -> float:
+        return selection_metrics(setup, calibration_for(setup, output).apply(output))[metric]
+
+    own = _candidates(setup, ranked[:1]).get(ranked[0].trial_id)
+    unbounded = ranked[0].best_val if own is None else handed_value(own)
     selected = _selection(run, ranked)
     if selected is not None:
         predictions, selection = selected
-        value = selection_metrics(run.setup, np.asarray(
-            sum(w * predictions[t] for t, w in selection.weights.items())))[metric]
+        value = handed_value(np.asarray(
+            sum(w * predictions[t] for t, w in selection.weights.items())))
         unbounded = value if run.direction.better(value, unbounded) else unbounded
-    kept = handed.best_val
+    handed = choice.handed
+    kept = choice.metrics["val"][metric] if choice.metrics is not None else handed.best_val
     assert kept is not None and unbounded is not None
     given_up = abs(kept - unbounded) if run.direction.better(unbounded, kept) else 0.0
     what = "an ensemble" if isinstance(handed, EnsembleRecord) else "a single trial"

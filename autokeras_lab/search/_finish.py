@@ -118,6 +118,7 @@ def finish(run: SearchRun, status: SearchStatus, started: float) -> SearchResult
         export_dir=export_dir,
         best_trial_id=best.trial_id,
         ensemble=ensemble,
+        model_metrics=dict(about["metrics"]),
     )
 
 

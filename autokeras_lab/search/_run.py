@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -35,6 +35,9 @@ class SearchResult:
     export_dir: Path | None
     best_trial_id: str | None
     ensemble: EnsembleRecord | None = None
+    #: The handed-over model's metrics as its card says them (``val_rmse``, ...): an
+    #: ensemble's, or the best trial's (a classifier's calibrated); before any refit.
+    model_metrics: dict[str, float] = field(default_factory=dict)
     report: Path | None = None
     mlflow_run: str | None = None
     mlflow_model: str | None = None

@@ -9,11 +9,13 @@ runtime, tiny budgets) and checks them against the stored values with plain
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,11 +25,19 @@ from autokeras_lab.cli import main
 from autokeras_lab.cluster import ClusterOptions
 from autokeras_lab.config import load_experiment
 from autokeras_lab.costs import CostMeter
+from autokeras_lab.ensemble import Calibration
+from autokeras_lab.export import load_model_dir, val_predictions
 from autokeras_lab.layout import RunsLayout
 from autokeras_lab.leaderboard import Leaderboard, SearchRecord, TrialRecord
-from autokeras_lab.search._choose import Choice, Restored, choose
+from autokeras_lab.search._choose import (
+    Choice,
+    Restored,
+    calibration_for,
+    choose,
+    selection_metrics,
+)
 from autokeras_lab.search._run import SearchRun
-from autokeras_lab.search._setup import set_up
+from autokeras_lab.search._setup import Setup, set_up
 from autokeras_lab.types import Direction
 
 CASES = {  # id: (experiment, metric)
@@ -171,7 +181,19 @@ def test_every_ranking_hands_over_the_best_trial(
             continue
         exported = next(t for t in scored if t.trial_id == card["trial_id"])
         assert exported.best_val == best
-        assert card["metrics"][f"val_{metric}"] == best
+        if metric in ("rmse", "mae"):
+            assert "calibration" not in card and card["metrics"][f"val_{metric}"] == best
+            continue
+        # a classifier's lone trial is handed over calibrated, as an ensemble is: the
+        # card's value is its stored validation outputs' calibrated on its own rows
+        # (the card's calibration where the original was handed over; a refitted
+        # model's is its own), and no class is ruled out beyond the floor
+        own, value = _as_handed(_setup(experiment, metric), exported, metric)
+        assert card["metrics"][f"val_{metric}"] == pytest.approx(value, rel=1e-6)
+        if card["refit"]["handed_over"] == "original":
+            assert card["calibration"] == pytest.approx(dataclasses.asdict(own))
+        assert card["calibration"]["floor"] > 0
+        _check_floor(card_path.parent, card["calibration"]["floor"])
     assert trials[next(n for n, t in trials.items() if t.trial_id == search.best_trial_id)
                   ].best_val == best
 
@@ -184,7 +206,12 @@ def test_every_ranking_hands_over_the_best_trial(
     # the report: rank 1 of its table and its headline
     number, headline = _report_rank_one((tmp_path / experiment / "report.html").read_text())
     assert trials[number].best_val == best
-    assert headline == pytest.approx(handed.best_val if handed else best, rel=1e-3)
+    # the handed-over model's value (a classifier's lone trial calibrated: its card's)
+    assert headline == pytest.approx(card["metrics"][f"val_{metric}"], rel=1e-3)
+    if handed is not None:
+        assert headline == pytest.approx(handed.best_val, rel=1e-3)
+    elif metric in ("rmse", "mae"):
+        assert headline == pytest.approx(best, rel=1e-3)
 
     # retrain --top 2 retrains the two best configurations
     _run(capsys, "retrain", experiment, "--top", "2", "--seeds", "1", "--epochs", "1",
@@ -210,10 +237,42 @@ def test_every_ranking_hands_over_the_best_trial(
     assert choice is not None and choice.best.best_val == best_of(t.best_val for t in fitting)
     assert choice.handed.params <= limit
     budget = choice.budget
-    assert budget[f"val_{metric}"] == choice.handed.best_val
-    assert best_of(budget[f"val_{metric}_unbounded"], best) == budget[f"val_{metric}_unbounded"]
+    # each model's value as it would be handed over (a classifier's calibrated)
+    setup = _setup(experiment, metric)
+    handed_val = choice.handed.best_val
+    if choice.ensemble is None or not choice.ensemble.exported:
+        _, handed_val = _as_handed(setup, choice.best, metric)
+    assert budget[f"val_{metric}"] == pytest.approx(handed_val, rel=1e-6)
+    _, best_handed = _as_handed(setup, next(t for t in scored if t.best_val == best), metric)
+    unbounded = budget[f"val_{metric}_unbounded"]
+    assert best_of(unbounded, best_handed) == unbounded or unbounded == pytest.approx(
+        best_handed, rel=1e-6)
     assert budget["given_up"] >= 0
     assert _choose_within(tmp_path, search, experiment, metric, max_params=params[0] - 1) is None
+
+
+def _setup(experiment: str, metric: str, **overrides: Any) -> Setup:
+    """The search's setup as its command made it."""
+    return set_up(load_experiment(experiment).with_overrides(
+        metric=metric, cv=FOLDS, seed=0, **overrides))
+
+
+def _as_handed(setup: Setup, trial: TrialRecord, metric: str) -> tuple[Calibration, float]:
+    """A classifier's trial as its model is handed over: the calibration fitted on its
+    stored validation outputs, and their value under it, scored fold by fold as a
+    trial's value is (a regressor's: none, and its outputs' value)."""
+    outputs = np.asarray(val_predictions(trial))
+    calibration = calibration_for(setup, outputs)
+    return calibration, selection_metrics(setup, calibration.apply(outputs))[metric]
+
+
+def _check_floor(model_dir: Path, floor: float) -> None:
+    """The exported classifier gives no class less than ``floor / K`` on any row."""
+    model = load_model_dir(model_dir)
+    rows = model.preprocessor.features
+    frame = pd.DataFrame(np.random.default_rng(0).normal(0, 3, (200, len(rows))), columns=rows)
+    probabilities = model.predict(frame).filter(like="probability_").to_numpy()
+    assert probabilities.min() >= floor / probabilities.shape[1] * (1 - 1e-4)
 
 
 def _choose_within(runs: Path, search: SearchRecord, experiment: str, metric: str, *,
@@ -223,8 +282,7 @@ def _choose_within(runs: Path, search: SearchRecord, experiment: str, metric: st
     copy = runs / "budget" / "leaderboard.db"
     copy.parent.mkdir(exist_ok=True)
     shutil.copy(runs / "leaderboard.db", copy)
-    setup = set_up(load_experiment(experiment).with_overrides(
-        metric=metric, cv=FOLDS, seed=0, max_params=max_params))
+    setup = _setup(experiment, metric, max_params=max_params)
     board = Leaderboard(copy)
     run = SearchRun(setup=setup, search_id=search.search_id, layout=RunsLayout(runs),
                     board=board, cluster=ClusterOptions(), out=io.StringIO())

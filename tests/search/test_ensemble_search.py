@@ -14,10 +14,15 @@ import pytest
 
 from autokeras_lab import load_experiment, load_model_dir, run_search
 from autokeras_lab.cluster import ClusterOptions
-from autokeras_lab.ensemble import Calibration
+from autokeras_lab.ensemble import (
+    Calibration,
+    apply_temperature,
+    fit_calibration,
+    uniform_share,
+)
 from autokeras_lab.export import trial_members, val_predictions
 from autokeras_lab.layout import RunsLayout
-from autokeras_lab.search._choose import select_from_trials
+from autokeras_lab.search._choose import select_from_trials, selection_metrics
 from autokeras_lab.search._run import SearchRun
 from autokeras_lab.search._setup import set_up
 from autokeras_lab.trainable import load_fold_weights
@@ -102,8 +107,17 @@ def test_the_exported_ensemble_is_the_weighted_bag_of_its_members(bagged) -> Non
     # a classifier: the average, calibrated by the card's temperature and floor
     classes = setup.prepared.preprocessor.classes
     calibration = Calibration(**exported.card["calibration"])
-    selection_rows = len(setup.prepared.train_index) + len(setup.prepared.val_index)
-    assert calibration.floor == pytest.approx(len(classes) / (selection_rows + len(classes)))
+    # the floor: the uniform share the selection rows allow (the posterior mean, at
+    # least what as many rows all right and sure would allow), on the members' average
+    # out of fold under the card's temperature
+    y = setup.prepared.selection_targets().reshape(-1).astype(int)
+    oof = sum(w * val_predictions(by_id[t]) for t, w in ensemble.members.items())
+    tempered = apply_temperature(oof, calibration.temperature)
+    p_true = tempered[:, 0] if tempered.shape[1] == 1 else tempered[np.arange(len(y)), y]
+    if tempered.shape[1] == 1:
+        p_true = np.where(y == 1, p_true, 1 - p_true)
+    assert calibration.floor == pytest.approx(uniform_share(p_true, len(classes)), rel=1e-6)
+    assert calibration.floor >= uniform_share(np.ones(len(y)), len(classes))
     got = predicted[[f"probability_{name}" for name in classes]].to_numpy()
     expected = calibration.apply(average)  # a binary model: one column, the second class
     if expected.shape[1] == 1:
@@ -197,19 +211,34 @@ def test_when_no_model_fits_the_budget_the_search_says_so_and_exports_nothing(
 
 
 @pytest.mark.slow
-def test_an_ensemble_its_calibration_leaves_behind_the_best_trial_is_not_handed_over(
+def test_the_ensemble_is_judged_against_the_best_trial_calibrated_as_it_would_go_out(
     ray_session, tmp_path: Path,
 ) -> None:
-    """Iris (150 rows) at 40 epochs: the trials are right on nearly every row, so the
-    floor under the ensemble's probabilities costs more there than averaging two trials
-    won. The ensemble is recorded, and the best trial is handed over."""
+    """Iris (150 rows, three classes) at 40 epochs: the trials are right on nearly every
+    row. Each model is compared as it would be handed over: the ensemble's average and
+    the best trial's bag each calibrated on the selection rows (temperature and floor),
+    so neither wins by paying no floor. The one handed over is the better of the two,
+    and its card gives its calibrated value."""
     experiment = load_experiment("iris").with_overrides(
         trials=6, max_epochs=40, cv=FOLDS, seed=3, concurrency=2, refit=False)
     result = run_search(experiment, runs_dir=tmp_path)
     ensemble = result.ensemble
-    assert ensemble is not None and len(ensemble.members) > 1  # averaging did help, alone
+    assert ensemble is not None and len(ensemble.members) > 1
     assert ensemble.metrics["calibration"]["floor"] > 0
-    assert ensemble.best_val > ensemble.single_val and not ensemble.exported
+    best = next(t for t in result.trials if t.trial_id == result.best_trial_id)
+    setup = set_up(experiment)
+    own = val_predictions(best)
+    calibration = fit_calibration(own, setup.prepared.selection_targets())
+    assert calibration.floor > 0
+    single = selection_metrics(setup, calibration.apply(own))["log_loss"]
+    assert ensemble.single_val == pytest.approx(single, rel=1e-6)
+    assert ensemble.single_val != pytest.approx(best.best_val, rel=1e-3)  # not the record's
+    assert ensemble.exported == (ensemble.best_val < ensemble.single_val)
     card = load_model_dir(result.export_dir).card
-    assert card["kind"] != "ensemble" and card["trial_id"] == result.best_trial_id
-    assert card["metrics"]["val_log_loss"] == pytest.approx(ensemble.single_val, rel=1e-5)
+    if ensemble.exported:
+        assert card["kind"] == "ensemble"
+        assert card["metrics"]["val_log_loss"] == pytest.approx(ensemble.best_val, rel=1e-6)
+    else:
+        assert card["kind"] == "single" and card["trial_id"] == best.trial_id
+        assert card["calibration"] == pytest.approx(dataclasses.asdict(calibration))
+        assert card["metrics"]["val_log_loss"] == pytest.approx(ensemble.single_val, rel=1e-6)
