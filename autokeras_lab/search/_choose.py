@@ -80,7 +80,7 @@ def choose(run: SearchRun, ranked: list[TrialRecord], restored: Restored,
     else:
         members = restored.members(best)
         own = _candidates(setup, [best]).get(best.trial_id)
-        calibration = UNCALIBRATED if own is None else calibration_for(setup, own)
+        calibration = UNCALIBRATED if own is None else restored.calibration(best.trial_id, own)
         if own is not None and not calibration.identity:
             model, data = assemble(members, setup.prepared, setup.builder,
                                    calibration=calibration)
@@ -90,7 +90,8 @@ def choose(run: SearchRun, ranked: list[TrialRecord], restored: Restored,
                     calibration=calibration, budget=None, metrics=metrics)
     if not budget.limited:
         return choice
-    return dataclasses.replace(choice, budget=_budget_card(run, ranked, choice, budget))
+    return dataclasses.replace(choice,
+                               budget=_budget_card(run, ranked, choice, budget, restored))
 
 
 def record_costs(run: SearchRun, ranked: list[TrialRecord]) -> CostMeter:
@@ -131,23 +132,25 @@ def measure_assembled(assembled: tuple[Any, Any]) -> InferenceCost:
 
 
 def _budget_card(run: SearchRun, ranked: list[TrialRecord], choice: Choice,
-                 budget: InferenceBudget) -> dict[str, Any]:
+                 budget: InferenceBudget, restored: Restored) -> dict[str, Any]:
     """What the inference budget cost in validation metric, said on the search's
     output and kept on the card: the handed-over model against the best the search
     found without the budget (the best trial, or the unbounded ensemble), each as it
     would be handed over (a classifier's calibrated)."""
     setup, metric = run.setup, run.setup.experiment.metric
 
-    def handed_value(output: np.ndarray) -> float:
-        return selection_metrics(setup, calibration_for(setup, output).apply(output))[metric]
+    def handed_value(output: np.ndarray, calibration: Calibration) -> float:
+        return selection_metrics(setup, calibration.apply(output))[metric]
 
-    own = _candidates(setup, ranked[:1]).get(ranked[0].trial_id)
-    unbounded = ranked[0].best_val if own is None else handed_value(own)
+    top = ranked[0].trial_id
+    own = _candidates(setup, ranked[:1]).get(top)
+    unbounded = (ranked[0].best_val if own is None
+                 else handed_value(own, restored.calibration(top, own)))
     selected = _selection(run, ranked)
     if selected is not None:
         predictions, selection = selected
-        value = handed_value(np.asarray(
-            sum(w * predictions[t] for t, w in selection.weights.items())))
+        averaged = np.asarray(sum(w * predictions[t] for t, w in selection.weights.items()))
+        value = handed_value(averaged, calibration_for(setup, averaged))
         unbounded = value if run.direction.better(value, unbounded) else unbounded
     handed = choice.handed
     kept = choice.metrics["val"][metric] if choice.metrics is not None else handed.best_val
@@ -165,11 +168,21 @@ def _budget_card(run: SearchRun, ranked: list[TrialRecord], choice: Choice,
 
 class Restored:
     """Each trial's models, restored from its checkpoint once for the whole finish
-    (test evaluation, the ensemble and the export share them)."""
+    (test evaluation, the ensemble and the export share them), and a lone trial's
+    calibration, fitted once (the ensemble's comparison, the hand-over and the budget
+    card share it: on a large table each fit is seconds)."""
 
     def __init__(self, run: SearchRun) -> None:
         self.setup = run.setup
         self._members: dict[str, list[Member]] = {}
+        self._calibrations: dict[str, Calibration] = {}
+
+    def calibration(self, trial_id: str, output: np.ndarray) -> Calibration:
+        """The calibration of trial ``trial_id``'s validation ``output`` (see
+        :func:`calibration_for`)."""
+        if trial_id not in self._calibrations:
+            self._calibrations[trial_id] = calibration_for(self.setup, output)
+        return self._calibrations[trial_id]
 
     def members(self, trial: TrialRecord, weight: float = 1.0) -> list[Member]:
         """The trial's models (its bag with folds) as members sharing ``weight``."""
@@ -232,7 +245,8 @@ def select_from_trials(
         return None, []
     val, test = selection_metrics(setup, averaged), test_metrics(model, data, task)
     single = predictions[selection.first]
-    single_val = selection_metrics(setup, calibration_for(setup, single).apply(single))[metric]
+    single_val = selection_metrics(
+        setup, restored.calibration(selection.first, single).apply(single))[metric]
     # Handed over only where it beats the best trial as it would be handed over, each
     # with its own calibration: on a table the trials fit almost perfectly (car), one
     # trial sharpened can beat an average.
