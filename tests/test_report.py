@@ -151,6 +151,9 @@ def test_the_report_says_what_the_refit_was_judged_against_and_reads_older_cards
     text = _refit_text(refit, "rmse")
     assert text.startswith("handed over refitted")
     assert "original 3.8 (3.95 on rows its choice did not see), refitted 3.85" in text
+    assert "every row" not in text  # a card from before models were trained on every row
+    text = _refit_text({**refit, "trials_on_every_row": 2}, "rmse")
+    assert "then 2 of the refitted trials trained on every row" in text
     older = {"handed_over": "both", "val_rmse_original": 3.8, "val_rmse_refitted": 3.85,
              "val_rmse_both": 3.7, "trials_refitted": 2, "trials_chosen": 3, "rows": 927}
     text = _refit_text(older, "rmse")

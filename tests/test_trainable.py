@@ -180,6 +180,31 @@ def test_a_refit_trains_every_fold_on_the_test_rows_too_or_stops_at_its_deadline
         "the time budget ran out")
 
 
+def test_models_trained_on_every_row_are_one_a_fold_each_with_its_own_seed(derived) -> None:
+    import time
+
+    from autokeras_lab.data import load_dataset, prepare
+    from autokeras_lab.search._refit import Refitted, every_row_arrays, refit_trial
+
+    prepared = prepare(load_dataset("concrete"), test_fraction=0.1, val_fraction=0.2,
+                       split_seed=42, cv=3)
+    data = every_row_arrays(prepared.refit_arrays("standard")[0])
+    every = len(prepared.selection_targets()) + len(prepared.y_test)
+    assert len(data["folds"]) == 3
+    for fold in data["folds"]:
+        assert len(fold["y_train"]) == len(fold["y_val"]) == every == 1030
+    # every row once: the search's rows and the test rows, none twice
+    expected = np.concatenate([prepared.selection_targets(), prepared.y_test])
+    assert np.array_equal(np.sort(data["y_train"], axis=None), np.sort(expected, axis=None))
+    refitted = refit_trial(small(derived), data, settings(derived, max_epochs=3, report_every=1,
+                                                          report_epochs=()),
+                           deadline=time.time() + 600)
+    assert isinstance(refitted, Refitted) and len(refitted.weights) == 3
+    # the same rows, three different models: each its own initial weights and order
+    first, second, third = np.split(refitted.outputs, 3)
+    assert not np.allclose(first, second) and not np.allclose(second, third)
+
+
 def test_the_refits_planned_are_those_that_end_in_time_heaviest_first() -> None:
     from autokeras_lab.search._refit import TRACE_SECONDS, plan_refits
     from tests.helpers import trial
@@ -201,3 +226,8 @@ def test_the_refits_planned_are_those_that_end_in_time_heaviest_first() -> None:
                              rows_ratio=1.1)
     assert [t.trial_id for t in planned] == ["heavy", "short"]
     assert plan_refits([slow], seconds=math.inf, workers=1, rows_ratio=1.1) == ([slow], [])
+    # models trained on every row train for the epochs their refit was best at: slow's
+    # refit best at 10 of its 100 epochs (20 s predicted) now fits beside heavy
+    planned, skipped = plan_refits([heavy, slow], seconds=30, workers=1, rows_ratio=1.0,
+                                   epochs={"heavy": 25, "slow": 10})
+    assert [t.trial_id for t in planned] == ["heavy", "slow"] and skipped == []

@@ -161,9 +161,12 @@ def _refit_text(refit: dict[str, Any] | None, metric: str) -> str:
     if refit["handed_over"] == "original":
         return (f"trained again on all {refit['rows']} rows, the test rows added, and not "
                 f"handed over: out-of-fold {metric} {values}{partly}")
+    # cards before December 2026 have no models trained on every row
+    every = (f"; then {every_row} of the refitted trials trained on every row, in place of "
+             "their fold models" if (every_row := refit.get("trials_on_every_row")) else "")
     return (f"handed over {refit['handed_over']}: trained again on all {refit['rows']} rows, "
-            f"the test rows added (out-of-fold {metric} {values}{partly}); the test figures "
-            "are the model's before it")
+            f"the test rows added (out-of-fold {metric} {values}{partly}{every}); the test "
+            "figures are the model's before it")
 
 
 def _budget_text(budget: dict[str, Any] | None, metric: str) -> str:

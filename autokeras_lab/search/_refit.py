@@ -25,6 +25,16 @@ refitted bag alone was the better (docs/benchmarks.md, Lever 15). The card keeps
 test metrics measured before the refit (a refitted model has seen the test rows) and
 says what the refit did.
 
+Where a regressor's refitted bag is handed over, its fold models are then replaced,
+trial by trial in the time left, by as many models trained on every row
+(:func:`every_row_arrays`; AutoGluon's ``refit_full``, one model a seed): each learns
+from all the rows where a fold model learnt from four fifths, for the epochs at which
+the refitted fold models were best (docs/benchmarks.md, Lever 17). The fold models'
+out-of-fold value is the evidence that the configuration gains from the added rows;
+models trained on every row have no rows left out to show it again. A classifier
+keeps its fold models: its handed-over probabilities are calibrated on the
+out-of-fold outputs of the very models handed over.
+
 The refits are Ray tasks on the search's runtime, one CPU each, so they train in
 parallel as trials do, heaviest first; workers start importing TensorFlow while the
 driver still evaluates and selects. They must end with the time budget (the trials
@@ -55,8 +65,8 @@ from autokeras_lab.spaces import ModelBuilder, Task
 from autokeras_lab.trainable import TrialSettings, TrialState, configure_threads, train_trial
 from autokeras_lab.types import OutputKind, TrialReport
 
-__all__ = ["MIN_REFIT_SECONDS", "Handed", "Refit", "Refitted", "plan_refits", "refit_chosen",
-           "refit_trial", "start_workers"]
+__all__ = ["MIN_REFIT_SECONDS", "Handed", "Refit", "Refitted", "every_row_arrays", "plan_refits",
+           "refit_chosen", "refit_trial", "start_workers"]
 
 MIN_REFIT_SECONDS = 5.0  # less time than this left in the budget: no refit
 WARM_WORKERS = 4  # most workers started ahead of the refit
@@ -98,6 +108,7 @@ class Refit:
     chosen: int
     rows: int
     seconds: float
+    every_row: int = 0  # refitted trials handed over as models trained on every row
 
     @property
     def kept(self) -> bool:
@@ -112,6 +123,7 @@ class Refit:
             f"val_{metric}_original_unseen": self.unseen,
             "trials_refitted": self.refitted,
             "trials_chosen": self.chosen,
+            "trials_on_every_row": self.every_row,
             "rows": self.rows,
             "seconds": round(self.seconds, 1),
         }
@@ -124,8 +136,10 @@ class Refit:
                   f"its choice did not see), refitted {self.values[Handed.REFITTED]:.4g}")
         line = f"refit on all {self.rows} rows{partly}: out-of-fold {metric} {values}: "
         if self.kept:
-            return line + (f"handed over {self.handed} (its test metrics are the model's "
-                           "before the refit)")
+            every = (f", {self.every_row} of {self.refitted} trials then trained on every row"
+                     if self.every_row else "")
+            return line + (f"handed over {self.handed}{every} (its test metrics are the "
+                           "model's before the refit)")
         return line + "kept the original"
 
 
@@ -160,7 +174,8 @@ def refit_chosen(
     # the table's size again, and its copy in the object store as much
     arrays_for = functools.cache(setup.prepared.refit_arrays)
 
-    done = _train_on_workers(run, [trials[t] for t in order], transforms, arrays_for, deadline)
+    done = _train_on_workers(run, [trials[t] for t in order], transforms, arrays_for, deadline,
+                             fit_rows=setup.prepared.refit_rows())
     before = {t: val_predictions(trials[t]) for t in order}
     if not done or any(output is None for output in before.values()):
         return None  # nothing refitted, or a checkpoint without its outputs (older)
@@ -197,6 +212,17 @@ def refit_chosen(
     builder = dataclasses.replace(setup.builder, task=refit_task(run, setup.prepared.refit_rows()))
     members = {t: _members(builder, trials[t], done[t], chosen[t], transforms[t])
                for t in order if t in done}
+    every_row: dict[str, Refitted] = {}
+    if (handed is Handed.REFITTED and data.get("folds")
+            and setup.task.kind is OutputKind.REGRESSION):
+        every_row = _train_on_workers(
+            run, [trials[t] for t in order if t in done], transforms,
+            lambda transform: (every_row_arrays(arrays_for(transform)[0]), []), deadline,
+            fit_rows=len(y_all), epochs={t: done[t].best_epoch for t in done},
+            what="training on every row")
+        whole = dataclasses.replace(setup.builder, task=refit_task(run, len(y_all)))
+        members |= {t: _members(whole, trials[t], every_row[t], chosen[t], transforms[t])
+                    for t in every_row}
     handed_members = [m for t in order for m in (
         members.get(t, originals[t]) if handed is Handed.REFITTED else originals[t])]
     return Refit(
@@ -204,38 +230,55 @@ def refit_chosen(
         calibration=calibrations[handed], refitted=len(done), chosen=len(order),
         # every row trains some fold model; without folds, the validation rows none
         rows=len(y_all) if data.get("folds") else len(data["y_train"]),
-        seconds=time.perf_counter() - started,
+        seconds=time.perf_counter() - started, every_row=len(every_row),
     )
+
+
+def every_row_arrays(folds: Arrays) -> Arrays:
+    """The refit's rows (``folds``, from :meth:`~autokeras_lab.data.Prepared.refit_arrays`)
+    as one training set per fold, each holding every row: the fold models' count of
+    models, each trained on all the rows (its own seed and data order) and each keeping
+    its weights at the epoch where it fits them best, which is in practice one of its
+    last. The arrays are shared, not copied, so Ray stores them once."""
+    first = folds["folds"][0]
+    x = np.concatenate([first["x_train"], first["x_val"]])
+    y = np.concatenate([first["y_train"], first["y_val"]])
+    whole: Arrays = {"x_train": x, "y_train": y, "w_train": None, "x_val": x, "y_val": y}
+    return {"target_scale": folds["target_scale"], **whole,
+            "folds": [whole] * len(folds["folds"])}
 
 
 def _train_on_workers(
     run: SearchRun, trials: list[TrialRecord], transforms: dict[str, str],
-    arrays_for: Callable[[str], tuple[Arrays, list[int]]], deadline: float,
+    arrays_for: Callable[[str], tuple[Arrays, list[int]]], deadline: float, *,
+    fit_rows: int, epochs: dict[str, int] | None = None, what: str = "refit",
 ) -> dict[str, Refitted]:
     """The trials (heaviest first) that fit in the time left, each refitted as a Ray
-    task (one CPU, its GPU share), the arrays they need (``arrays_for`` a transform)
-    put in the object store once; what finished by the deadline, by trial id. What
-    was left out is said on the search's output."""
+    task (one CPU, its GPU share), the arrays they need (``arrays_for`` a transform,
+    each model trained on ``fit_rows`` rows) put in the object store once; what
+    finished by the deadline, by trial id. Each trains for its ``epochs`` (by trial
+    id; by default at most those at which the trial's models were best). What was left
+    out is said on the search's output, as ``what`` left it out."""
     import ray
 
     from autokeras_lab.search._tuner import parallel_trials
 
-    fit_rows = run.setup.prepared.refit_rows()
+    base = _settings(run, fit_rows=fit_rows)
+    epochs = epochs or {trial.trial_id: _epochs(trial, base) for trial in trials}
     planned, skipped = plan_refits(
         trials, seconds=deadline - time.time() - WORKER_START_SECONDS,
         workers=parallel_trials(None, run.cluster.gpus_per_trial),
         rows_ratio=(run.setup.experiment.budget.rows_per_epoch(fit_rows)
-                    / max(1, run.setup.task.train_rows)))
+                    / max(1, run.setup.task.train_rows)), epochs=epochs)
     failures = [f"trial {trial.number}: would not finish in the time left (about "
                 f"{cost:.0f} s)" for trial, cost in skipped]
-    base = _settings(run, fit_rows=fit_rows)
     needed = dict.fromkeys(transforms[trial.trial_id] for trial in planned)
     refs = {transform: ray.put(arrays_for(transform)[0]) for transform in needed}
     task = ray.remote(refit_on_worker).options(
         num_cpus=1, num_gpus=run.cluster.gpus_per_trial or 0, max_retries=0)
     pending = {
         task.remote(trial.config, refs[transforms[trial.trial_id]],
-                    dataclasses.replace(base, max_epochs=_epochs(trial, base)), deadline): trial
+                    dataclasses.replace(base, max_epochs=epochs[trial.trial_id]), deadline): trial
         for trial in planned
     }
     done: dict[str, Refitted] = {}
@@ -257,17 +300,19 @@ def _train_on_workers(
             else:
                 failures.append(f"trial {pending[ref].number}: {result}")
     if run.out is not None and failures:
-        run.out.write("refit left out " + "; ".join(failures) + "\n")
+        run.out.write(f"{what} left out " + "; ".join(failures) + "\n")
         run.out.flush()
     return done
 
 
 def plan_refits(
     trials: list[TrialRecord], *, seconds: float, workers: int, rows_ratio: float,
+    epochs: dict[str, int] | None = None,
 ) -> tuple[list[TrialRecord], list[tuple[TrialRecord, float]]]:
     """Which of ``trials`` (heaviest first) to refit in ``seconds`` on ``workers``:
     each trial's refit is predicted to cost what its own training did, scaled to the
-    epochs the refit trains and the rows it adds, and a trial is taken where a list
+    epochs the refit trains (``epochs`` by trial id; by default the trial's best) and
+    the rows it adds, and a trial is taken where a list
     schedule (each on the first free worker) still ends in time. A trial that would
     not is left out before it starts, so it takes no worker from the others.
 
@@ -279,7 +324,7 @@ def plan_refits(
     free = [0.0] * max(1, workers)
     planned, skipped = [], []
     for trial in trials:
-        cost = _predicted_seconds(trial, rows_ratio)
+        cost = _predicted_seconds(trial, rows_ratio, (epochs or {}).get(trial.trial_id))
         first = min(range(len(free)), key=free.__getitem__)
         if free[first] + cost <= seconds:
             free[first] += cost
@@ -289,9 +334,9 @@ def plan_refits(
     return planned, skipped
 
 
-def _predicted_seconds(trial: TrialRecord, rows_ratio: float) -> float:
+def _predicted_seconds(trial: TrialRecord, rows_ratio: float, epochs: int | None) -> float:
     spent = trial.train_seconds or trial.wall_seconds or 0.0
-    share = (trial.best_epoch or trial.epochs) / max(1, trial.epochs)
+    share = (epochs or trial.best_epoch or trial.epochs) / max(1, trial.epochs)
     return TRACE_SECONDS + spent * share * rows_ratio
 
 

@@ -100,6 +100,10 @@ def _check_refit(card: dict, model_dir: Path, metric: str, *, members: int, para
     beats = refitted != unseen and BEST[metric]([refitted, unseen]) == refitted
     assert refit["handed_over"] == ("refitted" if beats else "original")
     assert refit["trials_refitted"] == refit["trials_chosen"] == members
+    # a regressor's refitted bag goes out as models trained on every row (no deadline
+    # here, so every trial's); a classifier keeps the fold models its calibration fits
+    regression = metric in ("rmse", "mae")
+    assert refit["trials_on_every_row"] == (members if beats and regression else 0)
     # each network copied; the ensemble's fixed input and averaging layers are not
     assert card["cost"]["params"] == pytest.approx(params, rel=1e-3)
     predictions = pd.read_csv(model_dir / "test_predictions.csv")
