@@ -61,7 +61,7 @@ from autokeras_lab.ensemble import UNCALIBRATED, Calibration, Member, fit_calibr
 from autokeras_lab.errors import one_line
 from autokeras_lab.leaderboard import TrialRecord
 from autokeras_lab.search._run import SearchRun
-from autokeras_lab.spaces import ModelBuilder, Task
+from autokeras_lab.spaces import Task
 from autokeras_lab.trainable import TrialSettings, TrialState, configure_threads, train_trial
 from autokeras_lab.types import OutputKind, TrialReport
 
@@ -208,10 +208,6 @@ def refit_chosen(
     judged = values[Handed.ORIGINAL] if unseen is None else unseen
     handed = (Handed.REFITTED if run.direction.better(values[Handed.REFITTED], judged)
               else Handed.ORIGINAL)
-    # built for the refit's rows (a retrieval model holds that many), once for all
-    builder = dataclasses.replace(setup.builder, task=refit_task(run, setup.prepared.refit_rows()))
-    members = {t: _members(builder, trials[t], done[t], chosen[t], transforms[t])
-               for t in order if t in done}
     every_row: dict[str, Refitted] = {}
     if (handed is Handed.REFITTED and data.get("folds")
             and setup.task.kind is OutputKind.REGRESSION):
@@ -220,11 +216,10 @@ def refit_chosen(
             lambda transform: (every_row_arrays(arrays_for(transform)[0]), []), deadline,
             fit_rows=len(y_all), epochs={t: done[t].best_epoch for t in done},
             what="training on every row")
-        whole = dataclasses.replace(setup.builder, task=refit_task(run, len(y_all)))
-        members |= {t: _members(whole, trials[t], every_row[t], chosen[t], transforms[t])
-                    for t in every_row}
     handed_members = [m for t in order for m in (
-        members.get(t, originals[t]) if handed is Handed.REFITTED else originals[t])]
+        _handed_members(run, trials[t], every_row.get(t) or done[t], chosen[t], transforms[t],
+                        rows=len(y_all) if t in every_row else setup.prepared.refit_rows())
+        if handed is Handed.REFITTED and t in done else originals[t])]
     return Refit(
         handed=handed, values=values, unseen=judged, members=handed_members,
         calibration=calibrations[handed], refitted=len(done), chosen=len(order),
@@ -239,7 +234,8 @@ def every_row_arrays(folds: Arrays) -> Arrays:
     as one training set per fold, each holding every row: the fold models' count of
     models, each trained on all the rows (its own seed and data order) and each keeping
     its weights at the epoch where it fits them best, which is in practice one of its
-    last. The arrays are shared, not copied, so Ray stores them once."""
+    last. The arrays are shared, not copied, so Ray stores them once. Regression only:
+    no row weights (a classifier's balanced weights are not carried)."""
     first = folds["folds"][0]
     x = np.concatenate([first["x_train"], first["x_val"]])
     y = np.concatenate([first["y_train"], first["y_val"]])
@@ -440,8 +436,12 @@ def _spread(outputs: np.ndarray, own_rows: np.ndarray, total: int) -> np.ndarray
     return spread
 
 
-def _members(builder: ModelBuilder, trial: TrialRecord, refitted: Refitted, weight: float,
-             transform: str) -> list[Member]:
+def _handed_members(run: SearchRun, trial: TrialRecord, refitted: Refitted, weight: float,
+                    transform: str, *, rows: int) -> list[Member]:
+    """A refitted trial's models as members sharing ``weight``, built for the ``rows``
+    they trained on (a retrieval model holds that many); only for the model handed
+    over."""
+    builder = dataclasses.replace(run.setup.builder, task=refit_task(run, rows))
     models = []
     for weights in refitted.weights:
         model = builder.build(trial.config)
