@@ -49,6 +49,7 @@ still training at the deadline stops; either keeps its original models.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import math
@@ -185,8 +186,9 @@ def refit_chosen(
     # still to run, and started only where they can end in time (see every_row_seconds)
     on_every_row = (setup.task.kind is OutputKind.REGRESSION
                     and setup.prepared.sizes().folds > 1)
-    refits = _Pass(run, deadline=deadline)
-    every_row = _Pass(run, deadline=deadline, what="training on every row")
+    queue = _Queue(run, deadline=deadline)
+    refits = _Pass(queue)
+    every_row = _Pass(queue, what="training on every row")
     whole = functools.cache(lambda transform: every_row_arrays(arrays_for(transform)[0]))
 
     def refitted_one(trial_id: str, result: Refitted) -> None:
@@ -264,37 +266,105 @@ def every_row_arrays(folds: Arrays) -> Arrays:
             "folds": [whole] * len(folds["folds"])}
 
 
-class _Pass:
-    """Trials trained as Ray tasks on the search's runtime, one CPU each (and their GPU
-    share), as trials train, on arrays put in the object store once per input
-    transform; what finished by the deadline (``time.time()``), and what was left
-    out, said on the search's output as ``what`` left it out."""
+@dataclass(frozen=True)
+class _Job:
+    """A trial to train as a Ray task: whose it is, and the task's arguments."""
 
-    def __init__(self, run: SearchRun, *, deadline: float, what: str = "refit") -> None:
+    owner: _Pass
+    trial: TrialRecord
+    args: tuple[Any, ...]
+
+
+class _Queue:
+    """The refit's Ray tasks on the search's runtime (one CPU each, their GPU share),
+    at most one a worker, started in the order they were queued: the refits first,
+    heaviest first, then each trial's models on every row as its refit returns. Left
+    to Ray, tasks of different arguments start side by side, and models on every row
+    took the workers that the plan gave to refits (docs/benchmarks.md, Lever 18)."""
+
+    def __init__(self, run: SearchRun, *, deadline: float) -> None:
         import ray
 
-        self.run, self.deadline, self.what = run, deadline, what
+        from autokeras_lab.search._tuner import parallel_trials
+
+        self.run, self.deadline = run, deadline
+        self.workers = parallel_trials(None, run.cluster.gpus_per_trial)
         self.task = ray.remote(refit_on_worker).options(
             num_cpus=1, num_gpus=run.cluster.gpus_per_trial or 0, max_retries=0)
-        self.pending: dict[Any, TrialRecord] = {}
+        self.waiting: collections.deque[_Job] = collections.deque()
+        self.running: dict[Any, _Job] = {}
+
+    def put(self, job: _Job) -> None:
+        self.waiting.append(job)
+        self._fill()
+
+    def step(self) -> bool:
+        """Wait for a task to end and hand its result to its pass; ``False`` where
+        none ended by a little past the deadline (each checks it every epoch)."""
+        import ray
+
+        wait = (None if math.isinf(self.deadline)
+                else max(0.0, self.deadline + LATE_SECONDS - time.time()))
+        ready, _ = ray.wait(list(self.running), num_returns=1, timeout=wait)
+        if not ready:
+            return False
+        job = self.running.pop(ready[0])
+        try:
+            result = ray.get(ready[0])
+        except Exception as exc:  # a refit that fails leaves the trial's own models
+            result = one_line(exc, 200)
+        job.owner.receive(job.trial, result)
+        self._fill()
+        return True
+
+    def holds(self, owner: _Pass) -> bool:
+        return any(job.owner is owner for job in [*self.waiting, *self.running.values()])
+
+    def drop(self, owner: _Pass) -> list[str]:
+        """Stop what ``owner`` still has training or queued; what each was doing."""
+        import ray
+
+        left = [f"trial {job.trial.number}: not started in the time left"
+                for job in self.waiting if job.owner is owner]
+        self.waiting = collections.deque(job for job in self.waiting if job.owner is not owner)
+        for ref, job in list(self.running.items()):
+            if job.owner is owner:
+                ray.cancel(ref, force=True)
+                left.append(f"trial {self.running.pop(ref).trial.number}: still training")
+        self._fill()
+        return left
+
+    def _fill(self) -> None:
+        while self.waiting and len(self.running) < self.workers:
+            job = self.waiting.popleft()
+            self.running[self.task.remote(*job.args)] = job
+
+
+class _Pass:
+    """Trials trained on the refit's ``queue`` for one purpose (``what``, as the
+    search's output names it): on arrays put in the object store once per input
+    transform; what finished by the deadline, and what was left out and why."""
+
+    def __init__(self, queue: _Queue, *, what: str = "refit") -> None:
+        self.queue, self.what = queue, what
         self.done: dict[str, Refitted] = {}
         self.failures: list[str] = []
         self._stored: dict[str, Any] = {}
+        self._on_done: Callable[[str, Refitted], None] | None = None
 
     def plan(self, trials: list[TrialRecord], transforms: dict[str, str],
              arrays: Callable[[str], Arrays], *, fit_rows: int) -> None:
-        """Start the ``trials`` (heaviest first) that :func:`plan_refits` fits in the
+        """Queue the ``trials`` (heaviest first) that :func:`plan_refits` fits in the
         time left, each for at most the epochs at which its models were best
         (``fit_rows``: the rows each of their models trains on)."""
-        from autokeras_lab.search._tuner import parallel_trials
-
-        base = _settings(self.run, fit_rows=fit_rows)
+        run = self.queue.run
+        base = _settings(run, fit_rows=fit_rows)
         epochs = {trial.trial_id: _epochs(trial, base) for trial in trials}
         planned, skipped = plan_refits(
-            trials, seconds=self.deadline - time.time() - WORKER_START_SECONDS,
-            workers=parallel_trials(None, self.run.cluster.gpus_per_trial),
-            rows_ratio=(self.run.setup.experiment.budget.rows_per_epoch(fit_rows)
-                        / max(1, self.run.setup.task.train_rows)), epochs=epochs)
+            trials, seconds=self.queue.deadline - time.time() - WORKER_START_SECONDS,
+            workers=self.queue.workers,
+            rows_ratio=(run.setup.experiment.budget.rows_per_epoch(fit_rows)
+                        / max(1, run.setup.task.train_rows)), epochs=epochs)
         self.failures += [f"trial {trial.number}: would not finish in the time left "
                           f"(about {cost:.0f} s)" for trial, cost in skipped]
         for trial in planned:
@@ -311,51 +381,38 @@ class _Pass:
         data = arrays(transform)
         if transform not in self._stored:
             self._stored[transform] = ray.put(data)
-        settings = dataclasses.replace(_settings(self.run, fit_rows=_fit_rows(data)),
+        settings = dataclasses.replace(_settings(self.queue.run, fit_rows=_fit_rows(data)),
                                        max_epochs=epochs)
-        ref = self.task.remote(trial.config, self._stored[transform], settings,
-                               self.deadline, predicted)
-        self.pending[ref] = trial
+        self.queue.put(_Job(self, trial, (trial.config, self._stored[transform], settings,
+                                          self.queue.deadline, predicted)))
+
+    def receive(self, trial: TrialRecord, result: Refitted | str) -> None:
+        """A task of this pass ended: ``result``, its models or why not."""
+        if isinstance(result, Refitted):
+            self.done[trial.trial_id] = result
+            if self._on_done is not None:
+                self._on_done(trial.trial_id, result)
+        else:
+            self.failures.append(f"trial {trial.number}: {result}")
 
     def finish(self, on_done: Callable[[str, Refitted], None] | None = None,
                ) -> dict[str, Refitted]:
-        """Wait for the trials started, each handed to ``on_done`` as it finishes;
-        those still training a little past the deadline (each checks it every epoch)
-        are cancelled. The trials that finished, by trial id."""
-        import ray
-
-        while self.pending:
-            wait = (None if math.isinf(self.deadline)
-                    else max(0.0, self.deadline + LATE_SECONDS - time.time()))
-            ready, _ = ray.wait(list(self.pending), num_returns=1, timeout=wait)
-            if not ready:
-                break
-            trial = self.pending.pop(ready[0])
-            try:
-                result = ray.get(ready[0])
-            except Exception as exc:  # a refit that fails leaves the trial's own models
-                result = one_line(exc, 200)
-            if isinstance(result, Refitted):
-                self.done[trial.trial_id] = result
-                if on_done is not None:
-                    on_done(trial.trial_id, result)
-            else:
-                self.failures.append(f"trial {trial.number}: {result}")
-        self.failures += [f"trial {trial.number}: still training"
-                          for trial in self.pending.values()]
-        self.cancel()
-        if self.run.out is not None and self.failures:
-            self.run.out.write(f"{self.what} left out " + "; ".join(self.failures) + "\n")
-            self.run.out.flush()
+        """Run the queue until this pass's trials have ended, each that finishes
+        handed to ``on_done``; what is still queued or training past the deadline is
+        stopped. The trials that finished, by trial id."""
+        self._on_done = on_done
+        while self.queue.holds(self) and self.queue.step():
+            pass
+        self.failures += self.queue.drop(self)
+        out = self.queue.run.out
+        if out is not None and self.failures:
+            out.write(f"{self.what} left out " + "; ".join(self.failures) + "\n")
+            out.flush()
         return self.done
 
     def cancel(self) -> None:
         """Stop what is still queued or training: its models are not needed."""
-        import ray
-
-        for ref in self.pending:
-            ray.cancel(ref, force=True)
-        self.pending = {}
+        self.queue.drop(self)
 
 
 def every_row_seconds(refitted: Refitted, folds: Arrays) -> float:
