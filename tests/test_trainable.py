@@ -205,41 +205,6 @@ def test_models_trained_on_every_row_are_one_a_fold_each_with_its_own_seed(deriv
     assert not np.allclose(first, second) and not np.allclose(second, third)
 
 
-def test_training_on_every_row_is_predicted_from_what_the_trials_refit_took() -> None:
-    from autokeras_lab.search._refit import (
-        EVAL_COST,
-        TRACE_SECONDS,
-        Refitted,
-        every_row_seconds,
-    )
-
-    def folds(train: int, val: int):
-        fold = {"y_train": np.zeros(train), "y_val": np.zeros(val)}
-        return {"folds": [fold] * 5}
-
-    # the refit: 100 epochs in 12 s (2 of them tracing), best at 50; its folds train on
-    # 800 rows and evaluate 200, models on every row train on and evaluate all 1,000
-    refit = Refitted([], np.zeros(0), best_epoch=50, epochs=100, seconds=12.0)
-    ratio = 1000 * (1 + EVAL_COST) / (800 + EVAL_COST * 200)
-    assert every_row_seconds(refit, folds(800, 200)) == pytest.approx(
-        TRACE_SECONDS + 10 / 100 * 50 * ratio)
-    # twice the epochs, twice the training; the tracing stays
-    twice = dataclasses.replace(refit, best_epoch=100)
-    assert (every_row_seconds(twice, folds(800, 200)) - TRACE_SECONDS
-            == pytest.approx(2 * (every_row_seconds(refit, folds(800, 200)) - TRACE_SECONDS)))
-
-
-def test_a_refit_predicted_to_end_past_the_deadline_does_not_start(derived) -> None:
-    import time
-
-    from autokeras_lab.search._refit import refit_on_worker
-
-    # no rows to train on and no Ray worker: it says why before it needs either
-    said = refit_on_worker(small(derived), {}, settings(derived), deadline=time.time() + 5,
-                           predicted=60.0)
-    assert said == "would not finish in the time left (about 60 s)"
-
-
 def test_the_refits_planned_are_those_that_end_in_time_heaviest_first() -> None:
     from autokeras_lab.search._refit import TRACE_SECONDS, plan_refits
     from tests.helpers import trial
@@ -261,8 +226,8 @@ def test_the_refits_planned_are_those_that_end_in_time_heaviest_first() -> None:
                              rows_ratio=1.1)
     assert [t.trial_id for t in planned] == ["heavy", "short"]
     assert plan_refits([slow], seconds=math.inf, workers=1, rows_ratio=1.1) == ([slow], [])
-    # epochs given by trial: slow for 10 of its 100 epochs (20 s predicted) now fits
-    # beside heavy
+    # models trained on every row train for the epochs their refit was best at: slow's
+    # refit best at 10 of its 100 epochs (20 s predicted) now fits beside heavy
     planned, skipped = plan_refits([heavy, slow], seconds=30, workers=1, rows_ratio=1.0,
                                    epochs={"heavy": 25, "slow": 10})
     assert [t.trial_id for t in planned] == ["heavy", "slow"] and skipped == []

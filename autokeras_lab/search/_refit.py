@@ -29,11 +29,7 @@ Where a regressor's refitted bag is handed over, its fold models are then replac
 trial by trial in the time left, by as many models trained on every row
 (:func:`every_row_arrays`; AutoGluon's ``refit_full``, one model a seed): each learns
 from all the rows where a fold model learnt from four fifths, for the epochs at which
-the refitted fold models were best (docs/benchmarks.md, Lever 17). They do not wait
-for the hand-over: each trial's are queued as its refit returns, behind the refits
-still to run, and start where what its refit took says they end in time
-(:func:`every_row_seconds`); where the original is handed over they are cancelled
-(Lever 18). The fold models'
+the refitted fold models were best (docs/benchmarks.md, Lever 17). The fold models'
 out-of-fold value is the evidence that the configuration gains from the added rows;
 models trained on every row have no rows left out to show it again. A classifier
 keeps its fold models: its handed-over probabilities are calibrated on the
@@ -49,7 +45,6 @@ still training at the deadline stops; either keeps its original models.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import functools
 import math
@@ -78,7 +73,6 @@ WARM_WORKERS = 4  # most workers started ahead of the refit
 LATE_SECONDS = 30.0  # how long past the deadline a refit may take to stop by itself
 WORKER_START_SECONDS = 3.0  # a refit's worker importing TensorFlow, if not started yet
 TRACE_SECONDS = 2.0  # a refit's graphs traced before its first epoch
-EVAL_COST = 0.1  # an evaluated row's seconds, of a trained row's (large batches)
 
 
 @dataclass(frozen=True)
@@ -89,8 +83,6 @@ class Refitted:
     weights: list[list[np.ndarray]]
     outputs: np.ndarray
     best_epoch: int
-    epochs: int = 0  # the epochs it trained
-    seconds: float = 0.0  # its training's seconds on the worker, graphs traced included
 
 
 class Handed(StrEnum):
@@ -181,28 +173,11 @@ def refit_chosen(
     # built only for a transform a planned refit needs, once: on a large table each is
     # the table's size again, and its copy in the object store as much
     arrays_for = functools.cache(setup.prepared.refit_arrays)
-    # A regressor's fold models may be replaced by models trained on every row: each
-    # refitted trial's are queued as soon as its refit returns, behind the refits
-    # still to run, and started only where they can end in time (see every_row_seconds)
-    on_every_row = (setup.task.kind is OutputKind.REGRESSION
-                    and setup.prepared.sizes().folds > 1)
-    queue = _Queue(run, deadline=deadline)
-    refits = _Pass(queue)
-    every_row = _Pass(queue, what="training on every row")
-    whole = functools.cache(lambda transform: every_row_arrays(arrays_for(transform)[0]))
 
-    def refitted_one(trial_id: str, result: Refitted) -> None:
-        if on_every_row:
-            transform = transforms[trial_id]
-            every_row.start(trials[trial_id], transform, whole, epochs=result.best_epoch,
-                            predicted=every_row_seconds(result, arrays_for(transform)[0]))
-
-    refits.plan([trials[t] for t in order], transforms, lambda t: arrays_for(t)[0],
-                fit_rows=setup.prepared.refit_rows())
-    done = refits.finish(on_done=refitted_one)
+    done = _train_on_workers(run, [trials[t] for t in order], transforms, arrays_for, deadline,
+                             fit_rows=setup.prepared.refit_rows())
     before = {t: val_predictions(trials[t]) for t in order}
     if not done or any(output is None for output in before.values()):
-        every_row.cancel()
         return None  # nothing refitted, or a checkpoint without its outputs (older)
 
     data, own = arrays_for(transforms[next(iter(done))])
@@ -233,21 +208,24 @@ def refit_chosen(
     judged = values[Handed.ORIGINAL] if unseen is None else unseen
     handed = (Handed.REFITTED if run.direction.better(values[Handed.REFITTED], judged)
               else Handed.ORIGINAL)
-    on_rows: dict[str, Refitted] = {}
-    if handed is Handed.REFITTED:
-        on_rows = every_row.finish()
-    else:
-        every_row.cancel()  # they would replace models that are not handed over
+    every_row: dict[str, Refitted] = {}
+    if (handed is Handed.REFITTED and data.get("folds")
+            and setup.task.kind is OutputKind.REGRESSION):
+        every_row = _train_on_workers(
+            run, [trials[t] for t in order if t in done], transforms,
+            lambda transform: (every_row_arrays(arrays_for(transform)[0]), []), deadline,
+            fit_rows=len(y_all), epochs={t: done[t].best_epoch for t in done},
+            what="training on every row")
     handed_members = [m for t in order for m in (
-        _handed_members(run, trials[t], on_rows.get(t) or done[t], chosen[t], transforms[t],
-                        rows=len(y_all) if t in on_rows else setup.prepared.refit_rows())
+        _handed_members(run, trials[t], every_row.get(t) or done[t], chosen[t], transforms[t],
+                        rows=len(y_all) if t in every_row else setup.prepared.refit_rows())
         if handed is Handed.REFITTED and t in done else originals[t])]
     return Refit(
         handed=handed, values=values, unseen=judged, members=handed_members,
         calibration=calibrations[handed], refitted=len(done), chosen=len(order),
         # every row trains some fold model; without folds, the validation rows none
         rows=len(y_all) if data.get("folds") else len(data["y_train"]),
-        seconds=time.perf_counter() - started, every_row=len(on_rows),
+        seconds=time.perf_counter() - started, every_row=len(every_row),
     )
 
 
@@ -266,168 +244,61 @@ def every_row_arrays(folds: Arrays) -> Arrays:
             "folds": [whole] * len(folds["folds"])}
 
 
-@dataclass(frozen=True)
-class _Job:
-    """A trial to train as a Ray task: whose it is, and the task's arguments."""
+def _train_on_workers(
+    run: SearchRun, trials: list[TrialRecord], transforms: dict[str, str],
+    arrays_for: Callable[[str], tuple[Arrays, list[int]]], deadline: float, *,
+    fit_rows: int, epochs: dict[str, int] | None = None, what: str = "refit",
+) -> dict[str, Refitted]:
+    """The trials (heaviest first) that fit in the time left, each refitted as a Ray
+    task (one CPU, its GPU share), the arrays they need (``arrays_for`` a transform,
+    each model trained on ``fit_rows`` rows) put in the object store once; what
+    finished by the deadline, by trial id. Each trains for its ``epochs`` (by trial
+    id; by default at most those at which the trial's models were best). What was left
+    out is said on the search's output, as ``what`` left it out."""
+    import ray
 
-    owner: _Pass
-    trial: TrialRecord
-    args: tuple[Any, ...]
+    from autokeras_lab.search._tuner import parallel_trials
 
-
-class _Queue:
-    """The refit's Ray tasks on the search's runtime (one CPU each, their GPU share),
-    at most one a worker, started in the order they were queued: the refits first,
-    heaviest first, then each trial's models on every row as its refit returns. Left
-    to Ray, tasks of different arguments start side by side, and models on every row
-    took the workers that the plan gave to refits (docs/benchmarks.md, Lever 18)."""
-
-    def __init__(self, run: SearchRun, *, deadline: float) -> None:
-        import ray
-
-        from autokeras_lab.search._tuner import parallel_trials
-
-        self.run, self.deadline = run, deadline
-        self.workers = parallel_trials(None, run.cluster.gpus_per_trial)
-        self.task = ray.remote(refit_on_worker).options(
-            num_cpus=1, num_gpus=run.cluster.gpus_per_trial or 0, max_retries=0)
-        self.waiting: collections.deque[_Job] = collections.deque()
-        self.running: dict[Any, _Job] = {}
-
-    def put(self, job: _Job) -> None:
-        self.waiting.append(job)
-        self._fill()
-
-    def step(self) -> bool:
-        """Wait for a task to end and hand its result to its pass; ``False`` where
-        none ended by a little past the deadline (each checks it every epoch)."""
-        import ray
-
-        wait = (None if math.isinf(self.deadline)
-                else max(0.0, self.deadline + LATE_SECONDS - time.time()))
-        ready, _ = ray.wait(list(self.running), num_returns=1, timeout=wait)
-        if not ready:
-            return False
-        job = self.running.pop(ready[0])
-        try:
-            result = ray.get(ready[0])
-        except Exception as exc:  # a refit that fails leaves the trial's own models
-            result = one_line(exc, 200)
-        job.owner.receive(job.trial, result)
-        self._fill()
-        return True
-
-    def holds(self, owner: _Pass) -> bool:
-        return any(job.owner is owner for job in [*self.waiting, *self.running.values()])
-
-    def drop(self, owner: _Pass) -> list[str]:
-        """Stop what ``owner`` still has training or queued; what each was doing."""
-        import ray
-
-        left = [f"trial {job.trial.number}: not started in the time left"
-                for job in self.waiting if job.owner is owner]
-        self.waiting = collections.deque(job for job in self.waiting if job.owner is not owner)
-        for ref, job in list(self.running.items()):
-            if job.owner is owner:
-                ray.cancel(ref, force=True)
-                left.append(f"trial {self.running.pop(ref).trial.number}: still training")
-        self._fill()
-        return left
-
-    def _fill(self) -> None:
-        while self.waiting and len(self.running) < self.workers:
-            job = self.waiting.popleft()
-            self.running[self.task.remote(*job.args)] = job
-
-
-class _Pass:
-    """Trials trained on the refit's ``queue`` for one purpose (``what``, as the
-    search's output names it): on arrays put in the object store once per input
-    transform; what finished by the deadline, and what was left out and why."""
-
-    def __init__(self, queue: _Queue, *, what: str = "refit") -> None:
-        self.queue, self.what = queue, what
-        self.done: dict[str, Refitted] = {}
-        self.failures: list[str] = []
-        self._stored: dict[str, Any] = {}
-        self._on_done: Callable[[str, Refitted], None] | None = None
-
-    def plan(self, trials: list[TrialRecord], transforms: dict[str, str],
-             arrays: Callable[[str], Arrays], *, fit_rows: int) -> None:
-        """Queue the ``trials`` (heaviest first) that :func:`plan_refits` fits in the
-        time left, each for at most the epochs at which its models were best
-        (``fit_rows``: the rows each of their models trains on)."""
-        run = self.queue.run
-        base = _settings(run, fit_rows=fit_rows)
-        epochs = {trial.trial_id: _epochs(trial, base) for trial in trials}
-        planned, skipped = plan_refits(
-            trials, seconds=self.queue.deadline - time.time() - WORKER_START_SECONDS,
-            workers=self.queue.workers,
-            rows_ratio=(run.setup.experiment.budget.rows_per_epoch(fit_rows)
-                        / max(1, run.setup.task.train_rows)), epochs=epochs)
-        self.failures += [f"trial {trial.number}: would not finish in the time left "
-                          f"(about {cost:.0f} s)" for trial, cost in skipped]
-        for trial in planned:
-            self.start(trial, transforms[trial.trial_id], arrays,
-                       epochs=epochs[trial.trial_id])
-
-    def start(self, trial: TrialRecord, transform: str, arrays: Callable[[str], Arrays], *,
-              epochs: int, predicted: float = 0.0) -> None:
-        """Queue ``trial`` on ``arrays`` of its ``transform`` for ``epochs``; where it is
-        ``predicted`` to take more seconds than are left when a worker takes it up, it
-        does not start."""
-        import ray
-
-        data = arrays(transform)
-        if transform not in self._stored:
-            self._stored[transform] = ray.put(data)
-        settings = dataclasses.replace(_settings(self.queue.run, fit_rows=_fit_rows(data)),
-                                       max_epochs=epochs)
-        self.queue.put(_Job(self, trial, (trial.config, self._stored[transform], settings,
-                                          self.queue.deadline, predicted)))
-
-    def receive(self, trial: TrialRecord, result: Refitted | str) -> None:
-        """A task of this pass ended: ``result``, its models or why not."""
-        if isinstance(result, Refitted):
-            self.done[trial.trial_id] = result
-            if self._on_done is not None:
-                self._on_done(trial.trial_id, result)
-        else:
-            self.failures.append(f"trial {trial.number}: {result}")
-
-    def finish(self, on_done: Callable[[str, Refitted], None] | None = None,
-               ) -> dict[str, Refitted]:
-        """Run the queue until this pass's trials have ended, each that finishes
-        handed to ``on_done``; what is still queued or training past the deadline is
-        stopped. The trials that finished, by trial id."""
-        self._on_done = on_done
-        while self.queue.holds(self) and self.queue.step():
-            pass
-        self.failures += self.queue.drop(self)
-        out = self.queue.run.out
-        if out is not None and self.failures:
-            out.write(f"{self.what} left out " + "; ".join(self.failures) + "\n")
-            out.flush()
-        return self.done
-
-    def cancel(self) -> None:
-        """Stop what is still queued or training: its models are not needed."""
-        self.queue.drop(self)
-
-
-def every_row_seconds(refitted: Refitted, folds: Arrays) -> float:
-    """What training a trial on every row (:func:`every_row_arrays` of ``folds``) for
-    its refit's best epochs is predicted to take, from what its refit on ``folds``
-    took: the seconds past tracing its graphs, by epoch, times the epochs, times what
-    an epoch's rows cost against the refit's (a row trained, and ``EVAL_COST`` of that
-    for a row evaluated). Within 20 % of what it took for 18 of 19 trials of three
-    concrete searches, where the trial's own seconds were up to 85 % high
-    (docs/benchmarks.md, Lever 18)."""
-    fold = folds["folds"][0]
-    rows = len(fold["y_train"]) + len(fold["y_val"])
-    ratio = rows * (1 + EVAL_COST) / (len(fold["y_train"]) + EVAL_COST * len(fold["y_val"]))
-    by_epoch = max(0.0, refitted.seconds - TRACE_SECONDS) / max(1, refitted.epochs)
-    return TRACE_SECONDS + by_epoch * refitted.best_epoch * ratio
+    base = _settings(run, fit_rows=fit_rows)
+    epochs = epochs or {trial.trial_id: _epochs(trial, base) for trial in trials}
+    planned, skipped = plan_refits(
+        trials, seconds=deadline - time.time() - WORKER_START_SECONDS,
+        workers=parallel_trials(None, run.cluster.gpus_per_trial),
+        rows_ratio=(run.setup.experiment.budget.rows_per_epoch(fit_rows)
+                    / max(1, run.setup.task.train_rows)), epochs=epochs)
+    failures = [f"trial {trial.number}: would not finish in the time left (about "
+                f"{cost:.0f} s)" for trial, cost in skipped]
+    needed = dict.fromkeys(transforms[trial.trial_id] for trial in planned)
+    refs = {transform: ray.put(arrays_for(transform)[0]) for transform in needed}
+    task = ray.remote(refit_on_worker).options(
+        num_cpus=1, num_gpus=run.cluster.gpus_per_trial or 0, max_retries=0)
+    pending = {
+        task.remote(trial.config, refs[transforms[trial.trial_id]],
+                    dataclasses.replace(base, max_epochs=epochs[trial.trial_id]), deadline): trial
+        for trial in planned
+    }
+    done: dict[str, Refitted] = {}
+    if pending:
+        # a refit checks the deadline every epoch; one stuck past it is cancelled
+        wait = (None if math.isinf(deadline)
+                else max(0.0, deadline - time.time()) + LATE_SECONDS)
+        ready, late = ray.wait(list(pending), num_returns=len(pending), timeout=wait)
+        for ref in late:
+            ray.cancel(ref, force=True)
+        failures += [f"trial {pending[ref].number}: still training" for ref in late]
+        for ref in ready:
+            try:
+                result = ray.get(ref)
+            except Exception as exc:  # a refit that fails leaves the trial's own models
+                result = one_line(exc, 200)
+            if isinstance(result, Refitted):
+                done[pending[ref].trial_id] = result
+            else:
+                failures.append(f"trial {pending[ref].number}: {result}")
+    if run.out is not None and failures:
+        run.out.write(f"{what} left out " + "; ".join(failures) + "\n")
+        run.out.flush()
+    return done
 
 
 def plan_refits(
@@ -484,13 +355,9 @@ def _warm_up() -> None:
 
 
 def refit_on_worker(config: dict[str, Any], data: Arrays, settings: TrialSettings,
-                    deadline: float, predicted: float = 0.0) -> Refitted | str:
-    """The Ray task: :func:`refit_trial` on a worker set up as a trial's is, unless it
-    is ``predicted`` to take more seconds than the deadline leaves when it starts."""
+                    deadline: float) -> Refitted | str:
+    """The Ray task: :func:`refit_trial` on a worker set up as a trial's is."""
     import ray
-
-    if time.time() + predicted > deadline:
-        return f"would not finish in the time left (about {predicted:.0f} s)"
 
     from autokeras_lab.cluster import configure_devices
     from autokeras_lab.search._worker import freeze_start_up
@@ -522,8 +389,7 @@ def refit_trial(config: dict[str, Any], data: Arrays, settings: TrialSettings,
         return one_line(exc, 200)
     [state] = final
     assert state.best_weights is not None and state.best_outputs is not None
-    return Refitted(state.best_weights, state.best_outputs, state.best_epoch,
-                    epochs=state.epoch, seconds=state.trial_seconds)
+    return Refitted(state.best_weights, state.best_outputs, state.best_epoch)
 
 
 class _PastDeadline(Exception):
@@ -553,11 +419,6 @@ def refit_task(run: SearchRun, fit_rows: int) -> Task:
 def _epochs(trial: TrialRecord, settings: TrialSettings) -> int:
     """A refit trains for at most the epochs at which the trial's models were best."""
     return max(1, min(settings.max_epochs, trial.best_epoch or settings.max_epochs))
-
-
-def _fit_rows(data: Arrays) -> int:
-    """The rows each model trains on (fold 1's, with folds)."""
-    return len((data.get("folds") or [data])[0]["x_train"])
 
 
 def _own_rows(own: list[int], folds: list[Arrays]) -> np.ndarray:
