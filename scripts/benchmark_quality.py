@@ -35,6 +35,7 @@ against ours split by split, and the mean wall time; ``--json`` keeps every spli
     python scripts/benchmark_quality.py --quick             # 2 splits, 60 s searches
     python scripts/benchmark_quality.py --datasets concrete --splits 5 --tools ours,hgb
     python scripts/benchmark_quality.py --json runs.json --resume   # go on where it stopped
+    python scripts/benchmark_quality.py --splits 10 --first-split 6  # splits 6-10 only
     python scripts/benchmark_quality.py --compare before.json after.json  # a change, paired
     python scripts/benchmark_quality.py --curve b60.json b120.json b300.json  # by budget
     python scripts/benchmark_quality.py --datasets car --keep kept/  # each run's files stay
@@ -337,6 +338,7 @@ RUNNERS = {"ours": run_ours, "hgb": run_hgb, "grid": run_grid, "catboost": run_c
 
 
 def run(datasets: list[str], tools: list[str], *, n_splits: int, budget: float | None,
+        first_split: int = 1,
         search_args: tuple[str, ...] = (), grid_epochs: int = 100, rows: int | None = None,
         done: Sequence[dict[str, Any]] = (), save: Path | None = None,
         autogluon_python: str | None = None, keep: Path | None = None,
@@ -344,6 +346,8 @@ def run(datasets: list[str], tools: list[str], *, n_splits: int, budget: float |
     """Every tool on every split; a run already in ``done`` (same data set, split and
     tool; :func:`resumable` checks the settings) is kept instead of rerun, and ``save``
     is rewritten after each run, so a benchmark of hours that dies loses one run.
+    ``first_split``: the splits before it (counted from 1) are left out, to extend an
+    earlier run's splits with the same rows split N+1 onwards would have had.
     ``keep``: each run's files (our search's runs directory and training CSV) go under
     ``keep/DATASET-SPLIT-TOOL`` and stay, instead of in a temporary directory."""
     from autokeras_lab.data import load_dataset
@@ -358,6 +362,8 @@ def run(datasets: list[str], tools: list[str], *, n_splits: int, budget: float |
         frame = sample(dataset.frame, rows)
         for split, (train, test) in enumerate(splits(frame, dataset.target,
                                                      classify=classify, n=n_splits)):
+            if split + 1 < first_split:
+                continue
             for tool in tools:
                 record = kept.pop((name, split, tool), None)
                 fresh = record is None
@@ -593,6 +599,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tools", default=",".join(TOOLS),
                         help=f"comma-separated (default {','.join(TOOLS)})")
     parser.add_argument("--splits", type=int, default=10, help="random 90/10 splits (10)")
+    parser.add_argument("--first-split", type=int, default=1, metavar="K",
+                        help="run splits K to --splits only (the same rows as in a run of "
+                             "all of them), to add splits to an earlier run (1)")
     parser.add_argument("--time-budget", type=float, default=None,
                         help="our search's --time-budget (default: the search's own)")
     parser.add_argument("--rows", type=int, metavar="N",
@@ -649,6 +658,9 @@ def main(argv: list[str] | None = None) -> int:
         n_splits, budget = min(n_splits, 2), budget or 60.0
     if args.rows is not None and args.rows < 20:
         parser.error(f"--rows {args.rows} is too few to split 90/10 and search; pass 20 or more")
+    if not 1 <= args.first_split <= n_splits:
+        parser.error(f"--first-split {args.first_split} is not a split of --splits "
+                     f"{n_splits}; pass 1 to {n_splits}")
     if args.resume and not (args.json and args.json.exists()):
         parser.error("--resume needs --json naming the file an earlier run wrote")
     search_args = tuple(shlex.split(args.search_args))
@@ -658,13 +670,16 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:  # a JSON syntax error is one too
         parser.error(f"--resume: {error}")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    records = run(datasets, tools, n_splits=n_splits, budget=budget, search_args=search_args,
+    records = run(datasets, tools, n_splits=n_splits, budget=budget,
+                  first_split=args.first_split, search_args=search_args,
                   grid_epochs=args.grid_epochs, rows=args.rows, done=done, save=args.json,
                   autogluon_python=args.autogluon_python, keep=args.keep)
     budget_text = f"{budget:.0f} s" if budget else "the default"
     if args.rows:
         print(f"\nEach data set cut to {args.rows} rows drawn at random.", end="")
-    print(f"\n{n_splits} random 90/10 splits per data set; our search's time budget: "
+    which = f"splits {args.first_split}-{n_splits} of {n_splits}" if args.first_split > 1 \
+        else f"{n_splits}"
+    print(f"\n{which} random 90/10 splits per data set; our search's time budget: "
           f"{budget_text}{'; its flags: ' + args.search_args if args.search_args else ''}\n")
     print(summarise(records))
     return 0

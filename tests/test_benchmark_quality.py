@@ -48,6 +48,25 @@ def test_a_split_not_yet_run_is_run_and_the_kept_ones_stay_in_the_file(tmp_path)
     assert [r["split"] for r in json.loads(saved.read_text())] == [0, 1, 2]
 
 
+def test_later_splits_alone_are_the_rows_a_run_of_all_of_them_has(monkeypatch, capsys):
+    seen = []
+
+    def records_its_rows(train, test, target, **_):
+        seen.append(sorted(test.index))
+        return {"scores": {"rmse": 1.0}}
+
+    monkeypatch.setitem(quality.RUNNERS, "rows", records_its_rows)
+    every = quality.run(["concrete"], ["rows"], n_splits=3, budget=None, out=io.StringIO())
+    later = quality.run(["concrete"], ["rows"], n_splits=3, budget=None, first_split=2,
+                        out=io.StringIO())
+    assert [r["split"] for r in every] == [0, 1, 2] and [r["split"] for r in later] == [1, 2]
+    assert seen[3:] == seen[1:3] and seen[0] != seen[1]
+    with pytest.raises(SystemExit) as exit_:
+        quality.main(["--tools", "hgb", "--splits", "3", "--first-split", "4"])
+    assert exit_.value.code == 2
+    assert "--first-split 4 is not a split of --splits 3" in capsys.readouterr().err
+
+
 def test_kept_runs_leave_their_files_to_look_into_and_others_leave_none(
         tmp_path, monkeypatch):
     seen = []
