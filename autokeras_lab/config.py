@@ -41,7 +41,11 @@ AUTO_CV_ROWS = 5_000  # above this, one validation split: as good, and cheaper. 
 WHOLE_TABLE = 2**62  # epoch_rows for an epoch of every row, however large the table
 REFIT_SHARE = 0.25  # of a time budget, kept for refitting the chosen model (refit = true):
 # with 0.15 a concrete search refitted 46 of its 114 chosen trials, with 0.25 110 of 126
-# and 0.09 MPa better (docs/benchmarks.md, "Lever 4")
+# and 0.09 MPa better (docs/benchmarks.md, "Lever 4"); 0.30 was level (Lever 19)
+MIN_REFIT_WINDOW = 30.0  # seconds: a shorter share is not kept. At a 60 s budget (15 s
+# kept) the measuring and choosing before the refit left no time to refit on any of
+# 10 concrete splits; at 120 s (30 s) each refitted 2 to 5 trials (docs/benchmarks.md,
+# "The budget curve after Lever 17")
 
 if TYPE_CHECKING:
     from autokeras_lab.data import Dataset
@@ -213,9 +217,9 @@ class Experiment:
             values without dropout, K times the time).
         refit: Once the search has chosen its model, train the chosen trials again with
             the held-out test rows added to their folds, and hand the refitted models
-            (alone, or averaged with the originals) over where out-of-fold they are
-            better (see :mod:`autokeras_lab.search._refit`). With a time budget, the
-            search keeps ``REFIT_SHARE`` of it for this.
+            over where out of fold they beat what choosing the original is worth (see
+            :mod:`autokeras_lab.search._refit`). With a time budget of 120 s or more,
+            the search keeps ``REFIT_SHARE`` of it for this (see :attr:`refit_seconds`).
         max_latency_ms, max_params: What the handed-over model may cost to run (see
             :class:`~autokeras_lab.types.InferenceBudget`): ensemble selection adds
             members only while the ensemble stays within, a single trial over it is not
@@ -343,13 +347,24 @@ class Experiment:
         return InferenceBudget(max_latency_ms=self.max_latency_ms, max_params=self.max_params)
 
     @property
-    def trial_seconds(self) -> float | None:
-        """The share of the time budget the trials may use: all of it, or all but
-        ``REFIT_SHARE`` when the chosen model is refitted (``None``: no time budget)."""
+    def refit_seconds(self) -> float | None:
+        """The seconds of the time budget kept for refitting the chosen model:
+        ``REFIT_SHARE`` of it where that is at least ``MIN_REFIT_WINDOW`` (a budget of
+        120 s or more), else 0, and the trials have it all; 0 without the refit;
+        ``None`` without a time budget (the refit takes what it needs)."""
         budget = self.budget.time_budget_s
-        if budget is None or not self.refit:
-            return budget
-        return budget * (1 - REFIT_SHARE)
+        if not self.refit:
+            return 0.0
+        if budget is None:
+            return None
+        return budget * REFIT_SHARE if budget * REFIT_SHARE >= MIN_REFIT_WINDOW else 0.0
+
+    @property
+    def trial_seconds(self) -> float | None:
+        """The share of the time budget the trials may use: all but
+        :attr:`refit_seconds` (``None``: no time budget)."""
+        budget = self.budget.time_budget_s
+        return None if budget is None else budget - (self.refit_seconds or 0.0)
 
     def with_overrides(self, **changes: Any) -> Experiment:
         """Return a copy with top-level or ``budget``/``scheduler`` fields replaced.

@@ -105,8 +105,12 @@ def test_the_refit_keeps_its_share_of_the_time_budget_and_older_searches_had_non
     assert exp.refit and exp.budget.time_budget_s == 300
     assert exp.trial_seconds == pytest.approx(300 * (1 - REFIT_SHARE))
     assert exp.with_overrides(refit=False).trial_seconds == 300  # --no-refit: all of it
+    # a window too short for a refit to start is not kept from the trials
+    assert exp.with_overrides(time_budget_s=120).refit_seconds == pytest.approx(30)
+    assert exp.with_overrides(time_budget_s=60).refit_seconds == 0
+    assert exp.with_overrides(time_budget_s=60).trial_seconds == 60
     capped = dataclasses.replace(exp, budget=Budget(trials=5, time_budget_s=None))
-    assert capped.trial_seconds is None
+    assert capped.trial_seconds is None and capped.refit_seconds is None  # what it needs
     older = {"name": "concrete", "dataset": "concrete", "budget": {"time_budget_s": 60}}
     assert experiment_from_settings(older).refit is False  # resumed as it ran
     with pytest.raises(UserError, match="refit must be true or false"):

@@ -11,6 +11,7 @@ import math
 import time
 from typing import Any
 
+from autokeras_lab.config import MIN_REFIT_WINDOW, REFIT_SHARE
 from autokeras_lab.ensemble import Calibration
 from autokeras_lab.errors import FatalSearchError
 from autokeras_lab.leaderboard import EnsembleRecord, TrialRecord
@@ -171,9 +172,11 @@ def _card_metrics(metrics: dict[str, Any]) -> dict[str, float]:
 
 
 def _refit_planned(run: SearchRun, status: SearchStatus) -> bool:
-    """Whether the search refits its model: asked to, it ran to its end (an
-    interrupted one hands over what it has), and it has test rows to add."""
-    return (run.setup.experiment.refit and status is SearchStatus.COMPLETED
+    """Whether the search refits its model: asked to, with time kept for it (see
+    :attr:`~autokeras_lab.config.Experiment.refit_seconds`; ``None``: no time budget),
+    it ran to its end (an interrupted one hands over what it has), and it has test
+    rows to add."""
+    return (run.setup.experiment.refit_seconds != 0 and status is SearchStatus.COMPLETED
             and len(run.setup.prepared.y_test) > 0)
 
 
@@ -191,6 +194,11 @@ def _refit(run: SearchRun, status: SearchStatus, started: float, chosen: dict[st
     choice among ``candidates`` did not see (taken first: its seconds are the refit's)."""
     experiment = run.setup.experiment
     if not _refit_planned(run, status):
+        budget = experiment.budget.time_budget_s
+        if experiment.refit and budget is not None and status is SearchStatus.COMPLETED:
+            run.say(f"no refit: a {budget:.0f} s budget is too short to keep time for one "
+                    f"({REFIT_SHARE:.0%} of a budget of {MIN_REFIT_WINDOW / REFIT_SHARE:.0f}"
+                    " s or more); the trials had all of it")
         return None
     unseen = unseen_value(run, candidates, ensemble=len(chosen) > 1, calibration=calibration)
     left = _refit_left(run, started)

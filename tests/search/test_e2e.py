@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import subprocess
@@ -142,10 +143,16 @@ def test_same_seed_proposes_the_same_first_configurations(ray_session, tmp_path:
 @pytest.mark.slow
 def test_time_budget_ends_the_search_before_the_trial_count(ray_session, tmp_path: Path) -> None:
     exp = load_experiment("concrete").with_overrides(cv=1, trials=10_000, max_epochs=5, time_budget_s=20)
-    result = run_search(exp, runs_dir=tmp_path)
+    out = io.StringIO()
+    result = run_search(exp, runs_dir=tmp_path, out=out)
     assert result.status == "completed"
     assert 1 <= len(result.trials) < 10_000
     assert result.wall_seconds < 90  # 20 s of search plus start-up, evaluation and export
+    # a refit would have had 5 s: the trials had the whole budget, and the search says so
+    assert "no refit: a 20 s budget is too short to keep time for one (25% of a budget " \
+        "of 120 s or more); the trials had all of it" in out.getvalue()
+    assert result.export_dir is not None
+    assert "refit" not in json.loads((result.export_dir / "card.json").read_text())
 
 
 @pytest.mark.slow
