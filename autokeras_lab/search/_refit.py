@@ -38,9 +38,10 @@ out-of-fold outputs of the very models handed over.
 The refits are Ray tasks on the search's runtime, one CPU each, so they train in
 parallel as trials do, heaviest first; workers start importing TensorFlow while the
 driver still evaluates and selects. They must end with the time budget (the trials
-leave it :attr:`~autokeras_lab.config.Experiment.refit_seconds`): a trial whose refit is predicted not to end in time (its
-own training seconds, scaled to the refit's epochs and rows) is not started, and one
-still training at the deadline stops; either keeps its original models.
+leave it :attr:`~autokeras_lab.config.Experiment.refit_seconds`): a trial whose refit
+is predicted not to end in time (its own training seconds, scaled to the refit's
+epochs and rows) is not started, and one still training at the deadline stops; either
+keeps its original models.
 """
 
 from __future__ import annotations
