@@ -195,7 +195,8 @@ def _refit(run: SearchRun, status: SearchStatus, started: float, chosen: dict[st
     experiment = run.setup.experiment
     if not _refit_planned(run, status):
         budget = experiment.budget.time_budget_s
-        if experiment.refit and budget is not None and status is SearchStatus.COMPLETED:
+        if (experiment.refit and experiment.refit_seconds == 0 and budget is not None
+                and status is SearchStatus.COMPLETED):  # not where it has no test rows
             run.say(f"no refit: a {budget:.0f} s budget is too short to keep time for one "
                     f"({REFIT_SHARE:.0%} of a budget of {MIN_REFIT_WINDOW / REFIT_SHARE:.0f}"
                     " s or more); the trials had all of it")
