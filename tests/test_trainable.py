@@ -231,3 +231,30 @@ def test_the_refits_planned_are_those_that_end_in_time_heaviest_first() -> None:
     planned, skipped = plan_refits([heavy, slow], seconds=30, workers=1, rows_ratio=1.0,
                                    epochs={"heavy": 25, "slow": 10})
     assert [t.trial_id for t in planned] == ["heavy", "slow"] and skipped == []
+
+
+@pytest.mark.parametrize("direction", [Direction.MIN, Direction.MAX])
+def test_the_refit_hands_over_the_best_candidate_and_a_tie_the_fewer_networks(
+    direction: Direction,
+) -> None:
+    """The original is judged by its value on rows its choice did not see, not its own;
+    of equals, the original beats the refitted, the refitted beats both averaged (on a
+    minimised metric and a maximised one alike)."""
+    from autokeras_lab.search._refit import Handed, hand_over
+
+    def v(x: float) -> float:  # a value ``x`` better than another is, in this direction
+        return x if direction is Direction.MIN else -x
+
+    own, unseen = v(1.0), v(3.0)  # the original's own value flatters it
+    assert hand_over({Handed.ORIGINAL: own, Handed.REFITTED: v(2.0)}, unseen,
+                     direction) is Handed.REFITTED
+    assert hand_over({Handed.ORIGINAL: own, Handed.REFITTED: v(4.0)}, unseen,
+                     direction) is Handed.ORIGINAL
+    three = {Handed.ORIGINAL: own, Handed.REFITTED: v(2.0), Handed.BOTH: v(1.5)}
+    assert hand_over(three, unseen, direction) is Handed.BOTH
+    assert hand_over(three, v(1.4), direction) is Handed.ORIGINAL
+    assert hand_over({**three, Handed.BOTH: v(2.5)}, unseen, direction) is Handed.REFITTED
+    # ties: the fewer networks
+    assert hand_over({Handed.ORIGINAL: own, Handed.REFITTED: v(3.0)}, unseen,
+                     direction) is Handed.ORIGINAL
+    assert hand_over({**three, Handed.BOTH: v(2.0)}, unseen, direction) is Handed.REFITTED

@@ -306,8 +306,18 @@ def _candidates(setup: Setup, ranked: list[TrialRecord]) -> dict[str, np.ndarray
     return {t: output for t, output in found if output is not None and len(output) == rows}
 
 
+@dataclass(frozen=True)
+class Unseen:
+    """What choosing the handed-over model is worth on rows the choice did not see
+    (:func:`unseen_value`): its ``value`` by the search's metric, and its ``outputs``
+    on the selection rows, before any calibration."""
+
+    value: float
+    outputs: np.ndarray
+
+
 def unseen_value(run: SearchRun, ranked: list[TrialRecord], *, ensemble: bool,
-                 calibration: Calibration) -> float | None:
+                 calibration: Calibration) -> Unseen | None:
     """What choosing the handed-over model is worth, by the search's metric, on rows
     the choice did not see: each of the search's folds (without folds, each half of
     its validation rows) gets the model chosen on the others, an ensemble by greedy
@@ -342,7 +352,7 @@ def unseen_value(run: SearchRun, ranked: list[TrialRecord], *, ensemble: bool,
 
     outputs = cross_selected(predictions, parts, score,
                              rounds=setup.experiment.ensemble_size if ensemble else 1)
-    return selection_metrics(setup, calibration.apply(outputs))[metric]
+    return Unseen(selection_metrics(setup, calibration.apply(outputs))[metric], outputs)
 
 
 def _scaled(cost: InferenceCost, factor: float) -> InferenceCost:

@@ -19,12 +19,14 @@ from autokeras_lab.search._choose import (
     Choice,
     Restored,
     choose,
+    measure_assembled,
     record_costs,
     selection_metrics,
     unseen_value,
 )
 from autokeras_lab.search._refit import (
     MIN_REFIT_SECONDS,
+    Handed,
     Refit,
     refit_chosen,
     start_workers,
@@ -32,6 +34,7 @@ from autokeras_lab.search._refit import (
 from autokeras_lab.search._run import SearchResult, SearchRun
 from autokeras_lab.types import (
     InferenceBudget,
+    InferenceCost,
     ModelKind,
     SearchStatus,
 )
@@ -89,7 +92,7 @@ def finish(run: SearchRun, status: SearchStatus, started: float) -> SearchResult
         about["inference_budget"] = choice.budget
     scored = None
     refit = _refit(run, status, started, chosen, restored, calibration, trials,
-                   candidates=fitting)
+                   candidates=fitting, may_double=budget.admits(_doubled(cost)))
     if refit is not None:
         about["refit"] = refit.card(setup.experiment.metric)
         if refit.kept:
@@ -99,6 +102,9 @@ def finish(run: SearchRun, status: SearchStatus, started: float) -> SearchResult
             members = refit.members
             if "calibration" in about:
                 about["calibration"] = dataclasses.asdict(refit.calibration)
+            if refit.handed is Handed.BOTH:  # twice the networks: measured as handed over
+                cost = measure_assembled(assemble(members, setup.prepared, setup.builder,
+                                                  calibration=refit.calibration))
     if cost is not None:
         about["cost"] = dataclasses.asdict(cost)
     export_dir = export_best(
@@ -121,6 +127,15 @@ def finish(run: SearchRun, status: SearchStatus, started: float) -> SearchResult
         ensemble=ensemble,
         model_metrics=dict(about["metrics"]),
     )
+
+
+def _doubled(cost: InferenceCost | None) -> InferenceCost | None:
+    """What a model costs with its refitted twin beside it (the refit's ``both``), at
+    most."""
+    if cost is None:
+        return None
+    return InferenceCost(params=2 * cost.params, latency_ms=2 * cost.latency_ms,
+                         rows_per_s=cost.rows_per_s / 2)
 
 
 def _nothing_fits(run: SearchRun, status: SearchStatus, started: float,
@@ -188,10 +203,12 @@ def _refit_left(run: SearchRun, started: float) -> float:
 
 def _refit(run: SearchRun, status: SearchStatus, started: float, chosen: dict[str, float],
            restored: Restored, calibration: Calibration, records: list[TrialRecord], *,
-           candidates: list[TrialRecord]) -> Refit | None:
+           candidates: list[TrialRecord], may_double: bool) -> Refit | None:
     """The chosen model refitted on every row (see :mod:`._refit`) where it is planned
     and the budget has time left, judged against the original's value on rows its
-    choice among ``candidates`` did not see (taken first: its seconds are the refit's)."""
+    choice among ``candidates`` did not see (taken first: its seconds are the refit's);
+    both averaged a candidate only where ``may_double`` (the inference budget has room
+    for twice the networks)."""
     experiment = run.setup.experiment
     if not _refit_planned(run, status):
         budget = experiment.budget.time_budget_s
@@ -213,7 +230,7 @@ def _refit(run: SearchRun, status: SearchStatus, started: float, chosen: dict[st
         run, chosen, trials, {t: restored.members(trials[t], w) for t, w in chosen.items()},
         calibration=calibration, deadline=time.time() + left,
         score=lambda output: selection_metrics(run.setup, output)[experiment.metric],
-        unseen=unseen,
+        unseen=unseen, may_double=may_double,
     )
     if refit is not None:
         run.say(refit.describe(experiment.metric))

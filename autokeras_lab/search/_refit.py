@@ -18,12 +18,17 @@ rows the search chose its trials and their weights on, so their value flatters i
 original is therefore judged by what choosing it is worth on rows the choice did not
 see (:func:`~autokeras_lab.search._choose.unseen_value`: each fold scored with the
 choice made on the others), and the refitted model is handed over where its value
-beats that (a tie keeps the original). Both bags averaged is not a candidate: out of
-fold, it is two models a row against one, and its value rises by an averaging that
-two bags of fold models, each already averaged, do not get; on held-out rows the
-refitted bag alone was the better (docs/benchmarks.md, Lever 15). The card keeps the
-test metrics measured before the refit (a refitted model has seen the test rows) and
-says what the refit did.
+beats that (a tie keeps the original). Where the search has folds, both bags averaged
+is not a candidate: out of fold, it is two models a row against one, and its value
+rises by an averaging that two bags of fold models, each already averaged, do not
+get; on held-out rows the refitted bag alone was the better (docs/benchmarks.md,
+Lever 15). Without folds (one validation split, on a large table) a trial is one
+network, the original and the refitted two different ones, and averaging them is a
+bag of two that neither is alone: there both averaged is a third candidate, judged
+with the original's outputs on rows its choice did not see (docs/benchmarks.md,
+Lever 20), where an inference budget has room for twice the networks. The card
+keeps the test metrics measured before the refit (a refitted model has seen the test
+rows) and says what the refit did.
 
 Where a regressor's refitted bag is handed over, its fold models are then replaced,
 trial by trial in the time left, by as many models trained on every row
@@ -61,13 +66,14 @@ from autokeras_lab.data import Arrays
 from autokeras_lab.ensemble import UNCALIBRATED, Calibration, Member, fit_calibration
 from autokeras_lab.errors import one_line
 from autokeras_lab.leaderboard import TrialRecord
+from autokeras_lab.search._choose import Unseen
 from autokeras_lab.search._run import SearchRun
 from autokeras_lab.spaces import Task
 from autokeras_lab.trainable import TrialSettings, TrialState, configure_threads, train_trial
-from autokeras_lab.types import OutputKind, TrialReport
+from autokeras_lab.types import Direction, OutputKind, TrialReport
 
-__all__ = ["MIN_REFIT_SECONDS", "Handed", "Refit", "Refitted", "every_row_arrays", "plan_refits",
-           "refit_chosen", "refit_trial", "start_workers"]
+__all__ = ["MIN_REFIT_SECONDS", "Handed", "Refit", "Refitted", "every_row_arrays", "hand_over",
+           "plan_refits", "refit_chosen", "refit_trial", "start_workers"]
 
 MIN_REFIT_SECONDS = 5.0  # less time than this left in the budget: no refit
 WARM_WORKERS = 4  # most workers started ahead of the refit
@@ -87,10 +93,11 @@ class Refitted:
 
 
 class Handed(StrEnum):
-    """Which models the refit hands over."""
+    """Which models the refit hands over, fewest networks first."""
 
     ORIGINAL = "original"  # the chosen trials' models as the search trained them
     REFITTED = "refitted"  # the refitted fold models in their place
+    BOTH = "both"  # without folds: the original and the refitted models, averaged
 
 
 @dataclass(frozen=True)
@@ -134,7 +141,9 @@ class Refit:
         partly = (f" ({self.refitted} of {self.chosen} trials in time)"
                   if self.refitted < self.chosen else "")
         values = (f"original {self.values[Handed.ORIGINAL]:.4g} ({self.unseen:.4g} on rows "
-                  f"its choice did not see), refitted {self.values[Handed.REFITTED]:.4g}")
+                  f"its choice did not see), refitted {self.values[Handed.REFITTED]:.4g}"
+                  + (f", both averaged {both:.4g}" if (both := self.values.get(Handed.BOTH))
+                     is not None else ""))
         line = f"refit on all {self.rows} rows{partly}: out-of-fold {metric} {values}: "
         if self.kept:
             every = (f", {self.every_row} of {self.refitted} trials then trained on every row"
@@ -153,14 +162,17 @@ def refit_chosen(
     calibration: Calibration,
     deadline: float,
     score: Callable[[np.ndarray], float],
-    unseen: float | None = None,
+    unseen: Unseen | None = None,
+    may_double: bool = True,
 ) -> Refit | None:
     """Refit the trials of ``chosen`` (trial id: weight; their records in ``trials``)
     on every row by ``deadline`` (``time.time()``), and hand over the refitted models
     in place of ``originals`` (their members as the search trained them) where their
     out-of-fold value by ``score`` (the search's metric on its selection rows) beats
-    ``unseen``: the original's value on rows its choice did not see (``None``: its
-    out-of-fold value). A tie keeps the original.
+    ``unseen``: the original's value and outputs on rows its choice did not see
+    (``None``: its out-of-fold ones). Without folds, both averaged is a candidate too
+    (unless ``may_double`` is false: an inference budget without room for twice the
+    networks). See :func:`hand_over`.
 
     ``None`` when no trial could be refitted (each failure is said on the search's
     output; the original model stands).
@@ -191,9 +203,13 @@ def refit_chosen(
             return done[t].outputs
         return _spread(np.asarray(before[t]), own_rows, len(y_all))
 
-    original = sum(chosen[t] * np.asarray(before[t]) for t in order)
+    original = np.asarray(sum(chosen[t] * np.asarray(before[t]) for t in order))
     refit_all = np.asarray(sum(chosen[t] * refitted(t) for t in order))
-    outputs = {Handed.ORIGINAL: np.asarray(original), Handed.REFITTED: refit_all[own_rows]}
+    outputs = {Handed.ORIGINAL: original, Handed.REFITTED: refit_all[own_rows]}
+    if not data.get("folds") and may_double:
+        # the original as it does on rows its choice did not see, the refitted as is
+        fresh = original if unseen is None else unseen.outputs
+        outputs[Handed.BOTH] = (fresh + outputs[Handed.REFITTED]) / 2
     calibrations = dict.fromkeys(Handed, UNCALIBRATED)
     if setup.task.kind is not OutputKind.REGRESSION and not calibration.identity:
         # As the chosen model has one (a classifier's, ensemble or lone trial), the
@@ -204,11 +220,12 @@ def refit_chosen(
             Handed.REFITTED: (fit_calibration(refit_all, y_all) if every else
                               fit_calibration(outputs[Handed.REFITTED], y_all[own_rows])),
         }
+        if Handed.BOTH in outputs:
+            calibrations[Handed.BOTH] = fit_calibration(outputs[Handed.BOTH], y_all[own_rows])
         outputs = {h: calibrations[h].apply(o) for h, o in outputs.items()}
     values = {h: score(o) for h, o in outputs.items()}
-    judged = values[Handed.ORIGINAL] if unseen is None else unseen
-    handed = (Handed.REFITTED if run.direction.better(values[Handed.REFITTED], judged)
-              else Handed.ORIGINAL)
+    judged = values[Handed.ORIGINAL] if unseen is None else unseen.value
+    handed = hand_over(values, judged, run.direction)
     every_row: dict[str, Refitted] = {}
     if (handed is Handed.REFITTED and data.get("folds")
             and setup.task.kind is OutputKind.REGRESSION):
@@ -217,10 +234,18 @@ def refit_chosen(
             lambda transform: (every_row_arrays(arrays_for(transform)[0]), []), deadline,
             fit_rows=len(y_all), epochs={t: done[t].best_epoch for t in done},
             what="training on every row")
-    handed_members = [m for t in order for m in (
-        _handed_members(run, trials[t], every_row.get(t) or done[t], chosen[t], transforms[t],
-                        rows=len(y_all) if t in every_row else setup.prepared.refit_rows())
-        if handed is Handed.REFITTED and t in done else originals[t])]
+
+    def handed_models(t: str) -> list[Member]:
+        if handed is Handed.ORIGINAL or t not in done:
+            return originals[t]
+        models = _handed_members(
+            run, trials[t], every_row.get(t) or done[t], chosen[t], transforms[t],
+            rows=len(y_all) if t in every_row else setup.prepared.refit_rows())
+        if handed is Handed.BOTH:  # the two halves, each at half the weight
+            return [dataclasses.replace(m, weight=m.weight / 2) for m in originals[t] + models]
+        return models
+
+    handed_members = [m for t in order for m in handed_models(t)]
     return Refit(
         handed=handed, values=values, unseen=judged, members=handed_members,
         calibration=calibrations[handed], refitted=len(done), chosen=len(order),
@@ -228,6 +253,16 @@ def refit_chosen(
         rows=len(y_all) if data.get("folds") else len(data["y_train"]),
         seconds=time.perf_counter() - started, every_row=len(every_row),
     )
+
+
+def hand_over(values: dict[Handed, float], judged: float, direction: Direction) -> Handed:
+    """The candidate handed over: the best of ``values`` (each candidate's value on the
+    search's rows) in the metric's ``direction``, the original taken at ``judged``
+    (what choosing it is worth on rows the choice did not see); a tie goes to the one
+    with fewer networks (the original, then the refitted)."""
+    judged_values = {**values, Handed.ORIGINAL: judged}
+    ranked = [h for h in Handed if h in judged_values]  # fewest networks first
+    return min(ranked, key=lambda h: (direction.key(judged_values[h]), ranked.index(h)))
 
 
 def every_row_arrays(folds: Arrays) -> Arrays:

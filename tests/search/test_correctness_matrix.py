@@ -97,6 +97,8 @@ def _check_refit(card: dict, model_dir: Path, metric: str, *, members: int, para
     original, refitted, unseen = (refit[f"val_{metric}_{kind}"]
                                   for kind in ("original", "refitted", "original_unseen"))
     assert original == pytest.approx(card["metrics"][f"val_{metric}"], rel=1e-5)
+    # with folds, each trial already a bag: both bags averaged is no candidate
+    assert f"val_{metric}_both" not in refit
     beats = refitted != unseen and BEST[metric]([refitted, unseen]) == refitted
     assert refit["handed_over"] == ("refitted" if beats else "original")
     assert refit["trials_refitted"] == refit["trials_chosen"] == members

@@ -240,7 +240,9 @@ def test_without_folds_the_refit_is_judged_against_the_best_trial_chosen_on_the_
     the trial that is best on the other half (in the metric's direction), and the
     figure is taken over all of them, as each trial's own value is. Recomputed here
     from the trials' stored validation outputs; the refit is handed over only if it
-    beats it."""
+    beats it, and so is both averaged (the original's network and the refitted one: a
+    bag of two, which a trial without folds is not), the original in it judged by its
+    outputs on those halves."""
     from autokeras_lab.export import val_predictions
     from autokeras_lab.metrics import evaluate
     from autokeras_lab.search._setup import set_up
@@ -248,7 +250,8 @@ def test_without_folds_the_refit_is_judged_against_the_best_trial_chosen_on_the_
     exp = load_experiment(experiment).with_overrides(cv=1, trials=4, max_epochs=3, seed=3,
                                                        ensemble_size=0, metric=metric)
     result = run_search(exp, runs_dir=tmp_path)
-    refit = load_model_dir(result.export_dir).card["refit"]
+    card = load_model_dir(result.export_dir).card
+    refit = card["refit"]
 
     setup = set_up(exp)
     y = setup.prepared.selection_targets()
@@ -265,6 +268,38 @@ def test_without_folds_the_refit_is_judged_against_the_best_trial_chosen_on_the_
         crossed[half] = best_of(outputs, key=lambda o: value(o, halves[1 - i]))[half]
     unseen = value(crossed, np.arange(len(y)))  # over every row, as a trial's value is taken
     assert refit[f"val_{metric}_original_unseen"] == pytest.approx(unseen, rel=1e-5)
-    refitted = refit[f"val_{metric}_refitted"]
-    beats = refitted != unseen and best_of(refitted, unseen) == refitted
-    assert refit["handed_over"] == ("refitted" if beats else "original")
+    # three candidates without folds: the original (at its unseen-rows figure), the
+    # refitted model, and both averaged; the best goes out, a tie to fewer networks
+    candidates = {"original": unseen, "refitted": refit[f"val_{metric}_refitted"],
+                  "both": refit[f"val_{metric}_both"]}
+    best = best_of(candidates.values())
+    assert refit["handed_over"] == next(k for k, v in candidates.items() if v == best)
+    single = next(t for t in result.trials if t.trial_id == result.best_trial_id).params
+    # both averaged hands over the original network and its refitted twin
+    assert card["cost"]["params"] == pytest.approx(
+        single * (2 if refit["handed_over"] == "both" else 1), rel=1e-3)
+
+
+@pytest.mark.slow
+def test_both_averaged_goes_out_as_the_original_network_beside_its_refitted_twin(
+    ray_session, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where both averaged is handed over (forced here: which candidate wins is the
+    data's), the model holds the original's network and the refitted one at half the
+    weight each: twice the parameters, its cost measured as handed over, and it loads
+    and predicts as any exported model does."""
+    from autokeras_lab.search import _refit
+
+    monkeypatch.setattr(_refit, "hand_over", lambda values, judged, direction: (
+        _refit.Handed.BOTH if _refit.Handed.BOTH in values else _refit.Handed.ORIGINAL))
+    exp = load_experiment("concrete").with_overrides(cv=1, trials=2, max_epochs=3, seed=3,
+                                                       ensemble_size=0)
+    result = run_search(exp, runs_dir=tmp_path)
+    model = load_model_dir(result.export_dir)
+    assert model.card["refit"]["handed_over"] == "both"
+    single = next(t for t in result.trials if t.trial_id == result.best_trial_id).params
+    assert model.card["cost"]["params"] == pytest.approx(2 * single, rel=1e-3)
+    assert model.card["cost"]["latency_ms"] > 0
+    rows = pd.read_csv(Path(__file__).parents[2] / "autokeras_lab" / "data" / "concrete.csv")
+    predicted = model.predict(rows.drop(columns=["strength"]).head(20))
+    assert np.all(np.isfinite(predicted["predicted_strength"].to_numpy()))
