@@ -15,8 +15,8 @@ from typing import Any
 import keras
 import numpy as np
 
-__all__ = ["Calibrate", "CandidateMemory", "EnsembleInput", "EnsembleOutput", "MemberLoss",
-           "NeighbourVote", "PeriodicEmbedding", "Temperature", "periodic_embeddings",
+__all__ = ["Calibrate", "CandidateMemory", "EnsembleInput", "EnsembleOutput", "FeatureScale",
+           "MemberLoss", "NeighbourVote", "PeriodicEmbedding", "Temperature", "periodic_embeddings",
            "remember"]
 
 
@@ -70,6 +70,39 @@ def periodic_embeddings(hp: Any, inputs: Any) -> Any:
     )(x)
     x = keras.layers.ReLU()(x)
     return keras.layers.Flatten()(x)
+
+
+@keras.saving.register_keras_serializable(package="autokeras_lab")
+class FeatureScale(keras.layers.Layer):
+    """RealMLP's scaling layer (Holzmüller et al. 2024, "Better by Default: Strong
+    Pre-Tuned MLPs and Boosted Trees on Tabular Data"): each input multiplied by a
+    trainable scale of its own, initialised at 1, that learns ``rate_factor`` times as
+    fast as the layers after it, so the network can turn an input up or down (a soft
+    selection of the inputs that matter) sooner than its dense layers learn to.
+
+    The faster rate needs no optimizer of its own: the scale is kept as ``rate_factor``
+    times a variable, and an Adam-type step moves a variable about as far whatever its
+    gradient's size, so it moves the scale ``rate_factor`` times as far. Input and
+    output ``(batch, features)``.
+    """
+
+    def __init__(self, rate_factor: float = 6.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.rate_factor = float(rate_factor)
+
+    def build(self, input_shape: Any) -> None:
+        self.scale = self.add_weight(
+            name="scale", shape=(int(input_shape[-1]),),
+            initializer=keras.initializers.Constant(1.0 / self.rate_factor))
+
+    def call(self, inputs: Any) -> Any:
+        return inputs * (self.rate_factor * self.scale)
+
+    def compute_output_shape(self, input_shape: Any) -> tuple[Any, ...]:
+        return tuple(input_shape)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "rate_factor": self.rate_factor}
 
 
 @keras.saving.register_keras_serializable(package="autokeras_lab")

@@ -161,3 +161,35 @@ def test_the_cosine_decay_spans_the_runs_steps_and_is_the_rate_where_the_run_is_
     assert float(schedule(0)) == pytest.approx(0.01)
     assert float(schedule(40)) == pytest.approx(0.01 * 0.05)  # 5 % at the end
     assert Task(n_features=3).cosine_decay(0.01, 32) == 0.01
+
+
+def test_the_scaling_layer_scales_each_input_and_learns_as_many_times_as_fast(
+        tmp_path) -> None:
+    """RealMLP's scaling layer starts as the identity; one Adam step moves each input's
+    scale ``rate_factor`` times as far as it moves a plain weight (Adam's step is about
+    the learning rate whatever the gradient), and the layer saves and loads in safe
+    mode with the rest of an exported model."""
+    import keras
+    import numpy as np
+
+    from autokeras_lab.layers import FeatureScale
+
+    x = np.array([[1.0, -2.0, 3.0]], dtype="float32")
+    inputs = keras.Input(shape=(3,))
+    scaled = FeatureScale(rate_factor=6.0)(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(1, use_bias=False,
+                                                   kernel_initializer="ones")(scaled))
+    np.testing.assert_allclose(model.predict_on_batch(x), [[2.0]], rtol=1e-6)
+    layer, dense = model.layers[1], model.layers[2]
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+    model.train_on_batch(x, np.array([[10.0]], dtype="float32"))  # push every weight up
+    scale = 6.0 * keras.ops.convert_to_numpy(layer.scale)
+    kernel = keras.ops.convert_to_numpy(dense.kernel)[:, 0]
+    np.testing.assert_allclose(kernel - 1.0, 0.01 * np.sign(x[0]), rtol=1e-3)
+    np.testing.assert_allclose(scale - 1.0, 6 * 0.01 * np.sign(x[0]), rtol=1e-3)
+
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(loaded.predict_on_batch(x), model.predict_on_batch(x),
+                               rtol=1e-6)
