@@ -149,7 +149,8 @@ def _ensemble_text(ensemble: EnsembleRecord | None, numbers: dict[str, int], met
 def _refit_text(refit: dict[str, Any] | None, metric: str) -> str:
     if not refit:
         return "none (the model is the chosen trials' own)"
-    # "both" (the bags averaged) was a candidate in searches before December 2026
+    # "both" (original and refitted averaged): searches without folds, and any before
+    # December 2026
     values = ", ".join(f"{name} {refit[f'val_{metric}_{name}']:.4g}"
                        + (f" ({unseen:.4g} on rows its choice did not see)"
                           if name == "original" and (unseen := refit.get(
