@@ -261,8 +261,9 @@ def hand_over(values: dict[Handed, float], judged: float, direction: Direction) 
     (what choosing it is worth on rows the choice did not see); a tie goes to the one
     with fewer networks (the original, then the refitted)."""
     judged_values = {**values, Handed.ORIGINAL: judged}
-    ranked = [h for h in Handed if h in judged_values]  # fewest networks first
-    return min(ranked, key=lambda h: (direction.key(judged_values[h]), ranked.index(h)))
+    # ``Handed`` is in the order of fewest networks, and ``min`` keeps the first of equals
+    return min((h for h in Handed if h in judged_values),
+               key=lambda h: direction.key(judged_values[h]))
 
 
 def every_row_arrays(folds: Arrays) -> Arrays:

@@ -287,7 +287,8 @@ def test_both_averaged_goes_out_as_the_original_network_beside_its_refitted_twin
     """Where both averaged is handed over (forced here: which candidate wins is the
     data's), the model holds the original's network and the refitted one at half the
     weight each: twice the parameters, its cost measured as handed over, and it loads
-    and predicts as any exported model does."""
+    and predicts as any exported model does; under an inference budget it is a
+    candidate only where twice the networks fit."""
     from autokeras_lab.search import _refit
 
     monkeypatch.setattr(_refit, "hand_over", lambda values, judged, direction: (
@@ -303,3 +304,14 @@ def test_both_averaged_goes_out_as_the_original_network_beside_its_refitted_twin
     rows = pd.read_csv(Path(__file__).parents[2] / "autokeras_lab" / "data" / "concrete.csv")
     predicted = model.predict(rows.drop(columns=["strength"]).head(20))
     assert np.all(np.isfinite(predicted["predicted_strength"].to_numpy()))
+
+    # an inference budget without room for twice the networks keeps both averaged out
+    # of the candidates (the same seed: the same configurations, the same sizes)
+    limited = exp.with_overrides(max_params=single)
+    result = run_search(limited, runs_dir=tmp_path / "limited")
+    card = load_model_dir(result.export_dir).card
+    chosen = next(t for t in result.trials if t.trial_id == result.best_trial_id).params
+    doubled_fits = 2 * chosen <= single
+    assert card["refit"]["handed_over"] == ("both" if doubled_fits else "original")
+    assert ("val_rmse_both" in card["refit"]) == doubled_fits
+    assert card["cost"]["params"] <= single
