@@ -99,14 +99,10 @@ class SamplerSettings:
         name: ``"tpe"`` (default), ``"random"``, ``"cmaes"`` or ``"gp"``; ``"custom"``
             when ``run_search`` was handed an Optuna sampler instance,
         custom: whose class this is.
-        space_defaults: Train the search space's default configurations first (its
-            ``default_configs``, see :mod:`autokeras_lab.spaces`), before the sampler
-            proposes any; a warm start's best earlier ones take their place.
     """
 
     name: str = "tpe"
     custom: str | None = None
-    space_defaults: bool = True
 
     def __post_init__(self) -> None:
         if self.name == CUSTOM_SAMPLER and self.custom:
