@@ -11,13 +11,6 @@ that defines:
     ``hp.Boolean``). The model takes ``task.n_features`` inputs and gives
     ``task.n_outputs`` outputs. A hyperparameter named ``batch_size`` sets the batch
     size (default 32).
-``FAMILY: str`` (optional)
-    The name of a ``hp.Choice`` or ``hp.Boolean`` that splits the space into families
-    of models (``plr_mlp``: ``"embedding"``, networks with and without the periodic
-    embedding). The search deals its trials among the values in turn, the declared
-    default first, and each value's trials are proposed by a sampler of its own, so
-    every family finds its own best for the ensemble however it compares with the
-    others trial by trial.
 
 The orchestrator never asks for the space twice: :meth:`SearchSpace.derive` builds the
 model with defaults, then once per extreme value of each discrete hyperparameter, to
@@ -57,7 +50,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DerivedSpace",
-    "Family",
     "SearchSpace",
     "Task",
     "available_spaces",
@@ -238,15 +230,6 @@ class DerivedSpace:
 
 
 @dataclass(frozen=True)
-class Family:
-    """A hyperparameter whose values are families of models, each searched on its own
-    (a module's ``FAMILY``), and its values in dealing order."""
-
-    name: str
-    values: tuple[Any, ...]
-
-
-@dataclass(frozen=True)
 class SearchSpace:
     """A loaded search-space module that follows the protocol."""
 
@@ -257,26 +240,6 @@ class SearchSpace:
     @property
     def description(self) -> str:
         return str(getattr(self.module, "DESCRIPTION", "")).strip()
-
-    def family(self, space: DerivedSpace) -> Family | None:
-        """The module's ``FAMILY`` with its values, the declared default first; ``None``
-        where it names none.
-
-        Raises:
-            SpaceError: ``FAMILY`` names no ``hp.Choice`` or ``hp.Boolean`` of the module.
-        """
-        name = getattr(self.module, "FAMILY", None)
-        if name is None:
-            return None
-        found = [hp for hp in space.hyperparameters.space if hp.name == name]
-        kind = type(found[0]).__name__ if found else None
-        if kind not in ("Choice", "Boolean"):
-            raise SpaceError(
-                f"search space {self.name!r}: expected FAMILY to name a hp.Choice or "
-                f"hp.Boolean that build_model declares, received {name!r}"
-            )
-        values = [False, True] if kind == "Boolean" else list(found[0].values)
-        return Family(name, tuple(sorted(values, key=lambda v: v != found[0].default)))
 
     def build(self, values: dict[str, Any], task: Task, space: DerivedSpace) -> keras.Model:
         """Build the model for one set of sampled values."""

@@ -44,11 +44,6 @@ class WarmStart:
     first: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
-    def only(self, name: str, value: Any) -> WarmStart:
-        """The plan's configurations with ``name`` at ``value`` (one family's)."""
-        return WarmStart(self.searches, [(c, v) for c, v in self.told if c.get(name) == value],
-                         [c for c in self.first if c.get(name) == value], self.notes)
-
     def summary(self) -> WarmStartRecord:
         """What the search keeps of it on the leaderboard."""
         return WarmStartRecord(searches=tuple(self.searches), told=len(self.told),

@@ -6,8 +6,6 @@
   embedding itself is a hyperparameter: on or off);
 - RealMLP's scaling layer on what the embedding gives (Holzmüller et al. 2024): a
   learnable scale per input, learning six times as fast as the dense layers;
-- networks with and without the embedding searched as two families, each by a sampler
-  of its own, so the ensemble can take the best of both;
 - one width for all hidden layers (as RealMLP and TabM use), dropout;
 - AdamW (decoupled weight decay) with a cosine decay of the learning rate over the
   run's epochs (RealMLP, Holzmüller et al. 2024; TabM, Gorishniy et al. 2025).
@@ -23,9 +21,6 @@ from autokeras_lab.spaces import Task, cosine_adamw
 
 DESCRIPTION = ("MLP with periodic numeric embeddings (PLR), a scaling layer, AdamW, cosine "
                "learning-rate decay")
-#: Networks with and without the embedding are two families, each searched on its own
-#: (see autokeras_lab.spaces): the search deals trials to them in turn.
-FAMILY = "embedding"
 
 
 def build_model(hp: kt.HyperParameters, task: Task) -> keras.Model:

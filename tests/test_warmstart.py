@@ -86,8 +86,7 @@ def test_earlier_results_reach_the_sampler_and_the_best_are_asked_first(tmp_path
     from autokeras_lab.search._tuner import make_searcher
 
     warm = plan(board_with_history(tmp_path), first=2)
-    searcher = make_searcher(SPACE.to_optuna(), direction=Direction.MIN,
-                             sampler=lambda _: optuna.samplers.TPESampler(seed=0),
+    searcher = make_searcher(SPACE.to_optuna(), direction=Direction.MIN, sampler=optuna.samplers.TPESampler(seed=0),
                              plan=warm, name="new")
     study = searcher._ot_study  # the study Ray Tune's OptunaSearch samples from
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]

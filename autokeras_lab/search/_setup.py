@@ -16,7 +16,6 @@ from autokeras_lab.errors import UserError
 from autokeras_lab.metrics import METRICS, default_metric, direction_of
 from autokeras_lab.spaces import (
     DerivedSpace,
-    Family,
     ModelBuilder,
     SearchSpace,
     Task,
@@ -38,7 +37,6 @@ class Setup:
     task: Task
     space: SearchSpace
     derived: DerivedSpace
-    family: Family | None = None  # the space's families, each searched on its own
 
     @property
     def builder(self) -> ModelBuilder:
@@ -91,7 +89,7 @@ def set_up(experiment: Experiment, dataset: Dataset | None = None) -> Setup:
     derived = space.derive(task)
     if len(experiment.input_transforms) > 1 and INPUT_TRANSFORM not in derived.names:
         derived = derived.with_choice(INPUT_TRANSFORM, experiment.input_transforms)
-    return Setup(experiment, dataset, prepared, task, space, derived, space.family(derived))
+    return Setup(experiment, dataset, prepared, task, space, derived)
 
 
 def resolve_epochs(experiment: Experiment, epoch_rows: int) -> Experiment:

@@ -4,8 +4,6 @@ and the callbacks that record trials on the leaderboard."""
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +12,7 @@ from autokeras_lab.cluster import trial_resources
 from autokeras_lab.leaderboard import TrialRecord
 from autokeras_lab.search import _hooks as hooks
 from autokeras_lab.search._run import SearchRun
-from autokeras_lab.spaces import Family, SearchSpace
+from autokeras_lab.spaces import SearchSpace
 from autokeras_lab.trainable import TrialSettings
 from autokeras_lab.tuners import build_sampler, build_scheduler
 from autokeras_lab.types import Direction
@@ -69,14 +67,9 @@ def build_tuner(run: SearchRun, done: list[TrialRecord]) -> Any:
     if run.resume:
         return tune.Tuner.restore(run.tune_dir, trainable, resume_unfinished=True,
                                   resume_errored=False)
-    def sampler_for(index: int) -> Any:  # a family's own, seeded apart from the others'
-        if run.sampler is not None:
-            return run.sampler if index == 0 else copy.deepcopy(run.sampler)
-        return build_sampler(experiment.sampler.name, seed=experiment.seed + index)
-
+    sampler = run.sampler or build_sampler(experiment.sampler.name, seed=experiment.seed)
     searcher = make_searcher(run.setup.derived.to_optuna(), direction=run.direction,
-                             sampler=sampler_for, plan=run.plan, name=run.search_id,
-                             family=run.setup.family)
+                             sampler=sampler, plan=run.plan, name=run.search_id)
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
@@ -136,36 +129,11 @@ def parallel_trials(concurrency: int | None, gpus_per_trial: float) -> int:
 
 
 def make_searcher(
-    distributions: dict[str, Any], *, direction: Direction, sampler: Callable[[int], Any],
-    plan: WarmStart | None, name: str, family: Family | None = None,
-) -> Any:
-    """Ray Tune's ``OptunaSearch`` over our space, with ``sampler(0)``; with a family,
-    a :class:`FamilySearch` over one such per value, the value fixed and
-    ``sampler(i)`` for the ``i``-th. With a warm-start plan each searches a study that
-    already holds the earlier results (its family's) and has their best configurations
-    enqueued."""
-    if family is None:
-        return _optuna_search(distributions, direction=direction, sampler=sampler(0),
-                              plan=plan, name=name)
-    import optuna
-
-    from autokeras_lab.search._families import FamilySearch  # imports Ray Tune
-
-    searchers = [
-        _optuna_search(
-            {**distributions, family.name: optuna.distributions.CategoricalDistribution([value])},
-            direction=direction, sampler=sampler(index),
-            plan=plan and plan.only(family.name, value), name=f"{name}-{index}",
-        )
-        for index, value in enumerate(family.values)
-    ]
-    return FamilySearch(searchers, metric=METRIC, mode=direction.value)
-
-
-def _optuna_search(
     distributions: dict[str, Any], *, direction: Direction, sampler: Any,
     plan: WarmStart | None, name: str,
 ) -> Any:
+    """Ray Tune's ``OptunaSearch`` over our space; with a warm-start plan, on a study that
+    already holds the earlier results and has their best configurations enqueued."""
     from ray.tune.search.optuna import OptunaSearch
 
     if plan is None or not plan.told:
