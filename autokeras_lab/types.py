@@ -27,6 +27,7 @@ from typing import Any, Literal
 __all__ = [
     "AUTO_TASK",
     "EPOCH_ROWS",
+    "INPUT_TRANSFORM",
     "INPUT_TRANSFORMS",
     "MAX_EPOCHS",
     "SAMPLED_EPOCHS_ABOVE",
@@ -59,6 +60,7 @@ class InputTransform(StrEnum):
 
 
 INPUT_TRANSFORMS = tuple(t.value for t in InputTransform)
+INPUT_TRANSFORM = "input_transform"  # the hyperparameter that picks one for a trial
 
 
 class Direction(StrEnum):

@@ -193,3 +193,54 @@ def test_the_scaling_layer_scales_each_input_and_learns_as_many_times_as_fast(
     loaded = keras.saving.load_model(path, safe_mode=True)
     np.testing.assert_allclose(loaded.predict_on_batch(x), model.predict_on_batch(x),
                                rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind", list(OutputKind), ids=str)
+def test_plr_mlp_defaults_on_a_large_table_are_whole_configurations_of_its_space_that_build(
+    kind: OutputKind,
+) -> None:
+    from autokeras_lab.types import INPUT_TRANSFORM, INPUT_TRANSFORMS
+
+    def task(rows: int) -> Task:
+        return Task(kind=kind, n_features=6, n_outputs=3 if kind is OutputKind.MULTICLASS else 1,
+                    train_rows=rows, data_rows=rows, max_epochs=10)
+
+    large, space = task(40_000), load_space("plr_mlp")
+    derived = space.derive(large).with_choice(INPUT_TRANSFORM, INPUT_TRANSFORMS)
+    small, wide = space.default_configs(large, derived)
+    for config in (small, wide):
+        assert set(config) == set(derived.names)
+        assert space.build(config, large, derived).outputs[0].shape[-1] == large.n_outputs
+    # batches and rates follow the table, as the sampler's choices do
+    assert small["batch_size"] == large.batch_sizes(32)[0] == 128
+    assert small["learning_rate"] == pytest.approx(1e-3 * large.learning_rate_scale)
+    assert {small["input_transform"], wide["input_transform"]} == set(INPUT_TRANSFORMS)
+    # with one input transform there is nothing to choose, and the defaults say none
+    assert all(INPUT_TRANSFORM not in c for c in space.default_configs(large, space.derive(large)))
+    # a small table's search finishes dozens of trials and starts from the sampler alone
+    assert space.default_configs(task(900), space.derive(task(900))) == []
+
+
+def _space_with_defaults(*configs: dict) -> object:
+    import types
+
+    from autokeras_lab.spaces import check_module
+
+    module = types.ModuleType("with_defaults")
+    module.build_model = load_space("mlp").module.build_model
+    module.default_configs = lambda task: list(configs)
+    return check_module("with_defaults", module)
+
+
+def test_space_defaults_are_completed_and_a_value_outside_the_space_is_the_modules_error(
+) -> None:
+    space = _space_with_defaults({"num_layers": 1, "units_0": 24})
+    derived = space.derive(TASK)
+    [config] = space.default_configs(TASK, derived)
+    assert config == {**derived.defaults(), "num_layers": 1, "units_0": 24}
+    assert load_space("mlp").default_configs(TASK, derived) == []  # none declared: none
+    for wrong, named in [({"units_0": 10_000}, "units_0=10000"), ({"layers": 2}, "layers=2"),
+                         ({"activation": "tanh"}, "activation='tanh'")]:
+        bad = _space_with_defaults(wrong)
+        with pytest.raises(SpaceError, match=f"default_configs gives {named}"):
+            bad.default_configs(TASK, derived)

@@ -69,7 +69,8 @@ def build_tuner(run: SearchRun, done: list[TrialRecord]) -> Any:
                                   resume_errored=False)
     sampler = run.sampler or build_sampler(experiment.sampler.name, seed=experiment.seed)
     searcher = make_searcher(run.setup.derived.to_optuna(), direction=run.direction,
-                             sampler=sampler, plan=run.plan, name=run.search_id)
+                             sampler=sampler, plan=run.plan, name=run.search_id,
+                             defaults=run.setup.default_configs)
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
@@ -130,15 +131,16 @@ def parallel_trials(concurrency: int | None, gpus_per_trial: float) -> int:
 
 def make_searcher(
     distributions: dict[str, Any], *, direction: Direction, sampler: Any,
-    plan: WarmStart | None, name: str,
+    plan: WarmStart | None, name: str, defaults: tuple[dict[str, Any], ...] = (),
 ) -> Any:
-    """Ray Tune's ``OptunaSearch`` over our space; with a warm-start plan, on a study that
-    already holds the earlier results and has their best configurations enqueued."""
+    """Ray Tune's ``OptunaSearch`` over our space, proposing the space's ``defaults``
+    first; with a warm-start plan, on a study that already holds the earlier results and
+    has their best configurations enqueued instead."""
     from ray.tune.search.optuna import OptunaSearch
 
     if plan is None or not plan.told:
         return OptunaSearch(space=distributions, metric=METRIC, mode=direction.value,
-                            sampler=sampler)
+                            sampler=sampler, points_to_evaluate=list(defaults) or None)
     storage = build_study(plan, name=name, distributions=distributions, direction=direction,
                           sampler=sampler)
     return OptunaSearch(space=distributions, metric=METRIC, mode=direction.value,
