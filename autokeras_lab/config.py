@@ -99,14 +99,10 @@ class SamplerSettings:
         name: ``"tpe"`` (default), ``"random"``, ``"cmaes"`` or ``"gp"``; ``"custom"``
             when ``run_search`` was handed an Optuna sampler instance,
         custom: whose class this is.
-        space_defaults: Train the search space's default configurations first (its
-            ``default_configs``, see :mod:`autokeras_lab.spaces`), before the sampler
-            proposes any; a warm start's best earlier ones take their place.
     """
 
     name: str = "tpe"
     custom: str | None = None
-    space_defaults: bool = True
 
     def __post_init__(self) -> None:
         if self.name == CUSTOM_SAMPLER and self.custom:
@@ -374,29 +370,23 @@ class Experiment:
         """Return a copy with top-level or ``budget``/``scheduler`` fields replaced.
 
         Keys that are fields of :class:`Budget` go to the budget, ``sampler`` names the
-        sampler and ``space_defaults`` goes with it, ``mlflow`` and ``register`` go to
-        the tracking, and the rest are the experiment's own; values of ``None`` are
-        ignored (a flag the user did not give). A new ``metric`` without a
-        ``direction`` takes the metric's own direction.
+        sampler, ``mlflow`` and ``register`` go to the tracking, and the rest are the
+        experiment's own; values of ``None`` are ignored (a flag the user did not
+        give). A new ``metric`` without a ``direction`` takes the metric's own direction.
         """
         budget_fields = {f.name for f in dataclasses.fields(Budget)}
         top: dict[str, Any] = {}
         budget: dict[str, Any] = {}
         tracking: dict[str, Any] = {}
-        sampler: dict[str, Any] = {}
         for key, value in changes.items():
             if value is None:
                 continue
-            if key in ("sampler", "space_defaults"):
-                sampler["name" if key == "sampler" else key] = value
-            elif key in ("mlflow", "register"):
+            if key == "sampler":
+                value = _settings(SamplerSettings, name=value)
+            if key in ("mlflow", "register"):
                 tracking[key] = value
-            else:
-                (budget if key in budget_fields else top)[key] = value
-        if sampler:
-            named = {"custom": None} if "name" in sampler else {}  # a name replaces a custom one
-            top["sampler"] = _settings(SamplerSettings, **(dataclasses.asdict(self.sampler)
-                                                           | named | sampler))
+                continue
+            (budget if key in budget_fields else top)[key] = value
         if tracking:
             top["tracking"] = _settings(TrackingSettings,
                                         **(dataclasses.asdict(self.tracking) | tracking))

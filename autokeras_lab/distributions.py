@@ -19,7 +19,7 @@ from typing import Any
 
 from autokeras_lab.errors import SpaceError
 
-__all__ = ["contains", "distribution_from_config", "optuna_space"]
+__all__ = ["distribution_from_config", "optuna_space"]
 
 
 def distribution_from_config(kind: str, config: dict[str, Any]) -> Any:
@@ -49,12 +49,3 @@ def optuna_space(space_config: dict[str, Any]) -> dict[str, Any]:
         p["config"]["name"]: distribution_from_config(p["class_name"], p["config"])
         for p in space_config.get("space", [])
     }
-
-
-def contains(distribution: Any, value: Any) -> bool:
-    """Whether ``value`` is one the Optuna ``distribution`` can give (in its range, on
-    its step, among its choices)."""
-    try:
-        return bool(distribution._contains(distribution.to_internal_repr(value)))
-    except (ValueError, TypeError):
-        return False

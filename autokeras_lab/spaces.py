@@ -11,14 +11,6 @@ that defines:
     ``hp.Boolean``). The model takes ``task.n_features`` inputs and gives
     ``task.n_outputs`` outputs. A hyperparameter named ``batch_size`` sets the batch
     size (default 32).
-``default_configs(task: Task) -> list[dict]`` (optional)
-    Configurations a new search trains first, before its sampler proposes any:
-    defaults known to do well, as AutoGluon and RealMLP start from theirs, so that
-    the scheduler's first comparisons are against good trials and the ensemble has
-    good members from the start. Each names values of the module's hyperparameters
-    (the rest take their declared defaults; ``input_transform`` applies where the
-    experiment searches over it); a value outside its hyperparameter's range is the
-    module's error. A warm start's best earlier configurations take their place.
 
 The orchestrator never asks for the space twice: :meth:`SearchSpace.derive` builds the
 model with defaults, then once per extreme value of each discrete hyperparameter, to
@@ -48,9 +40,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from autokeras_lab.distributions import contains, optuna_space
+from autokeras_lab.distributions import optuna_space
 from autokeras_lab.errors import SpaceError, UserError, one_line
-from autokeras_lab.types import INPUT_TRANSFORM, Budget, OutputKind, TaskKind
+from autokeras_lab.types import Budget, OutputKind, TaskKind
 
 if TYPE_CHECKING:
     import keras
@@ -248,32 +240,6 @@ class SearchSpace:
     @property
     def description(self) -> str:
         return str(getattr(self.module, "DESCRIPTION", "")).strip()
-
-    def default_configs(self, task: Task, space: DerivedSpace) -> list[dict[str, Any]]:
-        """The module's ``default_configs(task)`` (see the module docstring), each
-        completed with the declared defaults; none where the module has none.
-
-        Raises:
-            SpaceError: a configuration names a hyperparameter the module does not
-                declare, or a value outside its range.
-        """
-        declared = getattr(self.module, "default_configs", None)
-        if declared is None:
-            return []
-        distributions, configs = space.to_optuna(), []
-        for given in declared(task):
-            config = space.defaults()
-            for name, value in given.items():
-                if name == INPUT_TRANSFORM and name not in distributions:
-                    continue  # the experiment has one transform: nothing to choose
-                if name not in distributions or not contains(distributions[name], value):
-                    raise SpaceError(
-                        f"search space {self.name!r}: default_configs gives {name}={value!r}, "
-                        "which is not a value of a hyperparameter build_model declares"
-                    )
-                config[name] = value
-            configs.append(config)
-        return configs
 
     def build(self, values: dict[str, Any], task: Task, space: DerivedSpace) -> keras.Model:
         """Build the model for one set of sampled values."""

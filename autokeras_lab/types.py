@@ -27,7 +27,6 @@ from typing import Any, Literal
 __all__ = [
     "AUTO_TASK",
     "EPOCH_ROWS",
-    "INPUT_TRANSFORM",
     "INPUT_TRANSFORMS",
     "MAX_EPOCHS",
     "SAMPLED_EPOCHS_ABOVE",
@@ -60,7 +59,6 @@ class InputTransform(StrEnum):
 
 
 INPUT_TRANSFORMS = tuple(t.value for t in InputTransform)
-INPUT_TRANSFORM = "input_transform"  # the hyperparameter that picks one for a trial
 
 
 class Direction(StrEnum):

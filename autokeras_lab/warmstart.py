@@ -18,7 +18,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from autokeras_lab.distributions import contains
 from autokeras_lab.errors import UserError
 from autokeras_lab.leaderboard import Leaderboard, SearchKey, WarmStartRecord
 from autokeras_lab.spaces import DerivedSpace
@@ -138,7 +137,12 @@ def _fit(
         if name not in distributions:
             ignored[name] += 1
             continue
-        if not contains(distributions[name], value):
+        dist = distributions[name]
+        try:
+            fits = dist._contains(dist.to_internal_repr(value))
+        except (ValueError, TypeError):
+            fits = False
+        if not fits:
             return fitted, name
         fitted[name] = value
     return fitted, None

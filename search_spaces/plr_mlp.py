@@ -8,14 +8,10 @@
   learnable scale per input, learning six times as fast as the dense layers;
 - one width for all hidden layers (as RealMLP and TabM use), dropout;
 - AdamW (decoupled weight decay) with a cosine decay of the learning rate over the
-  run's epochs (RealMLP, Holzmüller et al. 2024; TabM, Gorishniy et al. 2025);
-- on a large table, two default configurations a search trains first
-  (:func:`default_configs`).
+  run's epochs (RealMLP, Holzmüller et al. 2024; TabM, Gorishniy et al. 2025).
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import keras
 import keras_tuner as kt
@@ -46,32 +42,3 @@ def build_model(hp: kt.HyperParameters, task: Task) -> keras.Model:
 
     model.compile(optimizer=optimizer, loss=task.loss)
     return model
-
-
-def default_configs(task: Task) -> list[dict[str, Any]]:
-    """What a search on a large table trains first, one network per CPU of a small
-    machine: a small network as RealMLP's defaults shape it (SiLU, dropout 0.1, a small
-    weight decay, frequencies at scale 0.1) and a wider one as TabM's (three ReLU
-    layers, a rate of 2e-3 and a weight decay of 3e-4, 48 frequencies,
-    quantile-transformed inputs), at widths and batches that train quickly on a CPU.
-
-    Only where batches grow with the table (:attr:`Task.batch_scale`, above 8,192
-    rows): there a 300 s search finishes a dozen trials, and the sampler's
-    random start-up would be the whole search, its first wide trials half of it. On a
-    smaller table a search finishes dozens, and its start-up's one wide network is
-    the ensemble's most valuable member: defaults first cost concrete 0.07 MPa
-    (docs/benchmarks.md, "Lever 22"). Neither was tuned on a benchmark table."""
-    if task.batch_scale == 1:
-        return []
-    rate, (small, large) = task.learning_rate_scale, task.batch_sizes(32, 128)
-    embedding = {"embedding": True, "embedding_dim": 16}
-    return [
-        {"num_layers": 2, "width": 64, "activation": "silu", "dropout": 0.1,
-         "weight_decay": 1e-5, "learning_rate": 1e-3 * rate, "batch_size": small,
-         **embedding, "frequencies": 16, "frequency_scale": 0.1,
-         "input_transform": "standard"},
-        {"num_layers": 3, "width": 256, "activation": "relu", "dropout": 0.1,
-         "weight_decay": 3e-4, "learning_rate": 2e-3 * rate, "batch_size": large,
-         **embedding, "frequencies": 48, "frequency_scale": 0.1,
-         "input_transform": "quantile"},
-    ]

@@ -252,25 +252,3 @@ def test_no_refit_reaches_the_search(
     [experiment] = searched
     assert experiment.refit is refit
     assert experiment.trial_seconds == (225 if refit else 300)
-
-
-@pytest.mark.parametrize(("flags", "defaults"), [
-    ([], True), (["--no-space-defaults"], False),
-    (["--no-space-defaults", "--sampler", "random"], False),
-])
-def test_no_space_defaults_reaches_the_search_with_any_sampler(
-    monkeypatch: pytest.MonkeyPatch, flags: list[str], defaults: bool,
-) -> None:
-    import autokeras_lab.search as search
-
-    searched = []
-
-    def stop_before_ray(experiment, **_: object) -> None:
-        searched.append(experiment)
-        raise UserError("stopped before Ray starts")
-
-    monkeypatch.setattr(search, "run_search", stop_before_ray)
-    assert main(["search", "concrete", "--quiet", *flags]) == 2
-    [experiment] = searched
-    assert experiment.sampler.space_defaults is defaults
-    assert experiment.sampler.name == ("random" if "random" in flags else "tpe")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from autokeras_lab.config import SamplerSettings, available_experiments, load_experiment
+from autokeras_lab.config import available_experiments, load_experiment
 from autokeras_lab.errors import UserError
 from autokeras_lab.types import Budget
 
@@ -52,17 +52,6 @@ def test_flags_override_the_file_and_none_means_not_given() -> None:
     exp = load_experiment("concrete").with_overrides(trials=3, max_epochs=7, seed=None)
     assert (exp.budget.trials, exp.budget.max_epochs) == (3, 7)
     assert exp.seed == load_experiment("concrete").seed
-
-
-def test_the_files_space_defaults_setting_survives_a_sampler_flag(tmp_path: Path) -> None:
-    path = tmp_path / "plain.toml"
-    path.write_text('dataset = "concrete"\n[sampler]\nspace_defaults = false\n')
-    exp = load_experiment(path)
-    assert exp.sampler.space_defaults is False
-    assert exp.with_overrides(sampler="random").sampler == SamplerSettings(
-        name="random", space_defaults=False)
-    assert exp.with_overrides(space_defaults=True).sampler.space_defaults is True
-    assert load_experiment("concrete").sampler.space_defaults is True  # on by default
 
 
 def test_bad_override_is_a_user_error() -> None:

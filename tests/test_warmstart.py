@@ -97,28 +97,6 @@ def test_earlier_results_reach_the_sampler_and_the_best_are_asked_first(tmp_path
     assert set(third) == set(SPACE.to_optuna())
 
 
-def test_a_cold_search_asks_the_space_defaults_first_and_a_warm_one_its_earlier_best(
-    tmp_path: Path,
-) -> None:
-    import optuna
-
-    from autokeras_lab.search._tuner import make_searcher
-
-    defaults = ({"learning_rate": 2e-3, "units_0": 16, "dropout": 0.1},
-                {"learning_rate": 5e-3, "units_0": 64, "dropout": 0.0})
-
-    def searcher(warm):
-        return make_searcher(SPACE.to_optuna(), direction=Direction.MIN, defaults=defaults,
-                             sampler=optuna.samplers.TPESampler(seed=0), plan=warm, name="new")
-
-    cold = searcher(None)
-    assert [cold.suggest("a"), cold.suggest("b")] == list(defaults)
-    assert cold.suggest("c") not in defaults  # then the sampler proposes
-    warm = plan(board_with_history(tmp_path), first=2)
-    started = searcher(warm)
-    assert [started.suggest("a"), started.suggest("b")] == warm.first
-
-
 @pytest.mark.slow
 def test_warm_started_search_runs_the_earlier_best_first(ray_session, tmp_path: Path) -> None:
     exp = load_experiment("concrete").with_overrides(cv=1, trials=3, max_epochs=3, refit=False)

@@ -56,10 +56,6 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--sampler", choices=tuple(SAMPLERS),
                         help="the Optuna sampler that proposes configurations (default: the "
                         "experiment's, else tpe)")
-    parser.add_argument("--no-space-defaults", dest="space_defaults", action="store_const",
-                        const=False,
-                        help="let the sampler propose every configuration, instead of "
-                        "training the search space's default configurations first")
     parser.add_argument("--metric", choices=tuple(METRICS),
                         help="the validation metric to optimise and rank on (default: the "
                         "experiment's); its direction follows it")
@@ -154,7 +150,6 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             metric=args.metric,
             sampler=args.sampler,
-            space_defaults=args.space_defaults,
             concurrency=args.concurrency,
             cv=args.cv,
             max_consecutive_failures=args.max_consecutive_failures,
@@ -242,8 +237,6 @@ def _check_resume_flags(args: argparse.Namespace) -> str | None:
         "time_budget": (args.time_budget, stored.budget.time_budget_s),
         "seed": (args.seed, stored.seed),
         "sampler": (args.sampler, stored.sampler.name),
-        "no_space_defaults": (None if args.space_defaults is None else True,
-                              None if stored.sampler.space_defaults else True),
         "metric": (args.metric, stored.metric),
         "concurrency": (args.concurrency, stored.budget.concurrency),
         "cv": (args.cv, stored.cv),

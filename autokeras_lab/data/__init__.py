@@ -20,6 +20,7 @@ from autokeras_lab.data._datasets import (
     load_dataset,
 )
 from autokeras_lab.data._prepare import (
+    INPUT_TRANSFORM,
     INPUT_TRANSFORMS,
     STANDARD,
     Arrays,
@@ -29,7 +30,6 @@ from autokeras_lab.data._prepare import (
     choose_inputs,
     prepare,
 )
-from autokeras_lab.types import INPUT_TRANSFORM
 
 __all__ = [
     "INPUT_TRANSFORM",

@@ -21,6 +21,7 @@ OTHER = "__other__"
 _TRUE = {"true", "yes", "y", "t"}
 _FALSE = {"false", "no", "n", "f"}
 STANDARD, QUANTILE = InputTransform.STANDARD.value, InputTransform.QUANTILE.value
+INPUT_TRANSFORM = "input_transform"  # the hyperparameter that picks one
 MAX_QUANTILES = 1000
 
 

@@ -94,8 +94,7 @@ def run_search(
     elif sampler is not None:
         instance = sampler
         experiment = dataclasses.replace(experiment, sampler=SamplerSettings(
-            name=CUSTOM_SAMPLER, custom=type(sampler).__name__,
-            space_defaults=experiment.sampler.space_defaults))
+            name=CUSTOM_SAMPLER, custom=type(sampler).__name__))
     # Bad input is refused before Ray starts; then Ray starts (and its workers import
     # TensorFlow) while the data are split and the space derived: the fixed cost of a
     # small search.

@@ -8,7 +8,6 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from autokeras_lab._env import import_tensorflow_quietly
 from autokeras_lab.config import AUTO_CV_ROWS, AUTO_FOLDS, Experiment, load_experiment_data
@@ -38,9 +37,6 @@ class Setup:
     task: Task
     space: SearchSpace
     derived: DerivedSpace
-    #: What the search trains first: the space's default configurations, or none
-    #: (``[sampler] space_defaults = false``)
-    default_configs: tuple[dict[str, Any], ...] = ()
 
     @property
     def builder(self) -> ModelBuilder:
@@ -93,8 +89,7 @@ def set_up(experiment: Experiment, dataset: Dataset | None = None) -> Setup:
     derived = space.derive(task)
     if len(experiment.input_transforms) > 1 and INPUT_TRANSFORM not in derived.names:
         derived = derived.with_choice(INPUT_TRANSFORM, experiment.input_transforms)
-    defaults = space.default_configs(task, derived) if experiment.sampler.space_defaults else []
-    return Setup(experiment, dataset, prepared, task, space, derived, tuple(defaults))
+    return Setup(experiment, dataset, prepared, task, space, derived)
 
 
 def resolve_epochs(experiment: Experiment, epoch_rows: int) -> Experiment:

@@ -69,8 +69,7 @@ def build_tuner(run: SearchRun, done: list[TrialRecord]) -> Any:
                                   resume_errored=False)
     sampler = run.sampler or build_sampler(experiment.sampler.name, seed=experiment.seed)
     searcher = make_searcher(run.setup.derived.to_optuna(), direction=run.direction,
-                             sampler=sampler, plan=run.plan, name=run.search_id,
-                             defaults=run.setup.default_configs)
+                             sampler=sampler, plan=run.plan, name=run.search_id)
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
@@ -131,16 +130,15 @@ def parallel_trials(concurrency: int | None, gpus_per_trial: float) -> int:
 
 def make_searcher(
     distributions: dict[str, Any], *, direction: Direction, sampler: Any,
-    plan: WarmStart | None, name: str, defaults: tuple[dict[str, Any], ...] = (),
+    plan: WarmStart | None, name: str,
 ) -> Any:
-    """Ray Tune's ``OptunaSearch`` over our space, proposing the space's ``defaults``
-    first; with a warm-start plan, on a study that already holds the earlier results and
-    has their best configurations enqueued instead."""
+    """Ray Tune's ``OptunaSearch`` over our space; with a warm-start plan, on a study that
+    already holds the earlier results and has their best configurations enqueued."""
     from ray.tune.search.optuna import OptunaSearch
 
     if plan is None or not plan.told:
         return OptunaSearch(space=distributions, metric=METRIC, mode=direction.value,
-                            sampler=sampler, points_to_evaluate=list(defaults) or None)
+                            sampler=sampler)
     storage = build_study(plan, name=name, distributions=distributions, direction=direction,
                           sampler=sampler)
     return OptunaSearch(space=distributions, metric=METRIC, mode=direction.value,
