@@ -204,10 +204,11 @@ class Experiment:
         val_fraction: Share of the remaining rows used for validation.
         split_seed: Seed of the train/validation/test split (fixed, so that searches
             with different seeds compete on the same rows).
-        input_transforms: How numeric columns are scaled: ``standard`` (mean 0, std 1)
-            and/or ``quantile`` (scikit-learn's ``QuantileTransformer`` to a normal
-            distribution, robust to skewed columns); with both, each trial's choice is
-            a hyperparameter, ``input_transform``.
+        input_transforms: How numeric columns are scaled: ``standard`` (mean 0, std 1),
+            ``quantile`` (scikit-learn's ``QuantileTransformer`` to a normal
+            distribution, robust to skewed columns) and/or ``robust`` (RealMLP's: the
+            median and interquartile range, then smoothly clipped to +-3); with more
+            than one, each trial's choice is a hyperparameter, ``input_transform``.
         ensemble_size: Rounds of greedy ensemble selection over the finished trials'
             validation predictions after the search (see
             :mod:`autokeras_lab.ensemble`); the ensemble becomes the search's model when

@@ -56,6 +56,7 @@ class InputTransform(StrEnum):
 
     STANDARD = "standard"
     QUANTILE = "quantile"
+    ROBUST = "robust"
 
 
 INPUT_TRANSFORMS = tuple(t.value for t in InputTransform)
