@@ -24,6 +24,7 @@ from autokeras_lab.metrics import METRICS
 from autokeras_lab.tuners import CUSTOM_SAMPLER, SAMPLERS, SCHEDULERS
 from autokeras_lab.types import (
     AUTO_TASK,
+    DEFAULT_INPUT_TRANSFORMS,
     INPUT_TRANSFORMS,
     TASK_CHOICES,
     Budget,
@@ -251,7 +252,7 @@ class Experiment:
     test_fraction: float = 0.1
     val_fraction: float = 0.2
     split_seed: int = 42
-    input_transforms: tuple[str, ...] = INPUT_TRANSFORMS
+    input_transforms: tuple[str, ...] = DEFAULT_INPUT_TRANSFORMS
     ensemble_size: int = ENSEMBLE_ROUNDS
     pack: bool = True
     refit: bool = True

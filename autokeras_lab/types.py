@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 __all__ = [
     "AUTO_TASK",
+    "DEFAULT_INPUT_TRANSFORMS",
     "EPOCH_ROWS",
     "INPUT_TRANSFORMS",
     "MAX_EPOCHS",
@@ -60,6 +61,10 @@ class InputTransform(StrEnum):
 
 
 INPUT_TRANSFORMS = tuple(t.value for t in InputTransform)
+#: a search's choice unless told otherwise: RealMLP's robust scaling where the
+#: standardisation was (so a seed proposes the configurations it did before), and
+#: the quantile transform
+DEFAULT_INPUT_TRANSFORMS = (InputTransform.ROBUST.value, InputTransform.QUANTILE.value)
 
 
 class Direction(StrEnum):
