@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from autokeras_lab.data import INPUT_TRANSFORM, STANDARD, Arrays, choose_inputs
+from autokeras_lab.data import INPUT_TRANSFORM, Arrays, choose_inputs
 from autokeras_lab.errors import TrialFailedError
 from autokeras_lab.layout import (
     CHECKPOINT_ARRAYS,
@@ -218,7 +218,7 @@ def _train(
     space = settings.space_object or load_space(settings.space, source=settings.space_source)
     # With cross-validation, one model per fold trains in lockstep and the reported
     # metric is their mean; every fold's model is checkpointed and exported (a bag).
-    data = choose_inputs(data, values.get(INPUT_TRANSFORM, STANDARD))
+    data = choose_inputs(data, values.get(INPUT_TRANSFORM))
     folds = data.get("folds") or [data]
     models = []
     for k in range(len(folds)):

@@ -304,6 +304,7 @@ class Arrays(TypedDict, total=False):
     ``x_val`` and ``y_val`` to validate on (``x_val`` ``None``: no validation);
     ``target_scale``, the target's standard deviation, to give regression errors in
     the target's units; with cross-validation, ``folds``: one such set per fold;
+    ``transform``: what scales those inputs (``standard`` where not said);
     ``inputs``: the same inputs under another transform (``x_train``, ``x_val`` and
     their ``folds``), by transform name (the hyperparameter ``input_transform``).
     """
@@ -315,6 +316,7 @@ class Arrays(TypedDict, total=False):
     y_val: np.ndarray
     target_scale: float
     folds: list[Arrays]
+    transform: str
     inputs: dict[str, Arrays]
 
 
@@ -395,6 +397,7 @@ class Prepared:
             "x_val": base.x_val,
             "y_val": self.y_val,
             "target_scale": self.preprocessor.target_scale,
+            "transform": transforms[0],
             "inputs": {name: self.with_transforms(name).input_arrays()
                        for name in transforms[1:]},
         }
@@ -551,11 +554,12 @@ def prepare(
     )
 
 
-def choose_inputs(data: Arrays, transform: str) -> Arrays:
-    """``data`` with its inputs scaled by ``transform`` (see :class:`Arrays`)."""
-    other = data.get("inputs", {}).get(transform)
+def choose_inputs(data: Arrays, transform: str | None) -> Arrays:
+    """``data`` with its inputs scaled by ``transform`` (see :class:`Arrays`; ``None``:
+    as they are)."""
+    other = data.get("inputs", {}).get(transform) if transform is not None else None
     if other is None:
-        if transform == STANDARD or not data.get("inputs"):
+        if transform in (None, data.get("transform", STANDARD)) or not data.get("inputs"):
             return data
         raise ValueError(f"no inputs for transform {transform!r}; have {list(data['inputs'])}")
     chosen: Arrays = {**data, "x_train": other["x_train"], "x_val": other["x_val"]}
