@@ -37,6 +37,24 @@ def test_splits_are_disjoint_cover_every_row_and_hold_out_ten_percent(concrete) 
     assert len(arrays["x_train"]) + len(arrays["x_val"]) == 1030 - 103
 
 
+def test_a_trial_gets_its_inputs_under_the_transform_it_names(concrete) -> None:
+    """A search's arrays are scaled by its first transform (here not ``standard``, as
+    ``input_transforms = ["quantile", "standard"]`` in an experiment file asks), the
+    others kept beside them; a configuration gets the inputs it names, and one that
+    names none gets the first."""
+    from autokeras_lab.data import choose_inputs
+
+    arrays = concrete.search_arrays(("quantile", "standard"))
+    assert arrays["transform"] == "quantile"
+    quantile = concrete.with_transforms("quantile").x_train
+    standard = concrete.with_transforms("standard").x_train
+    assert not np.allclose(quantile, standard)
+    for name, expected in (("quantile", quantile), (None, quantile), ("standard", standard)):
+        np.testing.assert_array_equal(choose_inputs(arrays, name)["x_train"], expected)
+    with pytest.raises(ValueError, match="no inputs for transform 'robust'"):
+        choose_inputs(arrays, "robust")
+
+
 def test_scalers_are_fitted_on_the_training_rows_only(concrete) -> None:
     frame = concrete.dataset.frame
     train_rows = frame.iloc[concrete.train_index]
