@@ -24,7 +24,6 @@ from autokeras_lab.metrics import METRICS
 from autokeras_lab.tuners import CUSTOM_SAMPLER, SAMPLERS, SCHEDULERS
 from autokeras_lab.types import (
     AUTO_TASK,
-    DEFAULT_INPUT_TRANSFORMS,
     INPUT_TRANSFORMS,
     TASK_CHOICES,
     Budget,
@@ -205,11 +204,10 @@ class Experiment:
         val_fraction: Share of the remaining rows used for validation.
         split_seed: Seed of the train/validation/test split (fixed, so that searches
             with different seeds compete on the same rows).
-        input_transforms: How numeric columns are scaled: ``standard`` (mean 0, std 1),
-            ``quantile`` (scikit-learn's ``QuantileTransformer`` to a normal
-            distribution, robust to skewed columns) and/or ``robust`` (RealMLP's: the
-            median and interquartile range, then smoothly clipped to +-3); with more
-            than one, each trial's choice is a hyperparameter, ``input_transform``.
+        input_transforms: How numeric columns are scaled: ``standard`` (mean 0, std 1)
+            and/or ``quantile`` (scikit-learn's ``QuantileTransformer`` to a normal
+            distribution, robust to skewed columns); with both, each trial's choice is
+            a hyperparameter, ``input_transform``.
         ensemble_size: Rounds of greedy ensemble selection over the finished trials'
             validation predictions after the search (see
             :mod:`autokeras_lab.ensemble`); the ensemble becomes the search's model when
@@ -252,7 +250,7 @@ class Experiment:
     test_fraction: float = 0.1
     val_fraction: float = 0.2
     split_seed: int = 42
-    input_transforms: tuple[str, ...] = DEFAULT_INPUT_TRANSFORMS
+    input_transforms: tuple[str, ...] = INPUT_TRANSFORMS
     ensemble_size: int = ENSEMBLE_ROUNDS
     pack: bool = True
     refit: bool = True

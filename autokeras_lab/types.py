@@ -26,7 +26,6 @@ from typing import Any, Literal
 
 __all__ = [
     "AUTO_TASK",
-    "DEFAULT_INPUT_TRANSFORMS",
     "EPOCH_ROWS",
     "INPUT_TRANSFORMS",
     "MAX_EPOCHS",
@@ -57,14 +56,9 @@ class InputTransform(StrEnum):
 
     STANDARD = "standard"
     QUANTILE = "quantile"
-    ROBUST = "robust"
 
 
 INPUT_TRANSFORMS = tuple(t.value for t in InputTransform)
-#: a search's choice unless told otherwise: RealMLP's robust scaling where the
-#: standardisation was (so a seed proposes the configurations it did before), and
-#: the quantile transform
-DEFAULT_INPUT_TRANSFORMS = (InputTransform.ROBUST.value, InputTransform.QUANTILE.value)
 
 
 class Direction(StrEnum):

@@ -21,8 +21,6 @@ OTHER = "__other__"
 _TRUE = {"true", "yes", "y", "t"}
 _FALSE = {"false", "no", "n", "f"}
 STANDARD, QUANTILE = InputTransform.STANDARD.value, InputTransform.QUANTILE.value
-ROBUST = InputTransform.ROBUST.value
-CLIP = 3.0  # where the robust transform's smooth clipping bends (RealMLP's)
 INPUT_TRANSFORM = "input_transform"  # the hyperparameter that picks one
 MAX_QUANTILES = 1000
 
@@ -34,12 +32,7 @@ class ColumnSpec:
     ``numeric``: missing values get the median, then standardisation or, with the
     ``quantile`` transform, scikit-learn's ``QuantileTransformer`` to a normal
     distribution (robust to skewed columns; its fitted ``quantiles`` are kept here as
-    plain numbers) or, with the ``robust`` transform, RealMLP's (Holzmüller et al.,
-    2024): ``(x - center) * factor``, the median to 0 and one over the interquartile
-    range (over half the range where the middle half of the rows is one value, as in
-    a column of mostly zeros; 0 for a constant column), then :func:`smooth_clip`,
-    which leaves the middle half nearly linear and bends an outlier to near +-3.
-    ``boolean``:
+    plain numbers). ``boolean``:
     true/false (or yes/no) become 1/0, missing ones the most common value.
     ``categorical``: one-hot over the training categories; missing is a category of its
     own; above ``MAX_CATEGORIES`` the rarest share one ``__other__`` column; a value
@@ -53,8 +46,6 @@ class ColumnSpec:
     scale: float = 1.0
     categories: tuple[str, ...] = ()
     quantiles: tuple[float, ...] = ()
-    center: float = 0.0
-    factor: float = 0.0
 
     @property
     def width(self) -> int:
@@ -75,11 +66,8 @@ class ColumnSpec:
             fill = float(np.median(finite))
             filled = np.where(np.isfinite(values), values, fill)
             scale = float(filled.std()) or 1.0
-            low, center, high = np.quantile(filled, [0.25, 0.5, 0.75])
-            middle = high - low or 0.5 * (filled.max() - filled.min())
             return cls(name=name, kind="numeric", fill=fill, mean=float(filled.mean()),
-                       scale=scale, quantiles=_fit_quantiles(filled), center=float(center),
-                       factor=float(1 / middle) if middle > 0 else 0.0)
+                       scale=scale, quantiles=_fit_quantiles(filled))
         counts = _as_text(column).value_counts()
         categories = [str(c) for c in counts.index[:MAX_CATEGORIES]]
         if len(counts) > MAX_CATEGORIES:
@@ -99,8 +87,6 @@ class ColumnSpec:
             values = np.where(np.isfinite(values), values, self.fill)
             if numeric == QUANTILE and self.quantiles:
                 return _quantile_transformer(self.quantiles).transform(values[:, None])
-            if numeric == ROBUST:
-                return smooth_clip(self.factor * (values - self.center))[:, None]
             return ((values - self.mean) / self.scale)[:, None]
         if self.kind == "boolean":
             bits = _to_bits(column, self.name)
@@ -114,12 +100,6 @@ class ColumnSpec:
         rows = np.flatnonzero(np.isfinite(positions))
         out[rows, positions[rows].astype(int)] = 1.0
         return out
-
-
-def smooth_clip(x: Any) -> Any:
-    """``x / sqrt(1 + (x / CLIP) ** 2)``: the identity near 0, bounded by +-``CLIP``
-    (NumPy arrays and TensorFlow tensors alike)."""
-    return x / (1 + (x / CLIP) ** 2) ** 0.5
 
 
 def _fit_quantiles(values: np.ndarray) -> tuple[float, ...]:
@@ -282,7 +262,6 @@ class Preprocessor:
                 mean=float(c["mean"]), scale=float(c["scale"]),
                 categories=tuple(str(v) for v in c["categories"]),
                 quantiles=tuple(float(q) for q in c.get("quantiles", ())),
-                center=float(c.get("center", 0.0)), factor=float(c.get("factor", 0.0)),
             )
             for c in raw["columns"]
         )

@@ -18,16 +18,7 @@ from typing import Any
 import numpy as np
 
 from autokeras_lab.data import Preprocessor
-from autokeras_lab.data._prepare import (
-    _FALSE,
-    _TRUE,
-    MISSING,
-    OTHER,
-    QUANTILE,
-    ROBUST,
-    ColumnSpec,
-    smooth_clip,
-)
+from autokeras_lab.data._prepare import _FALSE, _TRUE, MISSING, OTHER, QUANTILE, ColumnSpec
 from autokeras_lab.types import TaskKind
 
 # sklearn's QuantileTransformer maps the bounds' probabilities to these before the
@@ -163,8 +154,6 @@ def _column_inputs(spec: ColumnSpec, table: Any, value: Any, transform: str) -> 
     x = tf.where(tf.math.is_inf(x), fill, x)
     if transform == QUANTILE and spec.quantiles:
         return _quantile_normal(x, np.asarray(spec.quantiles, dtype=np.float64))[:, None]
-    if transform == ROBUST:
-        return smooth_clip(spec.factor * (x - spec.center))[:, None]
     return ((x - spec.mean) / spec.scale)[:, None]
 
 

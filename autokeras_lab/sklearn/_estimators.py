@@ -18,7 +18,7 @@ from sklearn.utils.metaestimators import available_if
 
 from autokeras_lab.sklearn._space import function_space, metric_of
 from autokeras_lab.sklearn._wrappers import is_wrapper, read_wrapper
-from autokeras_lab.types import AUTO_TASK, DEFAULT_INPUT_TRANSFORMS, TASK_CHOICES, TaskKind
+from autokeras_lab.types import AUTO_TASK, INPUT_TRANSFORMS, TASK_CHOICES, TaskKind
 
 __all__ = ["KerasSearchCV", "SearchClassifier", "SearchRegressor"]
 
@@ -201,7 +201,7 @@ class _SearchEstimator(BaseEstimator):
             model_space=None if isinstance(space, str) else space, metric=metric,
             cv=self._folds() or 1, seed=self.random_state, class_weight=plan.class_weight,
             # a user's model function is searched over its own parameters alone
-            input_transforms=DEFAULT_INPUT_TRANSFORMS if isinstance(space, str) else ("standard",),
+            input_transforms=INPUT_TRANSFORMS if isinstance(space, str) else ("standard",),
             budget=Budget(trials=plan.n_trials, max_epochs=plan.max_epochs,
                           time_budget_s=self.time_budget, concurrency=plan.concurrency,
                           patience=max(1, min(40, plan.max_epochs // 4))),
