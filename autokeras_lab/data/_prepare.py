@@ -283,9 +283,9 @@ class Arrays(TypedDict, total=False):
     ``x_val`` and ``y_val`` to validate on (``x_val`` ``None``: no validation);
     ``target_scale``, the target's standard deviation, to give regression errors in
     the target's units; with cross-validation, ``folds``: one such set per fold;
-    ``transform``: what scales those inputs (``standard`` where not said);
     ``inputs``: the same inputs under another transform (``x_train``, ``x_val`` and
-    their ``folds``), by transform name (the hyperparameter ``input_transform``).
+    their ``folds``), by transform name (the hyperparameter ``input_transform``), and
+    then ``transform``: the name of the one that scales ``x_train`` and ``x_val``.
     """
 
     x_train: np.ndarray
@@ -538,7 +538,7 @@ def choose_inputs(data: Arrays, transform: str | None) -> Arrays:
     as they are)."""
     other = data.get("inputs", {}).get(transform) if transform is not None else None
     if other is None:
-        if transform in (None, data.get("transform", STANDARD)) or not data.get("inputs"):
+        if transform in (None, data.get("transform")) or not data.get("inputs"):
             return data
         raise ValueError(f"no inputs for transform {transform!r}; have {list(data['inputs'])}")
     chosen: Arrays = {**data, "x_train": other["x_train"], "x_val": other["x_val"]}
