@@ -284,8 +284,8 @@ class Arrays(TypedDict, total=False):
     ``target_scale``, the target's standard deviation, to give regression errors in
     the target's units; with cross-validation, ``folds``: one such set per fold;
     ``inputs``: the same inputs under another transform (``x_train``, ``x_val`` and
-    their ``folds``), by transform name (the hyperparameter ``input_transform``), and
-    then ``transform``: the name of the one that scales ``x_train`` and ``x_val``.
+    their ``folds``), by transform name (the hyperparameter ``input_transform``);
+    beside ``inputs``, ``transform`` names the one that scales ``x_train`` and ``x_val``.
     """
 
     x_train: np.ndarray
