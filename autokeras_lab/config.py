@@ -25,7 +25,6 @@ from autokeras_lab.tuners import CUSTOM_SAMPLER, SAMPLERS, SCHEDULERS
 from autokeras_lab.types import (
     AUTO_TASK,
     INPUT_TRANSFORMS,
-    TARGET_LINKS,
     TASK_CHOICES,
     Budget,
     Direction,
@@ -209,11 +208,6 @@ class Experiment:
             and/or ``quantile`` (scikit-learn's ``QuantileTransformer`` to a normal
             distribution, robust to skewed columns); with both, each trial's choice is
             a hyperparameter, ``input_transform``.
-        target_link: How a regression network's head reaches the target: ``log`` models
-            a positive target on its log scale (an exponential head, see
-            :class:`~autokeras_lab.types.LogTarget`), ``identity`` linearly, ``auto``
-            (the default) takes ``log`` for a positive target skewed to the right
-            (skewness over 1: prices, counts, durations).
         ensemble_size: Rounds of greedy ensemble selection over the finished trials'
             validation predictions after the search (see
             :mod:`autokeras_lab.ensemble`); the ensemble becomes the search's model when
@@ -257,7 +251,6 @@ class Experiment:
     val_fraction: float = 0.2
     split_seed: int = 42
     input_transforms: tuple[str, ...] = INPUT_TRANSFORMS
-    target_link: str = "auto"
     ensemble_size: int = ENSEMBLE_ROUNDS
     pack: bool = True
     refit: bool = True
@@ -286,7 +279,6 @@ class Experiment:
             ("metric", ("", *METRICS)),
             ("task", TASK_CHOICES),
             ("class_weight", CLASS_WEIGHTS),
-            ("target_link", TARGET_LINKS),
         ):
             if getattr(self, key) not in allowed:
                 shown = ", ".join(a for a in allowed if a)
@@ -480,7 +472,6 @@ def experiment_from_settings(settings: dict[str, Any]) -> Experiment:
     values["sampler"] = SamplerSettings(**settings.get("sampler", {}))  # older: tpe
     values["tracking"] = TrackingSettings(**settings.get("tracking", {}))  # older: none
     values.setdefault("input_transforms", ("standard",))  # older: standardised only
-    values.setdefault("target_link", "identity")  # older: a linear head
     values.setdefault("cv", 1)  # older: one validation split unless asked
     values.setdefault("refit", False)  # older: the chosen trials' own models
     return Experiment(**values)

@@ -16,8 +16,8 @@ import keras
 import numpy as np
 
 __all__ = ["Calibrate", "CandidateMemory", "EnsembleInput", "EnsembleOutput", "FeatureScale",
-           "LogLink", "MemberLoss", "NeighbourVote", "PeriodicEmbedding", "Temperature",
-           "periodic_embeddings", "remember"]
+           "MemberLoss", "NeighbourVote", "PeriodicEmbedding", "Temperature", "periodic_embeddings",
+           "remember"]
 
 
 @keras.saving.register_keras_serializable(package="autokeras_lab")
@@ -167,37 +167,6 @@ class EnsembleOutput(keras.layers.Layer):
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "units": self.units,
                 "activation": keras.activations.serialize(self.activation)}
-
-
-@keras.saving.register_keras_serializable(package="autokeras_lab")
-class LogLink:
-    """A regression head's activation that models the target on its log scale: the
-    linear output ``z`` becomes ``(exp(clip(log_mean + log_scale * z, low, high)) -
-    mean) / scale``, the standardised target (the clip passes gradients through) (see :class:`autokeras_lab.types.LogTarget`,
-    whose fields are this activation's arguments). ``Task.output_activation`` gives it
-    where the target calls for it: ``Dense(1, activation=task.output_activation)``."""
-
-    def __init__(self, log_mean: float, log_scale: float, low: float, high: float,
-                 mean: float, scale: float) -> None:
-        self.log_mean, self.log_scale = float(log_mean), float(log_scale)
-        self.low, self.high = float(low), float(high)
-        self.mean, self.scale = float(mean), float(scale)
-
-    def __call__(self, z: Any) -> Any:
-        log_y = self.log_mean + self.log_scale * z
-        # clipped going forward, not backward: an output pushed past the clip by one
-        # large step still has a gradient that brings it back
-        log_y = log_y + keras.ops.stop_gradient(
-            keras.ops.clip(log_y, self.low, self.high) - log_y)
-        return (keras.ops.exp(log_y) - self.mean) / self.scale
-
-    def get_config(self) -> dict[str, float]:
-        return {"log_mean": self.log_mean, "log_scale": self.log_scale, "low": self.low,
-                "high": self.high, "mean": self.mean, "scale": self.scale}
-
-    @classmethod
-    def from_config(cls, config: dict[str, float]) -> LogLink:
-        return cls(**config)
 
 
 @keras.saving.register_keras_serializable(package="autokeras_lab")

@@ -17,7 +17,6 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -94,7 +93,6 @@ def retrain_top(
                         "search again before retraining")
     prepared = prepare(dataset, test_fraction=exp.test_fraction, val_fraction=exp.val_fraction,
                        split_seed=exp.split_seed, class_weight=exp.class_weight,
-                       target_link=exp.target_link,
                        ).with_transforms(exp.input_transforms[0])
     same = {s.search_id for s in board.searches(like=latest.key)}  # comparable values
     candidates = _distinct_best(
@@ -111,7 +109,7 @@ def retrain_top(
     # did, stopping where the trial was best (the epochs are the search's record's).
     task = Task.for_training(dataset.task, prepared.preprocessor.n_inputs, len(dataset.classes),
                              fit_rows=len(prepared.y_train) + len(prepared.y_val),
-                             budget=exp.budget, log_target=prepared.preprocessor.log_target)
+                             budget=exp.budget)
     retrain_id = run_id()
     metric, direction = latest.metric, latest.direction
     results: list[RetrainedConfig] = []
@@ -285,11 +283,7 @@ def finetune(
     if refit_preprocessing:
         refit = Preprocessor.fit(dataset.frame, features=list(pre.features), target=pre.target,
                                  task=pre.task, classes=list(pre.classes),
-                                 target_link="identity").with_transforms(*pre.transforms)
-        if pre.log_target is not None:  # the model's head holds the target's scaling
-            refit = dataclasses.replace(refit, target_mean=pre.target_mean,
-                                        target_scale=pre.target_scale,
-                                        log_target=pre.log_target)
+                                 ).with_transforms(*pre.transforms)
         if refit.n_inputs != pre.n_inputs:
             raise UserError(
                 f"refitting the preprocessing on {csv} gives {refit.n_inputs} inputs, the model "

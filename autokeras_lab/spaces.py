@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from autokeras_lab.distributions import optuna_space
 from autokeras_lab.errors import SpaceError, UserError, one_line
-from autokeras_lab.types import Budget, LogTarget, OutputKind, TaskKind
+from autokeras_lab.types import Budget, OutputKind, TaskKind
 
 if TYPE_CHECKING:
     import keras
@@ -81,9 +81,6 @@ class Task:
         data_rows: Rows of the table a model trains on (more than ``train_rows``
             where an epoch is a sample of them), for batch sizes and learning rates
             that fit the table (:meth:`batch_sizes`, :attr:`learning_rate_scale`).
-        log_target: Regression: where the target is modelled on its log scale (a
-            :class:`~autokeras_lab.types.LogTarget`), :attr:`output_activation` is the
-            head that does it; None: a linear head.
     """
 
     kind: OutputKind = OutputKind.REGRESSION
@@ -92,19 +89,12 @@ class Task:
     train_rows: int = 0
     max_epochs: int = 0
     data_rows: int = 0
-    log_target: LogTarget | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", OutputKind(self.kind))
 
     @property
-    def output_activation(self) -> Any:
-        """The output layer's activation: a name, None (linear), or for a target on
-        its log scale a :class:`~autokeras_lab.layers.LogLink`."""
-        if self.kind is OutputKind.REGRESSION and self.log_target is not None:
-            from autokeras_lab.layers import LogLink
-
-            return LogLink(**dataclasses.asdict(self.log_target))
+    def output_activation(self) -> str | None:
         return _HEADS[self.kind][0]
 
     @property
@@ -151,27 +141,23 @@ class Task:
 
     @classmethod
     def for_data(cls, task: TaskKind, n_features: int, n_classes: int = 0, *,
-                 train_rows: int = 0, max_epochs: int = 0, data_rows: int = 0,
-                 log_target: LogTarget | None = None) -> Task:
+                 train_rows: int = 0, max_epochs: int = 0, data_rows: int = 0) -> Task:
         """The task of a data set: regression, or binary / multiclass by class count."""
         kind = TaskKind(task).output(n_classes)
         return cls(kind=kind, n_features=n_features, train_rows=train_rows,
                    max_epochs=max_epochs, data_rows=data_rows or train_rows,
-                   n_outputs=n_classes if kind is OutputKind.MULTICLASS else 1,
-                   log_target=log_target if kind is OutputKind.REGRESSION else None)
+                   n_outputs=n_classes if kind is OutputKind.MULTICLASS else 1)
 
     @classmethod
     def for_training(cls, task: TaskKind, n_features: int, n_classes: int = 0, *,
-                     fit_rows: int, budget: Budget, log_target: LogTarget | None = None
-                     ) -> Task:
+                     fit_rows: int, budget: Budget) -> Task:
         """The task of a model that trains on ``fit_rows`` rows under ``budget``: its
         epochs of :meth:`~autokeras_lab.types.Budget.rows_per_epoch` rows, at most
         :meth:`~autokeras_lab.types.Budget.epochs_for` of them, so that its
         learning-rate schedule spans the run a search's trial has."""
         epoch_rows = budget.rows_per_epoch(fit_rows)
         return cls.for_data(task, n_features, n_classes, train_rows=epoch_rows,
-                            data_rows=fit_rows, max_epochs=budget.epochs_for(epoch_rows),
-                            log_target=log_target)
+                            data_rows=fit_rows, max_epochs=budget.epochs_for(epoch_rows))
 
 
 def cosine_adamw(hp: keras_tuner.HyperParameters, task: Task) -> keras.optimizers.Optimizer:

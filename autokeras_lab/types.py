@@ -30,7 +30,6 @@ __all__ = [
     "INPUT_TRANSFORMS",
     "MAX_EPOCHS",
     "SAMPLED_EPOCHS_ABOVE",
-    "TARGET_LINKS",
     "TASK_CHOICES",
     "TRIAL_ROWS",
     "Budget",
@@ -38,7 +37,6 @@ __all__ = [
     "InferenceBudget",
     "InferenceCost",
     "InputTransform",
-    "LogTarget",
     "ModelKind",
     "OutputKind",
     "RetrainKind",
@@ -205,74 +203,6 @@ class SplitSizes:
                     f"trains on {self.folds - 1}/{self.folds} of them and validates on the "
                     f"rest) / {self.test} held-out test rows")
         return f"{self.train} train / {self.val} validation / {self.test} held-out test rows"
-
-
-#: How a regression network's head reaches the target: ``identity`` (a linear output in
-#: the standardised target), ``log`` (the exponential of a linear output: see
-#: :class:`LogTarget`), ``auto`` (``log`` for a positive target skewed to the right).
-TARGET_LINKS = ("auto", "identity", "log")
-
-
-@dataclass(frozen=True, kw_only=True)
-class LogTarget:
-    """A positive regression target that the network's head models on its log scale.
-
-    The head's linear output ``z`` becomes ``exp(log_mean + log_scale * z)``, clipped
-    to ``[low, high]`` on the log scale, and is then standardised like any regression
-    output, ``(y - mean) / scale``: the loss, the metrics, ensembles and serving see
-    the target as they do with a linear head, and the network fits effects that
-    multiply (a price: carat times colour times clarity) with sums. The clip keeps a
-    row far outside the training rows from an exponential's extrapolation: a
-    prediction stays within a tenth (on the log scale) of the training targets' range.
-
-    Attributes:
-        log_mean, log_scale: Mean and standard deviation of ``log(y)`` on the training
-            rows (the head's output starts at their geometric mean).
-        low, high: The clip on the log scale.
-        mean, scale: The target's standardisation (the preprocessor's).
-    """
-
-    log_mean: float
-    log_scale: float
-    low: float
-    high: float
-    mean: float
-    scale: float
-
-    #: How far beyond the training targets (on the log scale) the head may predict.
-    MARGIN = 0.1
-    #: ``auto`` takes the log scale above this skewness (Fisher-Pearson) of the target.
-    SKEWNESS = 1.0
-
-    @classmethod
-    def fit(cls, y: Any, link: str = "auto") -> LogTarget | None:
-        """The log head for targets ``y`` under ``link`` (see :data:`TARGET_LINKS`), or
-        None for a linear head.
-
-        Raises:
-            ValueError: ``link`` is ``log`` and a target is not positive.
-        """
-        import numpy as np
-
-        if link not in TARGET_LINKS:
-            raise ValueError(f"target_link must be one of {', '.join(TARGET_LINKS)}, "
-                             f"got {link!r}")
-        values = np.asarray(y, dtype=np.float64).reshape(-1)
-        if link == "identity" or not len(values):
-            return None
-        if values.min() <= 0:
-            if link == "log":
-                raise ValueError(f"target_link log needs a positive target; the smallest "
-                                 f"is {values.min():g} (use identity or auto)")
-            return None
-        std = values.std()
-        skew = float(np.mean((values - values.mean()) ** 3) / std**3) if std > 0 else 0.0
-        if link == "auto" and skew <= cls.SKEWNESS:
-            return None
-        logs = np.log(values)
-        return cls(log_mean=float(logs.mean()), log_scale=float(logs.std() or 1.0),
-                   low=float(logs.min() - cls.MARGIN), high=float(logs.max() + cls.MARGIN),
-                   mean=float(values.mean()), scale=float(std or 1.0))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -16,7 +16,7 @@ from autokeras_lab.cli._types import (
 )
 from autokeras_lab.metrics import METRICS
 from autokeras_lab.tuners import SAMPLERS
-from autokeras_lab.types import AUTO_TASK, TARGET_LINKS, TASK_CHOICES
+from autokeras_lab.types import AUTO_TASK, TASK_CHOICES
 
 TOP = 10
 
@@ -62,10 +62,6 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--concurrency", type=positive_int, help="most trials at once")
     parser.add_argument("--cv", type=positive_int, metavar="K",
                         help="K-fold cross-validation inside each trial (small tables)")
-    parser.add_argument("--target-link", choices=TARGET_LINKS,
-                        help="how a regression network reaches the target: log (an "
-                        "exponential head, for a positive target), identity (linear); "
-                        "default auto: log where the target is positive and skewed right")
     parser.add_argument("--ensemble-size", type=non_negative_int, metavar="N",
                         help="rounds of greedy ensemble selection over the finished trials "
                         "(default 25; 0: hand over the best trial alone)")
@@ -158,7 +154,6 @@ def run(args: argparse.Namespace) -> int:
             cv=args.cv,
             max_consecutive_failures=args.max_consecutive_failures,
             ensemble_size=args.ensemble_size,
-            target_link=args.target_link,
             pack=args.pack,
             refit=args.refit,
             max_latency_ms=args.max_latency_ms,
@@ -246,7 +241,6 @@ def _check_resume_flags(args: argparse.Namespace) -> str | None:
         "concurrency": (args.concurrency, stored.budget.concurrency),
         "cv": (args.cv, stored.cv),
         "ensemble_size": (args.ensemble_size, stored.ensemble_size),
-        "target_link": (args.target_link, stored.target_link),
         "no_pack": (None if args.pack is None else True, None if stored.pack else True),
         "no_refit": (None if args.refit is None else True, None if stored.refit else True),
         "max_latency_ms": (args.max_latency_ms, stored.max_latency_ms),

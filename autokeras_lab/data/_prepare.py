@@ -12,7 +12,7 @@ from sklearn.model_selection import train_test_split
 
 from autokeras_lab.data._datasets import Dataset
 from autokeras_lab.errors import UserError
-from autokeras_lab.types import INPUT_TRANSFORMS, InputTransform, LogTarget, SplitSizes, TaskKind
+from autokeras_lab.types import INPUT_TRANSFORMS, InputTransform, SplitSizes, TaskKind
 
 MAX_CATEGORIES = 50
 MAX_VAL_ROWS = 16_384  # the most validation rows of a split (see prepare)
@@ -166,10 +166,6 @@ class Preprocessor:
         target_mean, target_scale: Regression: the target is standardised for training
             and predictions come back in the target's units.
         classes: Classification: the class labels; the model predicts their indices.
-        log_target: Regression: the head that models the target on its log scale,
-            where ``target_link`` asked for it (see
-            :class:`~autokeras_lab.types.LogTarget`); the target is standardised the
-            same way either way, so it only tells how models are built.
         transforms: How numeric columns are scaled (``standard`` or ``quantile``); with
             several, the model input is one block of all columns per transform, side by
             side (an ensemble whose members were trained on different transforms).
@@ -181,7 +177,6 @@ class Preprocessor:
     target_mean: float = 0.0
     target_scale: float = 1.0
     classes: tuple[str, ...] = ()
-    log_target: LogTarget | None = None
     transforms: tuple[str, ...] = (STANDARD,)
 
     def __post_init__(self) -> None:
@@ -205,15 +200,9 @@ class Preprocessor:
 
     @classmethod
     def fit(cls, frame: pd.DataFrame, *, features: list[str], target: str, task: TaskKind,
-            classes: list[str] | None = None, rows: np.ndarray | None = None,
-            target_link: str = "auto") -> Preprocessor:
+            classes: list[str] | None = None, rows: np.ndarray | None = None) -> Preprocessor:
         """Fit on ``frame``'s rows at positions ``rows`` (default: all), a column at a
-        time (no copy of the table); ``target_link`` (regression) is one of
-        :data:`~autokeras_lab.types.TARGET_LINKS`.
-
-        Raises:
-            UserError: ``target_link`` is ``log`` and the target is not positive.
-        """
+        time (no copy of the table)."""
         def column(name: str) -> pd.Series:
             return frame[name] if rows is None else frame[name].iloc[rows]
 
@@ -221,12 +210,8 @@ class Preprocessor:
         if TaskKind(task) is TaskKind.CLASSIFICATION:
             return cls(columns=columns, target=target, task=task, classes=tuple(classes or ()))
         y = column(target).to_numpy(dtype=np.float64)
-        try:
-            log_target = LogTarget.fit(y, target_link)
-        except ValueError as exc:
-            raise UserError(f"target {target!r}: {exc}") from None
         return cls(columns=columns, target=target, task=task, target_mean=float(y.mean()),
-                   target_scale=float(y.std() or 1.0), log_target=log_target)
+                   target_scale=float(y.std() or 1.0))
 
     def transform_x(self, frame: pd.DataFrame, rows: np.ndarray | None = None) -> np.ndarray:
         """Model inputs for raw rows (``rows``: those of ``frame`` at these positions;
@@ -287,7 +272,6 @@ class Preprocessor:
             target_mean=float(raw["target_mean"]),
             target_scale=float(raw["target_scale"]),
             classes=tuple(str(c) for c in raw["classes"]),
-            log_target=LogTarget(**raw["log_target"]) if raw.get("log_target") else None,
             transforms=tuple(str(t) for t in raw.get("transforms", (STANDARD,))),
         )
 
@@ -482,7 +466,6 @@ def prepare(
     split_seed: int,
     class_weight: str = "none",
     cv: int = 1,
-    target_link: str = "auto",
 ) -> Prepared:
     """Split into train / validation / held-out test (stratified for classification)
     and fit the preprocessing on the training rows only. The validation split is
@@ -498,8 +481,6 @@ def prepare(
             folds (stratified for classification) for k-fold cross-validation per
             trial; the preprocessing is then fitted on all of those rows (still never
             on the test split).
-        target_link: How a regression network's head reaches the target (see
-            :data:`~autokeras_lab.types.TARGET_LINKS`).
     """
     frame = dataset.frame.reset_index(drop=True)
     index = np.arange(len(frame))
@@ -527,7 +508,6 @@ def prepare(
     pre = Preprocessor.fit(
         frame, rows=train if cv < 2 else rest, features=dataset.feature_columns,
         target=dataset.target, task=dataset.task, classes=dataset.classes,
-        target_link=target_link,
     )
 
     def arrays(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
