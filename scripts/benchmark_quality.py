@@ -39,6 +39,7 @@ against ours split by split, and the mean wall time; ``--json`` keeps every spli
     python scripts/benchmark_quality.py --compare before.json after.json  # a change, paired
     python scripts/benchmark_quality.py --curve b60.json b120.json b300.json  # by budget
     python scripts/benchmark_quality.py --datasets car --keep kept/  # each run's files stay
+    python scripts/benchmark_quality.py --tools ours --search-args "--seed {split}"  # per split
 """
 
 from __future__ import annotations
@@ -372,7 +373,8 @@ def run(datasets: list[str], tools: list[str], *, n_splits: int, budget: float |
                         started = time.perf_counter()
                         result = RUNNERS[tool](train, test, dataset.target, classes=classes,
                                                budget=budget, work=Path(work), seed=split,
-                                               search_args=search_args, epochs=grid_epochs,
+                                               search_args=split_args(search_args, split),
+                                               epochs=grid_epochs,
                                                autogluon_python=autogluon_python)
                     record = {"dataset": name, "split": split, "tool": tool,
                               "seconds": time.perf_counter() - started,
@@ -386,6 +388,15 @@ def run(datasets: list[str], tools: list[str], *, n_splits: int, budget: float |
                           f"({record['seconds']:.0f} s){again}\n")
                 out.flush()
     return records
+
+
+def split_args(search_args: tuple[str, ...], split: int) -> tuple[str, ...]:
+    """Our search's flags for a split (``split`` its index from 0): ``{split}`` in them
+    becomes it, so that ``--search-args "--seed {split}"`` gives each split's search
+    its own seed, and the random start-up's configurations differ from split to split
+    instead of being one sequence on every split (a lever that changes which
+    configurations a seed proposes is then measured over ten sequences, not one)."""
+    return tuple(arg.replace("{split}", str(split)) for arg in search_args)
 
 
 @contextlib.contextmanager
@@ -612,7 +623,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--grid-epochs", type=int, default=100,
                         help="most epochs of each grid fit (100, with early stopping)")
     parser.add_argument("--search-args", default="",
-                        help='more flags for our search, e.g. "--space plr_mlp --cv 5"')
+                        help='more flags for our search, e.g. "--space plr_mlp --cv 5"; '
+                        '{split} in them is the split\'s index from 0 ("--seed {split}": a '
+                        "seed a split)")
     parser.add_argument("--autogluon-python", metavar="PYTHON",
                         help="the interpreter of an environment with AutoGluon, for the "
                              "autogluon tool (its pins clash with ours)")

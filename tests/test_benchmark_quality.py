@@ -67,6 +67,23 @@ def test_later_splits_alone_are_the_rows_a_run_of_all_of_them_has(monkeypatch, c
     assert "--first-split 4 is not a split of --splits 3" in capsys.readouterr().err
 
 
+def test_a_seed_a_split_is_the_splits_index_in_our_flags(monkeypatch) -> None:
+    """``--search-args "--seed {split}"``: each split's search its own random start-up,
+    and the runs record the flags as given, so that a resumed run checks them."""
+    seen = []
+
+    def records_its_flags(train, test, target, search_args=(), **_):
+        seen.append(search_args)
+        return {"scores": {"rmse": 1.0}}
+
+    monkeypatch.setitem(quality.RUNNERS, "flags", records_its_flags)
+    records = quality.run(["concrete"], ["flags"], n_splits=3, budget=None, first_split=2,
+                          search_args=("--cv", "5", "--seed", "{split}"), out=io.StringIO())
+    assert seen == [("--cv", "5", "--seed", "1"), ("--cv", "5", "--seed", "2")]
+    assert {tuple(r["settings"]["search_args"]) for r in records} == {
+        ("--cv", "5", "--seed", "{split}")}
+
+
 def test_kept_runs_leave_their_files_to_look_into_and_others_leave_none(
         tmp_path, monkeypatch):
     seen = []
