@@ -109,7 +109,8 @@ def retrain_top(
     # did, stopping where the trial was best (the epochs are the search's record's).
     task = Task.for_training(dataset.task, prepared.preprocessor.n_inputs, len(dataset.classes),
                              fit_rows=len(prepared.y_train) + len(prepared.y_val),
-                             budget=exp.budget)
+                             budget=exp.budget,
+                             numeric_inputs=prepared.preprocessor.numeric_inputs)
     retrain_id = run_id()
     metric, direction = latest.metric, latest.direction
     results: list[RetrainedConfig] = []

@@ -81,6 +81,10 @@ class Task:
         data_rows: Rows of the table a model trains on (more than ``train_rows``
             where an epoch is a sample of them), for batch sizes and learning rates
             that fit the table (:meth:`batch_sizes`, :attr:`learning_rate_scale`).
+        numeric_inputs: The positions of the inputs that hold numeric columns (the
+            others are one-hot categories and booleans, 0 or 1), for a space that
+            treats them apart (:func:`~autokeras_lab.layers.periodic_embeddings`
+            embeds only these); ``None``: not known, every input taken as numeric.
     """
 
     kind: OutputKind = OutputKind.REGRESSION
@@ -89,9 +93,12 @@ class Task:
     train_rows: int = 0
     max_epochs: int = 0
     data_rows: int = 0
+    numeric_inputs: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", OutputKind(self.kind))
+        if self.numeric_inputs is not None:
+            object.__setattr__(self, "numeric_inputs", tuple(self.numeric_inputs))
 
     @property
     def output_activation(self) -> str | None:
@@ -141,23 +148,27 @@ class Task:
 
     @classmethod
     def for_data(cls, task: TaskKind, n_features: int, n_classes: int = 0, *,
-                 train_rows: int = 0, max_epochs: int = 0, data_rows: int = 0) -> Task:
+                 train_rows: int = 0, max_epochs: int = 0, data_rows: int = 0,
+                 numeric_inputs: tuple[int, ...] | None = None) -> Task:
         """The task of a data set: regression, or binary / multiclass by class count."""
         kind = TaskKind(task).output(n_classes)
         return cls(kind=kind, n_features=n_features, train_rows=train_rows,
                    max_epochs=max_epochs, data_rows=data_rows or train_rows,
-                   n_outputs=n_classes if kind is OutputKind.MULTICLASS else 1)
+                   n_outputs=n_classes if kind is OutputKind.MULTICLASS else 1,
+                   numeric_inputs=numeric_inputs)
 
     @classmethod
     def for_training(cls, task: TaskKind, n_features: int, n_classes: int = 0, *,
-                     fit_rows: int, budget: Budget) -> Task:
+                     fit_rows: int, budget: Budget,
+                     numeric_inputs: tuple[int, ...] | None = None) -> Task:
         """The task of a model that trains on ``fit_rows`` rows under ``budget``: its
         epochs of :meth:`~autokeras_lab.types.Budget.rows_per_epoch` rows, at most
         :meth:`~autokeras_lab.types.Budget.epochs_for` of them, so that its
         learning-rate schedule spans the run a search's trial has."""
         epoch_rows = budget.rows_per_epoch(fit_rows)
         return cls.for_data(task, n_features, n_classes, train_rows=epoch_rows,
-                            data_rows=fit_rows, max_epochs=budget.epochs_for(epoch_rows))
+                            data_rows=fit_rows, max_epochs=budget.epochs_for(epoch_rows),
+                            numeric_inputs=numeric_inputs)
 
 
 def cosine_adamw(hp: keras_tuner.HyperParameters, task: Task) -> keras.optimizers.Optimizer:

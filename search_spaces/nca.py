@@ -45,7 +45,7 @@ def build_model(hp: kt.HyperParameters, task: Task) -> keras.Model:
     optimizer = cosine_adamw(hp, task)
 
     rows_in = keras.Input(shape=(task.n_features,))
-    x = keras.layers.Dense(width)(periodic_embeddings(hp, rows_in))
+    x = keras.layers.Dense(width)(periodic_embeddings(hp, rows_in, task.numeric_inputs))
     for _ in range(blocks):
         h = keras.layers.Dense(width, activation="relu")(x)
         if dropout > 0:

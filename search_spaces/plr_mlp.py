@@ -32,7 +32,7 @@ def build_model(hp: kt.HyperParameters, task: Task) -> keras.Model:
     optimizer = cosine_adamw(hp, task)
 
     inputs = keras.Input(shape=(task.n_features,))
-    x = FeatureScale()(periodic_embeddings(hp, inputs))
+    x = FeatureScale()(periodic_embeddings(hp, inputs, task.numeric_inputs))
     for _ in range(depth):
         x = keras.layers.Dense(width, activation=activation)(x)
         if dropout > 0:

@@ -34,7 +34,7 @@ def build_model(hp: kt.HyperParameters, task: Task) -> keras.Model:
     optimizer = cosine_adamw(hp, task)
 
     inputs = keras.Input(shape=(task.n_features,))
-    x = periodic_embeddings(hp, inputs)
+    x = periodic_embeddings(hp, inputs, task.numeric_inputs)
     x = EnsembleInput(MEMBERS)(x)
     for _ in range(depth):
         x = keras.layers.Dense(width, activation="relu")(x)

@@ -191,6 +191,14 @@ class Preprocessor:
         """The width of one block of inputs: what a model of the search space takes."""
         return sum(c.width for c in self.columns)
 
+    @property
+    def numeric_inputs(self) -> tuple[int, ...]:
+        """The positions in one block of inputs that hold numeric columns (one each);
+        the others are one-hot categories and booleans."""
+        starts = np.cumsum([0] + [c.width for c in self.columns])
+        return tuple(int(start) for start, c in zip(starts, self.columns, strict=False)
+                     if c.kind == "numeric")
+
     def with_transforms(self, *transforms: str) -> Preprocessor:
         unknown = [t for t in transforms if t not in INPUT_TRANSFORMS]
         if unknown or not transforms:

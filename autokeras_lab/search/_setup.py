@@ -83,7 +83,8 @@ def set_up(experiment: Experiment, dataset: Dataset | None = None) -> Setup:
     epoch_rows = experiment.budget.rows_per_epoch(fit_rows)
     experiment = resolve_epochs(experiment, epoch_rows)
     task = Task.for_training(dataset.task, prepared.preprocessor.n_inputs, len(dataset.classes),
-                             fit_rows=fit_rows, budget=experiment.budget)
+                             fit_rows=fit_rows, budget=experiment.budget,
+                             numeric_inputs=prepared.preprocessor.numeric_inputs)
     import_tensorflow_quietly()  # before the space module imports keras
     space = experiment.model_space or load_space(experiment.space)
     derived = space.derive(task)
