@@ -1,9 +1,10 @@
 """An MLP with the recipe of recent tabular deep learning.
 
 - Periodic numeric embeddings with a linear layer and ReLU on top ("PLR", Gorishniy
-  et al. 2022): each input becomes sines and cosines of trainable frequencies, so
-  the network fits sharp and periodic effects of a single feature easily (the
-  embedding itself is a hyperparameter: on or off);
+  et al. 2022): each numeric input becomes sines and cosines of trainable
+  frequencies, so the network fits sharp and periodic effects of a single feature
+  easily (the embedding itself is a hyperparameter: on or off); one-hot categories
+  and booleans pass it by;
 - RealMLP's scaling layer on what the embedding gives (Holzmüller et al. 2024): a
   learnable scale per input, learning six times as fast as the dense layers;
 - one width for all hidden layers (as RealMLP and TabM use), dropout;

@@ -175,10 +175,11 @@ def test_the_quantile_transform_round_trips_through_preprocessing_json(tmp_path)
 @pytest.mark.slow
 @pytest.mark.parametrize("space", ["plr_mlp", "tabm", "nca"])
 def test_a_model_of_our_layers_loads_in_safe_mode_in_a_fresh_process(space, tmp_path) -> None:
-    """The default space's periodic embedding, TabM's members and their loss, and the
-    retrieval model's memory of rows and its vote are ours: a new process that only
-    runs `predict` must find them (registered on loading), with safe mode on, and
-    predict what the model predicted here."""
+    """The default space's periodic embedding (of the numeric inputs, the category's
+    passed by), TabM's members and their loss, and the retrieval model's memory of rows
+    and its vote are ours: a new process that only runs `predict` must find them
+    (registered on loading), with safe mode on, and predict what the model predicted
+    here."""
     import subprocess
     import sys
 
@@ -188,10 +189,11 @@ def test_a_model_of_our_layers_loads_in_safe_mode_in_a_fresh_process(space, tmp_
     from autokeras_lab.spaces import load_space
 
     rng = np.random.default_rng(3)
-    frame = pd.DataFrame({"a": rng.normal(size=40), "b": rng.exponential(size=40)})
-    frame["t"] = frame["a"] * 3 + frame["b"]
-    pre = Preprocessor.fit(frame, features=["a", "b"], target="t", task="regression")
-    task = Task.for_data("regression", pre.n_inputs)
+    frame = pd.DataFrame({"a": rng.normal(size=40), "c": rng.choice(["x", "y", "z"], 40),
+                          "b": rng.exponential(size=40)})
+    frame["t"] = frame["a"] * 3 + frame["b"] + (frame["c"] == "x")
+    pre = Preprocessor.fit(frame, features=["a", "c", "b"], target="t", task="regression")
+    task = Task.for_data("regression", pre.n_inputs, numeric_inputs=pre.numeric_inputs)
     hp = kt.HyperParameters()
     hp.values["embedding"] = True
     model = load_space(space).module.build_model(hp, task)

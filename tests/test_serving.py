@@ -72,7 +72,8 @@ def write_model(target: Path, kind: OutputKind, *, ensemble: bool) -> pd.DataFra
     task_kind = kind.task
     pre = Preprocessor.fit(frame, features=[c for c in frame.columns if c != "t"], target="t",
                            task=task_kind, classes=classes)
-    task = Task.for_data(task_kind, pre.n_inputs, len(classes))
+    task = Task.for_data(task_kind, pre.n_inputs, len(classes),
+                         numeric_inputs=pre.numeric_inputs)  # as a search's: numbers embedded
 
     def model(space: str, transform: str = "quantile"):
         loaded = load_space(space)

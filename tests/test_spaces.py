@@ -193,3 +193,57 @@ def test_the_scaling_layer_scales_each_input_and_learns_as_many_times_as_fast(
     loaded = keras.saving.load_model(path, safe_mode=True)
     np.testing.assert_allclose(loaded.predict_on_batch(x), model.predict_on_batch(x),
                                rtol=1e-6)
+
+
+def test_the_embedding_embeds_the_numeric_inputs_and_the_categories_follow_unchanged(
+        tmp_path) -> None:
+    """A table's one-hot categories and booleans are not embedded (a bit's embedding is
+    an affine map of it, which the next dense layer already is): only the numeric
+    columns' inputs are, wherever they lie; a table without numeric columns declares
+    no embedding at all; a task that does not say which inputs are numeric embeds them
+    all. The model saves and loads in safe mode."""
+    import keras
+    import keras_tuner as kt
+    import numpy as np
+    import pandas as pd
+
+    from autokeras_lab.data import Preprocessor
+    from autokeras_lab.layers import FeatureScale
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=60), "colour": rng.choice(["r", "g", "b"], 60),
+                          "b": rng.exponential(size=60), "flag": rng.choice(["yes", "no"], 60)})
+    frame["t"] = frame["a"] + frame["b"]
+    pre = Preprocessor.fit(frame, features=["a", "colour", "b", "flag"], target="t",
+                           task="regression")
+    assert pre.n_inputs == 6 and pre.numeric_inputs == (0, 4)  # a, 3 colours, b, flag
+
+    space = load_space("plr_mlp")
+
+    def embedded(task: Task) -> tuple[int, int]:
+        """(inputs embedded, width of what the dense layers get)"""
+        hp = kt.HyperParameters()
+        hp.values.update({"embedding": True, "embedding_dim": 5})
+        model = space.module.build_model(hp, task)
+        kernel = next(w for w in model.weights if len(w.shape) == 3)  # one map a feature
+        scale = next(layer for layer in model.layers if isinstance(layer, FeatureScale))
+        return kernel.shape[0], scale.output.shape[-1]
+
+    known = Task.for_data("regression", pre.n_inputs, numeric_inputs=pre.numeric_inputs)
+    assert embedded(known) == (2, 2 * 5 + 4)  # a and b embedded; 3 colours and flag as they are
+    assert embedded(Task(n_features=6)) == (6, 6 * 5)
+
+    categories = Task.for_data("regression", 4, numeric_inputs=())
+    names = set(space.derive(categories).names)
+    assert not names & {"embedding", "frequencies", "frequency_scale", "embedding_dim"}
+    assert "width" in names
+
+    hp = kt.HyperParameters()
+    hp.values["embedding"] = True
+    model = space.module.build_model(hp, known)
+    x = pre.transform_x(frame)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(loaded.predict_on_batch(x), model.predict_on_batch(x),
+                               rtol=1e-5, atol=1e-6)
