@@ -107,10 +107,9 @@ def retrain_top(
     space = load_space(latest.space)
     # The search's schedule: a retrained model's learning rate decays as its trial's
     # did, stopping where the trial was best (the epochs are the search's record's).
-    task = Task.for_training(dataset.task, prepared.preprocessor.n_inputs, len(dataset.classes),
+    task = Task.for_training(dataset.task, prepared.preprocessor, len(dataset.classes),
                              fit_rows=len(prepared.y_train) + len(prepared.y_val),
-                             budget=exp.budget,
-                             numeric_inputs=prepared.preprocessor.numeric_inputs)
+                             budget=exp.budget)
     retrain_id = run_id()
     metric, direction = latest.metric, latest.direction
     results: list[RetrainedConfig] = []

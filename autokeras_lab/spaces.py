@@ -38,7 +38,7 @@ import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from autokeras_lab.distributions import optuna_space
 from autokeras_lab.errors import SpaceError, UserError, one_line
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DerivedSpace",
+    "Inputs",
     "SearchSpace",
     "Task",
     "available_spaces",
@@ -158,17 +159,29 @@ class Task:
                    numeric_inputs=numeric_inputs)
 
     @classmethod
-    def for_training(cls, task: TaskKind, n_features: int, n_classes: int = 0, *,
-                     fit_rows: int, budget: Budget,
-                     numeric_inputs: tuple[int, ...] | None = None) -> Task:
-        """The task of a model that trains on ``fit_rows`` rows under ``budget``: its
-        epochs of :meth:`~autokeras_lab.types.Budget.rows_per_epoch` rows, at most
+    def for_training(cls, task: TaskKind, inputs: Inputs, n_classes: int = 0, *,
+                     fit_rows: int, budget: Budget) -> Task:
+        """The task of a model that trains on ``fit_rows`` rows under ``budget``, on the
+        inputs of ``inputs`` (the data's preprocessor: their width and which are
+        numeric, read from the one place): its epochs of
+        :meth:`~autokeras_lab.types.Budget.rows_per_epoch` rows, at most
         :meth:`~autokeras_lab.types.Budget.epochs_for` of them, so that its
         learning-rate schedule spans the run a search's trial has."""
         epoch_rows = budget.rows_per_epoch(fit_rows)
-        return cls.for_data(task, n_features, n_classes, train_rows=epoch_rows,
+        return cls.for_data(task, inputs.n_inputs, n_classes, train_rows=epoch_rows,
                             data_rows=fit_rows, max_epochs=budget.epochs_for(epoch_rows),
-                            numeric_inputs=numeric_inputs)
+                            numeric_inputs=inputs.numeric_inputs)
+
+
+class Inputs(Protocol):
+    """What a model's inputs are, as :class:`~autokeras_lab.data.Preprocessor` says
+    (the data layer's, which this one does not import)."""
+
+    @property
+    def n_inputs(self) -> int: ...
+
+    @property
+    def numeric_inputs(self) -> tuple[int, ...]: ...
 
 
 def cosine_adamw(hp: keras_tuner.HyperParameters, task: Task) -> keras.optimizers.Optimizer:

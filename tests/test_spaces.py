@@ -209,6 +209,7 @@ def test_the_embedding_embeds_the_numeric_inputs_and_the_categories_follow_uncha
 
     from autokeras_lab.data import Preprocessor
     from autokeras_lab.layers import FeatureScale
+    from autokeras_lab.types import Budget
 
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"a": rng.normal(size=60), "colour": rng.choice(["r", "g", "b"], 60),
@@ -229,7 +230,8 @@ def test_the_embedding_embeds_the_numeric_inputs_and_the_categories_follow_uncha
         scale = next(layer for layer in model.layers if isinstance(layer, FeatureScale))
         return kernel.shape[0], scale.output.shape[-1]
 
-    known = Task.for_data("regression", pre.n_inputs, numeric_inputs=pre.numeric_inputs)
+    known = Task.for_training("regression", pre, fit_rows=60, budget=Budget(max_epochs=5))
+    assert (known.n_features, known.numeric_inputs) == (6, (0, 4))  # a search's task
     assert embedded(known) == (2, 2 * 5 + 4)  # a and b embedded; 3 colours and flag as they are
     assert embedded(Task(n_features=6)) == (6, 6 * 5)
 

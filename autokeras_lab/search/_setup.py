@@ -82,9 +82,8 @@ def set_up(experiment: Experiment, dataset: Dataset | None = None) -> Setup:
     fit_rows = len(prepared.folds[0]["x_train"]) if prepared.folds else len(prepared.x_train)
     epoch_rows = experiment.budget.rows_per_epoch(fit_rows)
     experiment = resolve_epochs(experiment, epoch_rows)
-    task = Task.for_training(dataset.task, prepared.preprocessor.n_inputs, len(dataset.classes),
-                             fit_rows=fit_rows, budget=experiment.budget,
-                             numeric_inputs=prepared.preprocessor.numeric_inputs)
+    task = Task.for_training(dataset.task, prepared.preprocessor, len(dataset.classes),
+                             fit_rows=fit_rows, budget=experiment.budget)
     import_tensorflow_quietly()  # before the space module imports keras
     space = experiment.model_space or load_space(experiment.space)
     derived = space.derive(task)
