@@ -59,11 +59,6 @@ def periodic_embeddings(hp: Any, inputs: Any, numeric: Sequence[int] | None = No
     default; the inputs themselves when off), its ``frequencies``, their
     ``frequency_scale`` and each feature's ``embedding_dim``.
 
-    Each number's own value goes to the network beside its embedding (RealMLP's
-    "densenet" variant of the embedding, Holzmüller et al. 2024): the embedding adds
-    sharp and periodic effects of a feature, and what a plain network reads from the
-    value itself (a smooth, monotone trend) is still there for the first dense layer.
-
     ``numeric``: the positions of the numeric inputs (a space passes
     :attr:`~autokeras_lab.spaces.Task.numeric_inputs`; ``None``: every input). Only
     they are embedded, as in the paper; the others (one-hot categories, booleans) follow
@@ -80,16 +75,15 @@ def periodic_embeddings(hp: Any, inputs: Any, numeric: Sequence[int] | None = No
     sigma = hp.Float("frequency_scale", 0.01, 10.0, sampling="log")
     dim = hp.Int("embedding_dim", 4, 32, sampling="log")
     everything = len(positions) == n_inputs
-    numbers = inputs if everything else Columns(positions)(inputs)
-    x = PeriodicEmbedding(frequencies, sigma)(numbers)
+    x = PeriodicEmbedding(frequencies, sigma)(inputs if everything else Columns(positions)(inputs))
     x = keras.layers.EinsumDense(  # one linear map per feature
         "bfc,fcd->bfd", output_shape=(len(positions), dim), bias_axes="fd"
     )(x)
     x = keras.layers.Flatten()(keras.layers.ReLU()(x))
-    parts = [numbers, x]  # each number's own value beside its embedding
-    if not everything:
-        parts.append(Columns(sorted(set(range(n_inputs)) - set(positions)))(inputs))
-    return keras.layers.Concatenate()(parts)
+    if everything:
+        return x
+    others = sorted(set(range(n_inputs)) - set(positions))
+    return keras.layers.Concatenate()([x, Columns(others)(inputs)])
 
 
 @keras.saving.register_keras_serializable(package="autokeras_lab")
