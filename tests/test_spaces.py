@@ -244,6 +244,9 @@ def test_the_embedding_embeds_the_numeric_inputs_and_the_categories_follow_uncha
     hp.values["embedding"] = True
     model = space.module.build_model(hp, known)
     x = pre.transform_x(frame)
+    scale = next(layer for layer in model.layers if isinstance(layer, FeatureScale))
+    given = np.asarray(keras.Model(model.inputs, scale.input)(x))  # what the scaling layer gets
+    np.testing.assert_allclose(given[:, -4:], x[:, [1, 2, 3, 5]])  # the bits, as they are
     path = tmp_path / "model.keras"
     model.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)

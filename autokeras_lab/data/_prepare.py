@@ -195,8 +195,8 @@ class Preprocessor:
     def numeric_inputs(self) -> tuple[int, ...]:
         """The positions in one block of inputs that hold numeric columns (one each);
         the others are one-hot categories and booleans."""
-        starts = np.cumsum([0] + [c.width for c in self.columns])
-        return tuple(int(start) for start, c in zip(starts, self.columns, strict=False)
+        starts = np.cumsum([0] + [c.width for c in self.columns])[:-1]  # each column's first
+        return tuple(int(start) for start, c in zip(starts, self.columns, strict=True)
                      if c.kind == "numeric")
 
     def with_transforms(self, *transforms: str) -> Preprocessor:
