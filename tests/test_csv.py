@@ -27,8 +27,7 @@ def test_column_types_are_inferred_and_encoded(tmp_path: Path) -> None:
     assert kinds == {"size": "numeric", "colour": "categorical", "organic": "boolean"}
     colour = next(c for c in prepared.preprocessor.columns if c.name == "colour")
     assert set(colour.categories) == {"blue", "green", "red", "__missing__"}
-    # size and its logarithm (a size is never negative), 4 colours, organic
-    assert prepared.x_train.shape[1] == 2 + 4 + 1 and np.isfinite(prepared.x_train).all()
+    assert prepared.x_train.shape[1] == 1 + 4 + 1 and np.isfinite(prepared.x_train).all()
 
 
 def test_unseen_category_at_predict_time_encodes_as_all_zeros(tmp_path: Path) -> None:
@@ -36,7 +35,7 @@ def test_unseen_category_at_predict_time_encodes_as_all_zeros(tmp_path: Path) ->
     pre = prepare(ds, test_fraction=0.1, val_fraction=0.2, split_seed=0).preprocessor
     row = pd.DataFrame({"size": [90.0], "colour": ["purple"], "organic": ["no"]})
     x = pre.transform_x(row)
-    assert x[0, 2:6].tolist() == [0, 0, 0, 0]  # after size and its logarithm
+    assert x[0, 1:5].tolist() == [0, 0, 0, 0]
 
 
 def test_categories_come_from_the_training_split_only(tmp_path: Path) -> None:

@@ -217,8 +217,7 @@ def test_the_embedding_embeds_the_numeric_inputs_and_the_categories_follow_uncha
     frame["t"] = frame["a"] + frame["b"]
     pre = Preprocessor.fit(frame, features=["a", "colour", "b", "flag"], target="t",
                            task="regression")
-    # a, 3 colours, b and its logarithm (b is never negative; a is), flag
-    assert pre.n_inputs == 7 and pre.numeric_inputs == (0, 4, 5)
+    assert pre.n_inputs == 6 and pre.numeric_inputs == (0, 4)  # a, 3 colours, b, flag
 
     space = load_space("plr_mlp")
 
@@ -232,8 +231,8 @@ def test_the_embedding_embeds_the_numeric_inputs_and_the_categories_follow_uncha
         return kernel.shape[0], scale.output.shape[-1]
 
     known = Task.for_training("regression", pre, fit_rows=60, budget=Budget(max_epochs=5))
-    assert (known.n_features, known.numeric_inputs) == (7, (0, 4, 5))  # a search's task
-    assert embedded(known) == (3, 3 * 5 + 4)  # a, b, log b embedded; colours and flag as they are
+    assert (known.n_features, known.numeric_inputs) == (6, (0, 4))  # a search's task
+    assert embedded(known) == (2, 2 * 5 + 4)  # a and b embedded; 3 colours and flag as they are
     assert embedded(Task(n_features=6)) == (6, 6 * 5)
 
     categories = Task.for_data("regression", 4, numeric_inputs=())
@@ -247,7 +246,7 @@ def test_the_embedding_embeds_the_numeric_inputs_and_the_categories_follow_uncha
     x = pre.transform_x(frame)
     scale = next(layer for layer in model.layers if isinstance(layer, FeatureScale))
     given = np.asarray(keras.Model(model.inputs, scale.input)(x))  # what the scaling layer gets
-    np.testing.assert_allclose(given[:, -4:], x[:, [1, 2, 3, 6]])  # the bits, as they are
+    np.testing.assert_allclose(given[:, -4:], x[:, [1, 2, 3, 5]])  # the bits, as they are
     path = tmp_path / "model.keras"
     model.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)

@@ -12,7 +12,7 @@ from autokeras_lab.spaces import Task, load_space
 from autokeras_lab.trainable import TrialSettings, derive_seed, train_trial
 from autokeras_lab.types import Direction
 
-TASK = Task(n_features=16)  # concrete: its 8 numbers, each with its logarithm beside it
+TASK = Task(n_features=8)
 
 
 @pytest.fixture(scope="module")

@@ -32,12 +32,7 @@ class ColumnSpec:
     ``numeric``: missing values get the median, then standardisation or, with the
     ``quantile`` transform, scikit-learn's ``QuantileTransformer`` to a normal
     distribution (robust to skewed columns; its fitted ``quantiles`` are kept here as
-    plain numbers). A numeric column that is never negative in training and takes
-    more than two values gives a second input beside it, under either transform: its
-    logarithm (``log1p``), standardised (``log_mean``, ``log_scale``). A network then
-    forms a ratio or a power of such columns (water to cement, a dose over time) as a
-    sum of its inputs, which it can only approximate from the values themselves.
-    ``boolean``:
+    plain numbers). ``boolean``:
     true/false (or yes/no) become 1/0, missing ones the most common value.
     ``categorical``: one-hot over the training categories; missing is a category of its
     own; above ``MAX_CATEGORIES`` the rarest share one ``__other__`` column; a value
@@ -51,14 +46,10 @@ class ColumnSpec:
     scale: float = 1.0
     categories: tuple[str, ...] = ()
     quantiles: tuple[float, ...] = ()
-    log_mean: float | None = None  # None: no logarithm beside the column
-    log_scale: float = 1.0
 
     @property
     def width(self) -> int:
-        if self.kind == "categorical":
-            return len(self.categories)
-        return 1 if self.log_mean is None else 2
+        return len(self.categories) if self.kind == "categorical" else 1
 
     @classmethod
     def fit(cls, column: pd.Series) -> ColumnSpec:
@@ -76,7 +67,7 @@ class ColumnSpec:
             filled = np.where(np.isfinite(values), values, fill)
             scale = float(filled.std()) or 1.0
             return cls(name=name, kind="numeric", fill=fill, mean=float(filled.mean()),
-                       scale=scale, quantiles=_fit_quantiles(filled), **_fit_log(filled))
+                       scale=scale, quantiles=_fit_quantiles(filled))
         counts = _as_text(column).value_counts()
         categories = [str(c) for c in counts.index[:MAX_CATEGORIES]]
         if len(counts) > MAX_CATEGORIES:
@@ -95,13 +86,8 @@ class ColumnSpec:
                 )
             values = np.where(np.isfinite(values), values, self.fill)
             if numeric == QUANTILE and self.quantiles:
-                scaled = _quantile_transformer(self.quantiles).transform(values[:, None])
-            else:
-                scaled = ((values - self.mean) / self.scale)[:, None]
-            if self.log_mean is None:
-                return scaled
-            logs = (np.log1p(np.maximum(values, 0.0)) - self.log_mean) / self.log_scale
-            return np.column_stack([scaled[:, 0], logs])
+                return _quantile_transformer(self.quantiles).transform(values[:, None])
+            return ((values - self.mean) / self.scale)[:, None]
         if self.kind == "boolean":
             bits = _to_bits(column, self.name)
             return np.where(np.isfinite(bits), bits, self.fill)[:, None]
@@ -114,15 +100,6 @@ class ColumnSpec:
         rows = np.flatnonzero(np.isfinite(positions))
         out[rows, positions[rows].astype(int)] = 1.0
         return out
-
-
-def _fit_log(values: np.ndarray) -> dict[str, float]:
-    """The standardisation of ``log1p`` of a column never negative that takes more
-    than two values (see :class:`ColumnSpec`); ``{}`` for any other column."""
-    if values.min() < 0 or np.unique(values).size <= 2:
-        return {}
-    logs = np.log1p(values)
-    return {"log_mean": float(logs.mean()), "log_scale": float(logs.std()) or 1.0}
 
 
 def _fit_quantiles(values: np.ndarray) -> tuple[float, ...]:
@@ -216,12 +193,11 @@ class Preprocessor:
 
     @property
     def numeric_inputs(self) -> tuple[int, ...]:
-        """The positions in one block of inputs that hold numeric columns (a column
-        and, beside it, its logarithm where it has one); the others are one-hot
-        categories and booleans."""
+        """The positions in one block of inputs that hold numeric columns (one each);
+        the others are one-hot categories and booleans."""
         starts = np.cumsum([0] + [c.width for c in self.columns])[:-1]  # each column's first
-        return tuple(int(start) + i for start, c in zip(starts, self.columns, strict=True)
-                     if c.kind == "numeric" for i in range(c.width))
+        return tuple(int(start) for start, c in zip(starts, self.columns, strict=True)
+                     if c.kind == "numeric")
 
     def with_transforms(self, *transforms: str) -> Preprocessor:
         unknown = [t for t in transforms if t not in INPUT_TRANSFORMS]
@@ -294,8 +270,6 @@ class Preprocessor:
                 mean=float(c["mean"]), scale=float(c["scale"]),
                 categories=tuple(str(v) for v in c["categories"]),
                 quantiles=tuple(float(q) for q in c.get("quantiles", ())),
-                log_mean=None if c.get("log_mean") is None else float(c["log_mean"]),
-                log_scale=float(c.get("log_scale", 1.0)),
             )
             for c in raw["columns"]
         )

@@ -153,13 +153,8 @@ def _column_inputs(spec: ColumnSpec, table: Any, value: Any, transform: str) -> 
     x = tf.where(tf.math.is_nan(value), fill, value)
     x = tf.where(tf.math.is_inf(x), fill, x)
     if transform == QUANTILE and spec.quantiles:
-        scaled = _quantile_normal(x, np.asarray(spec.quantiles, dtype=np.float64))
-    else:
-        scaled = (x - spec.mean) / spec.scale
-    if spec.log_mean is None:
-        return scaled[:, None]
-    logs = (tf.math.log(tf.maximum(x, 0.0) + 1.0) - spec.log_mean) / spec.log_scale
-    return tf.stack([scaled, logs], axis=1)
+        return _quantile_normal(x, np.asarray(spec.quantiles, dtype=np.float64))[:, None]
+    return ((x - spec.mean) / spec.scale)[:, None]
 
 
 def _quantile_normal(x: Any, quantiles: np.ndarray) -> Any:
