@@ -4,6 +4,12 @@ Two tiers: ``python -m pytest -m "not slow"`` answers in under two minutes (unit
 tests, small in-process training); the tests marked ``slow`` start Ray, run real
 searches or drive a browser. A test that asks for the Ray session must be marked
 slow, so the fast tier never waits for Ray to start.
+
+With ``-n 2`` (the README's commands) pytest-xdist runs the tests in two processes,
+each with its own session: one Ray runtime each, started once, and each test file
+whole in one of them (``--dist loadfile``), so a module's shared search runs once.
+A slow test spends much of its time waiting on Ray and on processes that start up;
+two processes keep both cores busy meanwhile.
 """
 
 from __future__ import annotations
@@ -31,8 +37,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def ray_session() -> Iterator[None]:
-    """A real local Ray runtime, started once for the whole test session, the way a
-    search starts one (for tests marked slow only)."""
+    """A real local Ray runtime, started once for the whole test session (for each
+    pytest-xdist process), the way a search starts one (for tests marked slow only)."""
     import ray
 
     from autokeras_lab._env import quiet
