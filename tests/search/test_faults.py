@@ -185,9 +185,26 @@ def test_a_read_only_runs_directory_is_refused_before_thesearch_process() -> Non
 LOOPBACK = {"0100007F", "0000000000000000FFFF00000100007F", "00000000000000000000000001000000"}
 
 
+def _this_process_and_its_descendants() -> set[int]:
+    """This process and every process under it: the Ray runtime this session started
+    (its GCS and raylet are our children, its workers the raylet's), and not another
+    runtime on the machine, such as a cluster that `ray start` put up for another test
+    running beside this one."""
+    parent = {}
+    for proc in Path("/proc").iterdir():
+        try:
+            parent[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue  # not a process, or gone
+    ours = {os.getpid()}
+    while grown := {pid for pid, ppid in parent.items() if ppid in ours} - ours:
+        ours |= grown
+    return ours
+
+
 def _listening_sockets_of_ray() -> list[tuple[str, str]]:
     """(process, local address) of every listening TCP socket of this process and of
-    the Ray processes, from /proc (no extra tools)."""
+    the Ray processes it started, from /proc (no extra tools)."""
     listening = {}
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
@@ -195,12 +212,11 @@ def _listening_sockets_of_ray() -> list[tuple[str, str]]:
             if fields[3] == "0A":  # LISTEN
                 listening[fields[9]] = fields[1].split(":")[0]
     found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
+    for pid in _this_process_and_its_descendants():
+        proc = Path("/proc") / str(pid)
         try:
             command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            if "ray" not in command and int(proc.name) != os.getpid():
+            if "ray" not in command and pid != os.getpid():
                 continue
             for fd in (proc / "fd").iterdir():
                 target = os.readlink(fd)
