@@ -29,6 +29,7 @@ from autokeras_lab.cluster import configure_devices, trial_resources
 from autokeras_lab.errors import UserError
 from autokeras_lab.leaderboard import Leaderboard
 from autokeras_lab.types import Direction
+from tests.helpers import parent_pids
 
 MLP = Path(__file__).resolve().parents[1] / "search_spaces" / "mlp.py"
 
@@ -59,14 +60,7 @@ def _kill_processes_under(marker: str) -> None:
                 pids.add(int(entry.name))
         except OSError:
             continue
-    children = set()
-    for entry in Path("/proc").iterdir():
-        try:
-            stat = (entry / "stat").read_text()
-            if int(stat.rsplit(")", 1)[1].split()[1]) in pids:
-                children.add(int(entry.name))
-        except (OSError, ValueError, IndexError):
-            continue
+    children = {pid for pid, parent in parent_pids().items() if parent in pids}
     for pid in pids | children:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)

@@ -22,6 +22,7 @@ from autokeras_lab.types import Direction
 from tests.helpers import (
     assert_complete_and_unique,
     leaderboard_rows,
+    parent_pids,
     search_process,
     wait_for_trials,
 )
@@ -190,12 +191,7 @@ def _this_process_and_its_descendants() -> set[int]:
     (its GCS and raylet are our children, its workers the raylet's), and not another
     runtime on the machine, such as a cluster that `ray start` put up for another test
     running beside this one."""
-    parent = {}
-    for proc in Path("/proc").iterdir():
-        try:
-            parent[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue  # not a process, or gone
+    parent = parent_pids()
     ours = {os.getpid()}
     while grown := {pid for pid, ppid in parent.items() if ppid in ours} - ours:
         ours |= grown
