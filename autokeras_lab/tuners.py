@@ -18,8 +18,7 @@ Schedulers (Ray Tune's, all of which work beside an Optuna searcher):
 
 Samplers (Optuna's):
 
-* ``tpe``: multivariate TPE with the constant liar for parallel trials (the default);
-  its random start-up is the same for every seed (:data:`START_UP_SEED`).
+* ``tpe``: multivariate TPE with the constant liar for parallel trials (the default).
 * ``random``: independent uniform sampling, a baseline.
 * ``cmaes``: CMA-ES over the numeric hyperparameters (the categorical ones are sampled
   independently, which Optuna reports).
@@ -141,23 +140,10 @@ def build_scheduler(
     return SCHEDULERS[name].build(grace_period, reduction_factor, max_epochs)
 
 
-#: The seed of TPE's start-up draws, whatever the search's seed: every search of a space
-#: starts from the same random configurations, and ``--seed`` moves what follows (the
-#: sampler's proposals once it models the results, the folds, initial weights and data
-#: order). A search bounded by time depends on its start-up more than on any other
-#: draw (docs/benchmarks.md, "The default with other seeds"); this one is the start-up
-#: every default search has had, the one its measured figures come from.
-START_UP_SEED = 0
-
-
 def _tpe(seed: int) -> Any:
     import optuna
 
-    sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True)
-    # Optuna draws TPE's start-up from a RandomSampler of the sampler's own seed and
-    # offers no argument for another; replaced here (tests/test_tuners.py pins it).
-    sampler._random_sampler = optuna.samplers.RandomSampler(seed=START_UP_SEED)
-    return sampler
+    return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True)
 
 
 def _random(seed: int) -> Any:

@@ -58,35 +58,6 @@ def test_every_sampler_is_seeded_the_same_way(name: str) -> None:
     assert proposals() == proposals()
 
 
-def test_tpe_starts_every_seed_from_the_same_configurations_then_follows_its_seed() -> None:
-    """A search's start-up is one design for every seed (``START_UP_SEED``); the
-    configurations the sampler proposes from its model of the results follow the
-    search's seed."""
-    import optuna
-
-    from autokeras_lab.tuners import START_UP_SEED
-
-    startup = build_sampler("tpe", seed=0)._n_startup_trials
-
-    def proposals(seed: int) -> list[tuple[float, str]]:
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study = optuna.create_study(sampler=build_sampler("tpe", seed=seed))
-        study.optimize(lambda t: t.suggest_float("x", 0, 1)
-                       + (t.suggest_categorical("kind", ["a", "b"]) == "a"),
-                       n_trials=startup + 4)
-        return [(t.params["x"], t.params["kind"]) for t in study.trials]
-
-    fixed = optuna.samplers.TPESampler(seed=START_UP_SEED, multivariate=True,
-                                       constant_liar=True)
-    plain = optuna.create_study(sampler=fixed)
-    plain.optimize(lambda t: t.suggest_float("x", 0, 1)
-                   + (t.suggest_categorical("kind", ["a", "b"]) == "a"), n_trials=startup)
-    first, other = proposals(START_UP_SEED), proposals(START_UP_SEED + 7)
-    assert first[:startup] == other[:startup] == [
-        (t.params["x"], t.params["kind"]) for t in plain.trials]
-    assert first[startup:] != other[startup:]
-
-
 def test_the_gp_sampler_runs_with_pytorch_and_says_how_to_get_it_without() -> None:
     import importlib.util
 
