@@ -140,19 +140,23 @@ def test_same_seed_proposes_the_same_first_configurations(ray_session, tmp_path:
     assert all(math.isfinite(c["learning_rate"]) for c in first)
 
 
+# The shortest time budget that leaves a slow, shared CI machine room for a Ray worker
+# to start and train an epoch (20 s once left it none: the search had no model at all).
+EPOCH_BUDGET_S = 60
+
+
 @pytest.mark.slow
 def test_time_budget_ends_the_search_before_the_trial_count(ray_session, tmp_path: Path) -> None:
-    """The budget is the shortest that leaves a slow, shared CI machine room for a
-    worker to start and train an epoch (20 s once left it none: no model at all)."""
-    exp = load_experiment("concrete").with_overrides(cv=1, trials=10_000, max_epochs=5, time_budget_s=60)
+    exp = load_experiment("concrete").with_overrides(
+        cv=1, trials=10_000, max_epochs=5, time_budget_s=EPOCH_BUDGET_S)
     out = io.StringIO()
     result = run_search(exp, runs_dir=tmp_path, out=out)
     assert result.status == "completed"
     assert 1 <= len(result.trials) < 10_000
-    assert result.wall_seconds < 60 + 120  # the search plus start-up, evaluation and export
+    assert result.wall_seconds < EPOCH_BUDGET_S + 120  # plus start-up, evaluation and export
     # a refit would have had 15 s: the trials had the whole budget, and the search says so
-    assert "no refit: a 60 s budget is too short to keep time for one (25% of a budget " \
-        "of 120 s or more); the trials had all of it" in out.getvalue()
+    assert f"no refit: a {EPOCH_BUDGET_S} s budget is too short to keep time for one (25% of " \
+        "a budget of 120 s or more); the trials had all of it" in out.getvalue()
     assert result.export_dir is not None
     assert "refit" not in json.loads((result.export_dir / "card.json").read_text())
 
@@ -166,7 +170,8 @@ def test_a_trial_the_time_budget_cuts_short_keeps_the_epochs_it_trained(
     handed over, not lost (before, this search had no model at all). Without the
     refit, so that the whole budget is the trial's."""
     exp = load_experiment("concrete").with_overrides(
-        cv=1, trials=1, max_epochs=100_000, patience=100_000, time_budget_s=60, refit=False)
+        cv=1, trials=1, max_epochs=100_000, patience=100_000, time_budget_s=EPOCH_BUDGET_S,
+        refit=False)
     result = run_search(exp, runs_dir=tmp_path)
     [trial] = result.trials
     assert trial.status == "stopped_early"
