@@ -1,6 +1,7 @@
-"""Per-epoch cost on concrete: Keras ``model.fit`` against our compiled epoch, and K
+"""Per-epoch cost on concrete: Keras ``model.fit`` against our compiled epoch, K
 models trained packed (one graph call an epoch) against one model and against K
-models one after another.
+models one after another, and the packed update fused (Adam's kernel, one op a
+variable: ``packing.fused_adam``) against Keras' own ``apply``.
 
 Runs everything side by side in one process, on the same data and batch sizes, and
 prints milliseconds per epoch and the ratios. Each epoch includes the validation
@@ -9,6 +10,7 @@ models (each its own training rows), built from the same configuration.
 
     python scripts/benchmark_epoch.py [--epochs 40] [--batches 16,32,64,128]
         [--packs 1,3,5,10] [--pack-batches 32,128] [--space mlp] [--dropout 0.0]
+        [--no-fused]
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pack-batches", default="32,128", help="batch sizes for packing")
     parser.add_argument("--space", default="mlp", help="search space of the packed models")
     parser.add_argument("--dropout", type=float, default=0.0, help="dropout of the packed models")
+    parser.add_argument("--no-fused", dest="fused", action="store_false",
+                        help="skip the fused update against Keras' apply")
     args = parser.parse_args(argv)
     import_tensorflow_quietly()
     configure_threads(1)  # as in a trial with one CPU
@@ -42,6 +46,8 @@ def main(argv: list[str] | None = None) -> None:
         packed_against_one(args.epochs, [int(k) for k in args.packs.split(",")],
                            [int(b) for b in args.pack_batches.split(",")], args.space,
                            args.dropout)
+    if args.fused:
+        fused_against_keras(args.epochs)
 
 
 def timed(run: Callable[[], object], epochs: int) -> float:
@@ -131,6 +137,60 @@ def packed_against_one(epochs: int, packs: list[int], batches: list[int], space_
             print(f"{batch:>5}  {k:>3}  {one_ms:>7.1f}  {timings[True]:>9.1f}  "
                   f"{timings[True] / one_ms:>9.2f}x  {timings[False]:>20.1f}  "
                   f"{timings[False] / timings[True]:>7.2f}x")
+
+
+#: networks of the default space that seed 0's concrete searches train (trials 5, 10, 2)
+DEFAULT_SPACE_NETWORKS = {
+    "2 x 44, embedding, batches of 16": {
+        "num_layers": 2, "width": 44, "activation": "silu", "dropout": 0.15,
+        "weight_decay": 2e-6, "learning_rate": 2.4e-3, "batch_size": 16, "embedding": True,
+        "frequencies": 16, "frequency_scale": 1.0, "embedding_dim": 5},
+    "1 x 55, embedding, batches of 64": {
+        "num_layers": 1, "width": 55, "activation": "gelu", "dropout": 0.15,
+        "weight_decay": 0.044, "learning_rate": 2.6e-3, "batch_size": 64, "embedding": True,
+        "frequencies": 32, "frequency_scale": 0.4, "embedding_dim": 13},
+    "4 x 483, no embedding, batches of 16": {
+        "num_layers": 4, "width": 483, "activation": "relu", "dropout": 0.05,
+        "weight_decay": 1.6e-3, "learning_rate": 1.9e-4, "batch_size": 16, "embedding": False},
+}
+
+
+def fused_against_keras(epochs: int) -> None:
+    """A 5-fold trial's packed epoch with the update fused (AdamW, as the default space
+    compiles it) against the same models updated by Keras' own ``apply`` (a subclass
+    of AdamW, which ``fused_adam`` leaves to Keras)."""
+    import keras
+
+    class KerasAdamW(keras.optimizers.AdamW):
+        """AdamW updated by Keras' ``apply``."""
+
+    space = load_space("plr_mlp")
+    data = prepare(load_dataset("concrete"), test_fraction=0.1, val_fraction=0.2,
+                   split_seed=42, cv=5)
+    folds = data.search_arrays()["folds"]
+    task = Task(n_features=data.x_train.shape[1], train_rows=len(folds[0]["x_train"]),
+                max_epochs=300)
+    derived = space.derive(task)
+    print("\nplr_mlp, concrete, 5 fold models packed: the update fused against Keras' apply")
+    print(f"{'network':<38}  {'keras ms':>8}  {'fused ms':>8}  {'speed-up':>8}")
+    for name, values in DEFAULT_SPACE_NETWORKS.items():
+        timings = {}
+        for fused in (False, True):
+            models = []
+            for seed in range(len(folds)):
+                keras.utils.set_random_seed(seed)
+                model = space.build(derived.defaults() | values, task, derived)
+                if not fused:
+                    model.compile(optimizer=KerasAdamW.from_config(
+                        model.optimizer.get_config()), loss=model.loss)
+                model.optimizer.build(model.trainable_variables)
+                models.append(model)
+            training = train_together(models, folds, values["batch_size"],
+                                      order_seeds=list(range(len(folds))))
+            timings[fused] = timed(training.run_epoch,
+                                   max(2, epochs // 10) if values["width"] > 256 else epochs)
+        print(f"{name:<38}  {timings[False]:>8.1f}  {timings[True]:>8.1f}  "
+              f"{timings[False] / timings[True]:>7.2f}x")
 
 
 if __name__ == "__main__":

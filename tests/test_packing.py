@@ -374,3 +374,93 @@ def test_the_member_loss_is_each_members_loss_averaged_not_the_loss_of_the_mean(
     of_the_mean = np.asarray(MemberLoss(loss).call(y if units > 1 else y[:, None],
                                                    members.mean(axis=1)))
     assert not np.allclose(per_row, of_the_mean)  # the ensemble's own loss differs
+
+
+def keras_applied(optimizer_class):
+    """A subclass of ``optimizer_class`` that :func:`fused_adam` leaves alone: its
+    updates are Keras' own ``apply``."""
+    return type(f"Keras{optimizer_class.__name__}", (optimizer_class,), {})
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW"])
+def test_the_fused_adam_update_is_keras_own(name) -> None:
+    """Fused, Adam and AdamW update variables and optimizer slots as Keras' ``apply``
+    does: a cosine-decayed rate, weight decay with one variable kept from it, a step
+    where one variable has no gradient."""
+    import keras
+    import tensorflow as tf
+
+    from autokeras_lab.packing import fused_adam
+
+    rng = np.random.default_rng(0)
+    shapes = [(3, 4), (4,), (2, 3, 5)]
+    start = [rng.normal(size=s).astype(np.float32) for s in shapes]
+    steps = [[rng.normal(size=s).astype(np.float32) for s in shapes] for _ in range(6)]
+
+    def trained(optimizer_class) -> list[np.ndarray]:
+        variables = [keras.Variable(v, name=f"w{i}") for i, v in enumerate(start)]
+        schedule = keras.optimizers.schedules.CosineDecay(0.05, decay_steps=8, alpha=0.05)
+        optimizer = optimizer_class(schedule, weight_decay=0.1)
+        optimizer.exclude_from_weight_decay(var_list=variables[1:2])
+        optimizer.build(variables)
+        apply = fused_adam(optimizer) or optimizer.apply
+        step = tf.function(lambda g0, g1, g2: apply([g0, g1, g2], variables))
+        skipped = tf.function(lambda g0, g2: apply([g0, None, g2], variables))
+        for i, grads in enumerate(steps):
+            if i == 3:
+                skipped(grads[0], grads[2])
+            else:
+                step(*grads)
+        return [v.numpy() for v in variables + list(optimizer.variables)]
+
+    plain = getattr(keras.optimizers, name)
+    own, fused = trained(keras_applied(plain)), trained(plain)
+    for f, k in zip(fused, own, strict=True):
+        np.testing.assert_allclose(f, k, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(fused[0], start[0])  # it trained
+
+
+@pytest.mark.parametrize("optimizer", [
+    pytest.param(lambda k: k.optimizers.Adam(amsgrad=True), id="amsgrad"),
+    pytest.param(lambda k: k.optimizers.AdamW(clipvalue=1.0), id="clipvalue"),
+    pytest.param(lambda k: k.optimizers.AdamW(use_ema=True), id="ema"),
+    pytest.param(lambda k: k.optimizers.SGD(), id="sgd"),
+    pytest.param(lambda k: keras_applied(k.optimizers.AdamW)(), id="subclass"),
+])
+def test_other_optimizers_keep_keras_apply(optimizer) -> None:
+    import keras
+
+    from autokeras_lab.packing import fused_adam
+
+    built = optimizer(keras)
+    built.build([keras.Variable(np.ones((2, 2), np.float32))])
+    assert fused_adam(built) is None
+
+
+def test_packed_adamw_fused_trains_as_keras_apply_does() -> None:
+    """The default space's networks (AdamW, a cosine-decayed rate, weight decay),
+    packed: the fused update gives the weights that Keras' ``apply`` gives."""
+    import keras
+
+    task = Task(kind=OutputKind.REGRESSION, n_features=5, train_rows=68, max_epochs=10)
+    space = load_space("plr_mlp")
+    values = {"num_layers": 2, "width": 16, "dropout": 0.0, "weight_decay": 0.01,
+              "learning_rate": 0.01, "batch_size": 16, "embedding": True}
+    datas = [fold_data(task, rows, seed) for seed, rows in enumerate((91, 90))]
+    runs = []
+    for applied in (False, True):
+        models = models_of(space, task, values, [1, 2])
+        if applied:
+            for model in models:
+                config = model.optimizer.get_config()
+                model.compile(optimizer=keras_applied(keras.optimizers.AdamW).from_config(
+                    config), loss=model.loss)
+                model.optimizer.build(model.trainable_variables)
+        training = train_together(models, datas, 16, order_seeds=[7, 8])
+        assert training.packed
+        for _ in range(4):
+            training.run_epoch()
+        runs.append(training.weights())
+    for fused, own in zip(*runs, strict=True):
+        for f, k in zip(fused, own, strict=True):
+            np.testing.assert_allclose(f, k, rtol=1e-4, atol=1e-5)
