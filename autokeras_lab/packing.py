@@ -589,6 +589,7 @@ def fused_adam(optimizer: Any) -> Callable[[list[Any], list[Any]], None] | None:
         step = tf.cast(optimizer.iterations + 1, tf.float32)
         powers = tf.pow(tf.constant([beta_1, beta_2]), step)
         decay = learning_rate * weight_decay
+        b1, b2, eps = tf.constant(beta_1), tf.constant(beta_2), tf.constant(epsilon)
         for grad, variable in zip(grads, trainable, strict=True):
             if grad is None:  # as Keras does: a variable with no gradient stays
                 continue
@@ -599,8 +600,7 @@ def fused_adam(optimizer: Any) -> Callable[[list[Any], list[Any]], None] | None:
             tf.raw_ops.ResourceApplyAdam(
                 var=var.handle, m=momentums[i].value.handle, v=velocities[i].value.handle,
                 beta1_power=powers[0], beta2_power=powers[1], lr=learning_rate,
-                beta1=tf.constant(beta_1), beta2=tf.constant(beta_2),
-                epsilon=tf.constant(epsilon), grad=tf.cast(grad, tf.float32))
+                beta1=b1, beta2=b2, epsilon=eps, grad=tf.cast(grad, tf.float32))
         optimizer.iterations.assign_add(1)
 
     return apply

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
+from typing import Any
 
 from autokeras_lab._env import import_tensorflow_quietly
 from autokeras_lab.data import load_dataset, prepare
@@ -98,9 +99,27 @@ def fit_against_ours(epochs: int, batches: list[int]) -> None:
         print(f"{batch:>5}  {fit_ms:>12.1f}  {ours_ms:>13.1f}  {fit_ms / ours_ms:>5.1f}x")
 
 
+def seeded_models(space: Any, values: dict[str, Any], task: Task, derived: Any, count: int,
+                  *, optimizer: Any = None) -> list[Any]:
+    """``count`` models of ``values``, model k from seed k, each optimizer built (and
+    first recompiled as ``optimizer``, a class taking the space's optimizer's config,
+    where given)."""
+    import keras
+
+    models = []
+    for seed in range(count):
+        keras.utils.set_random_seed(seed)
+        model = space.build(values, task, derived)
+        if optimizer is not None:
+            model.compile(optimizer=optimizer.from_config(model.optimizer.get_config()),
+                          loss=model.loss)
+        model.optimizer.build(model.trainable_variables)
+        models.append(model)
+    return models
+
+
 def packed_against_one(epochs: int, packs: list[int], batches: list[int], space_name: str,
                        dropout: float) -> None:
-    import keras
 
     space = load_space(space_name)
     dataset = load_dataset("concrete")
@@ -123,12 +142,7 @@ def packed_against_one(epochs: int, packs: list[int], batches: list[int], space_
                                            "dropout": dropout}
             timings = {}
             for pack in (True, False):
-                models = []
-                for seed in range(k):
-                    keras.utils.set_random_seed(seed)
-                    model = space.build(values, task, derived)
-                    model.optimizer.build(model.trainable_variables)
-                    models.append(model)
+                models = seeded_models(space, values, task, derived, k)
                 training = train_together(models, folds, batch, pack=pack,
                                           order_seeds=list(range(k)))
                 timings[pack] = timed(training.run_epoch, epochs)
@@ -176,15 +190,8 @@ def fused_against_keras(epochs: int) -> None:
     for name, values in DEFAULT_SPACE_NETWORKS.items():
         timings = {}
         for fused in (False, True):
-            models = []
-            for seed in range(len(folds)):
-                keras.utils.set_random_seed(seed)
-                model = space.build(derived.defaults() | values, task, derived)
-                if not fused:
-                    model.compile(optimizer=KerasAdamW.from_config(
-                        model.optimizer.get_config()), loss=model.loss)
-                model.optimizer.build(model.trainable_variables)
-                models.append(model)
+            models = seeded_models(space, derived.defaults() | values, task, derived,
+                                   len(folds), optimizer=None if fused else KerasAdamW)
             training = train_together(models, folds, values["batch_size"],
                                       order_seeds=list(range(len(folds))))
             timings[fused] = timed(training.run_epoch,
