@@ -23,7 +23,7 @@ from typing import Any
 from autokeras_lab._env import import_tensorflow_quietly
 from autokeras_lab.data import load_dataset, prepare
 from autokeras_lab.packing import compiled_epoch, train_together
-from autokeras_lab.spaces import Task, load_space
+from autokeras_lab.spaces import DerivedSpace, SearchSpace, Task, load_space
 from autokeras_lab.trainable import configure_threads
 
 
@@ -99,8 +99,8 @@ def fit_against_ours(epochs: int, batches: list[int]) -> None:
         print(f"{batch:>5}  {fit_ms:>12.1f}  {ours_ms:>13.1f}  {fit_ms / ours_ms:>5.1f}x")
 
 
-def seeded_models(space: Any, values: dict[str, Any], task: Task, derived: Any, count: int,
-                  *, optimizer: Any = None) -> list[Any]:
+def seeded_models(space: SearchSpace, values: dict[str, Any], task: Task,
+                  derived: DerivedSpace, count: int, *, optimizer: Any = None) -> list[Any]:
     """``count`` models of ``values``, model k from seed k, each optimizer built (and
     first recompiled as ``optimizer``, a class taking the space's optimizer's config,
     where given)."""
@@ -120,7 +120,6 @@ def seeded_models(space: Any, values: dict[str, Any], task: Task, derived: Any, 
 
 def packed_against_one(epochs: int, packs: list[int], batches: list[int], space_name: str,
                        dropout: float) -> None:
-
     space = load_space(space_name)
     dataset = load_dataset("concrete")
     print(f"\n{space_name} (64-wide, 2 layers, dropout {dropout}), concrete: K models' epoch "
@@ -154,7 +153,7 @@ def packed_against_one(epochs: int, packs: list[int], batches: list[int], space_
 
 
 #: networks of the default space that seed 0's concrete searches train (trials 5, 10, 2)
-DEFAULT_SPACE_NETWORKS = {
+DEFAULT_SPACE_NETWORKS: dict[str, dict[str, Any]] = {
     "2 x 44, embedding, batches of 16": {
         "num_layers": 2, "width": 44, "activation": "silu", "dropout": 0.15,
         "weight_decay": 2e-6, "learning_rate": 2.4e-3, "batch_size": 16, "embedding": True,
