@@ -36,11 +36,11 @@ from typing import Any
 from benchmark_quality import splits
 
 from autokeras_lab.config import csv_experiment
-from autokeras_lab.data import load_dataset
+from autokeras_lab.data import Arrays, load_dataset
 from autokeras_lab.errors import UserError
 from autokeras_lab.search._setup import Setup, set_up
-from autokeras_lab.search._tuner import REPORT_EVERY
-from autokeras_lab.trainable import TrialSettings, configure_threads, train_trial
+from autokeras_lab.search._tuner import trial_settings
+from autokeras_lab.trainable import configure_threads, train_trial
 from autokeras_lab.types import Direction
 
 
@@ -71,13 +71,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     configure_threads(1)  # as a trial on one CPU
+    arrays = {space: setup.prepared.search_arrays(setup.experiment.input_transforms)
+              for space, setup in setups.items()}
     results: dict[str, list[float]] = {space: [] for space in spaces}
     metric = setups[spaces[0]].experiment.metric
     print(f"{args.dataset}, split {args.split}: the trial's out-of-fold {metric}")
     print(f"{'space':<24} {'seed':>4} {'value':>8} {'epochs':>6} {'seconds':>7}")
     for seed in seeds:
         for space in spaces:
-            value, epochs, seconds = probe(setups[space], values, seed, args.max_epochs)
+            value, epochs, seconds = probe(setups[space], arrays[space], values, seed,
+                                           args.max_epochs)
             results[space].append(value)
             print(f"{Path(space).stem:<24} {seed:>4} {value:>8.4f} {epochs:>6} {seconds:>7.1f}",
                   flush=True)
@@ -111,21 +114,15 @@ def split_setup(dataset: str, split: int, space: str) -> Setup:
         train.to_csv(csv, index=False)
         experiment = csv_experiment(csv, target=data.target, name="bench",
                                     task="classification" if classify else "regression")
-        if space.endswith(".py"):
-            space = str(Path(space).absolute())
         return set_up(dataclasses.replace(experiment, space=space))
 
 
-def probe(setup: Setup, values: dict[str, Any], seed: int,
+def probe(setup: Setup, data: Arrays, values: dict[str, Any], seed: int,
           max_epochs: int | None) -> tuple[float, int, float]:
-    """Train ``values`` as the search's trial would: its best value, epochs, seconds."""
-    experiment = setup.experiment
-    settings = TrialSettings(
-        space=setup.experiment.space, space_config=setup.derived.to_config(),
-        task=setup.task, metric=experiment.metric or "", direction=setup.direction,
-        max_epochs=max_epochs or setup.max_epochs, patience=experiment.budget.patience,
-        search_seed=seed, report_every=REPORT_EVERY, pack=experiment.pack)
-    data = setup.prepared.search_arrays(experiment.input_transforms)
+    """Train ``values`` on the search's arrays ``data`` as the search's trial would:
+    its best value, epochs, seconds."""
+    settings = dataclasses.replace(trial_settings(setup), search_seed=seed,
+                                   max_epochs=max_epochs or setup.max_epochs)
     started = time.perf_counter()
     report = train_trial(setup.derived.defaults() | values, data, settings,
                          lambda _report, _state: None)

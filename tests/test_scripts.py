@@ -24,7 +24,7 @@ SMOKE = {
                             "--trials 2 --max-epochs 2 --cv 1"], "ours / LightGBM"),
     "probe_trial.py": (["--config", '{"num_layers": 1, "width": 64, "batch_size": 64}',
                         "--spaces", "plr_mlp,tabm", "--seeds", "0,1", "--max-epochs", "2"],
-                       "tabm"),
+                       "- plr_mlp"),  # the paired comparison's header
     "benchmark_quality.py": (["--datasets", "concrete", "--splits", "1", "--time-budget",
                               "120", "--grid-epochs", "1", "--search-args",
                               "--trials 3 --max-epochs 2 --cv 2"], "| concrete | rmse | grid |"),

@@ -440,7 +440,7 @@ def _settings(run: SearchRun, fit_rows: int) -> TrialSettings:
     rows as the search's)."""
     from autokeras_lab.search._tuner import trial_settings
 
-    settings = trial_settings(run, (), [])
+    settings = trial_settings(run.setup)
     return dataclasses.replace(
         settings, report_epochs=(), report_every=1, checkpoint_every=0, recorded={},
         task=refit_task(run, fit_rows))

@@ -4,6 +4,7 @@ and the callbacks that record trials on the leaderboard."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from autokeras_lab.cluster import trial_resources
 from autokeras_lab.leaderboard import TrialRecord
 from autokeras_lab.search import _hooks as hooks
 from autokeras_lab.search._run import SearchRun
+from autokeras_lab.search._setup import Setup
 from autokeras_lab.spaces import SearchSpace
 from autokeras_lab.trainable import TrialSettings
 from autokeras_lab.tuners import build_sampler, build_scheduler
@@ -23,10 +25,12 @@ REPORT_EVERY = 10
 METRIC = "best_val_metric"  # what the scheduler and the searcher compare
 
 
-def trial_settings(run: SearchRun, rungs: tuple[int, ...], done: list[TrialRecord]
-                   ) -> TrialSettings:
-    """What every trial of the run needs besides its sampled values and the data."""
-    setup, experiment = run.setup, run.setup.experiment
+def trial_settings(setup: Setup, rungs: tuple[int, ...] = (),
+                   done: Sequence[TrialRecord] = ()) -> TrialSettings:
+    """What every trial of a search set up as ``setup`` needs besides its sampled
+    values and the data (``rungs``: the scheduler's; ``done``: the trials a resumed
+    search already holds)."""
+    experiment = setup.experiment
     return TrialSettings(
         space=_space_ref(setup.space),
         space_source=setup.space.source,
@@ -34,14 +38,14 @@ def trial_settings(run: SearchRun, rungs: tuple[int, ...], done: list[TrialRecor
         space_config=setup.derived.to_config(),
         task=setup.task,
         metric=experiment.metric,
-        direction=run.direction,
+        direction=setup.direction,
         max_epochs=setup.max_epochs,
         patience=experiment.budget.patience,
         search_seed=experiment.seed,
         report_epochs=rungs,
         report_every=REPORT_EVERY,
         checkpoint_every=CHECKPOINT_EVERY,
-        recorded=hooks.recorded_results(done, run.direction),
+        recorded=hooks.recorded_results(list(done), setup.direction),
         pack=experiment.pack,
     )
 
@@ -61,7 +65,7 @@ def build_tuner(run: SearchRun, done: list[TrialRecord]) -> Any:
     data = run.setup.prepared.search_arrays(experiment.input_transforms)
     trainable = tune.with_resources(
         tune.with_parameters(ray_trainable, data=data,
-                             settings=trial_settings(run, built.rungs, done)),
+                             settings=trial_settings(run.setup, built.rungs, done)),
         trial_resources(run.cluster.gpus_per_trial),
     )
     if run.resume:
