@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         spaces = [s.strip() for s in args.spaces.split(",") if s.strip()]
         if len(set(spaces)) < len(spaces):
             raise UserError(f"--spaces {args.spaces}: a space named twice")
-        setups = {space: split_setup(args.dataset, args.split, space) for space in spaces}
+        setups = split_setups(args.dataset, args.split, spaces)
         for space, setup in setups.items():
             unknown = sorted(set(values) - set(setup.derived.names))
             if unknown:
@@ -102,19 +102,21 @@ def read_config(text: str) -> dict[str, Any]:
     return values
 
 
-def split_setup(dataset: str, split: int, space: str) -> Setup:
-    """A default search's set-up on split ``split`` of ``dataset``, in ``space``."""
-    data = load_dataset(dataset)
-    classify = data.task == "classification"
+def split_setups(dataset: str, split: int, spaces: list[str]) -> dict[str, Setup]:
+    """A default search's set-up on split ``split`` of ``dataset`` in each of
+    ``spaces``: the split cut and its training rows written once, set up per space."""
     if split < 1:
         raise UserError(f"--split {split}: splits count from 1")
+    data = load_dataset(dataset)
+    classify = data.task == "classification"
     train, _ = splits(data.frame, data.target, classify=classify, n=split)[split - 1]
     with tempfile.TemporaryDirectory() as work:
         csv = Path(work) / "train.csv"
         train.to_csv(csv, index=False)
         experiment = csv_experiment(csv, target=data.target, name="bench",
                                     task="classification" if classify else "regression")
-        return set_up(dataclasses.replace(experiment, space=space))
+        return {space: set_up(dataclasses.replace(experiment, space=space))
+                for space in spaces}
 
 
 def probe(setup: Setup, data: Arrays, values: dict[str, Any], seed: int,

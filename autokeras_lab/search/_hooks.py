@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -257,7 +258,8 @@ def flush(live: Live, *, final: bool = False) -> None:
     live.pending = waiting
 
 
-def recorded_results(trials: list[TrialRecord], direction: Direction) -> dict[str, TrialReport]:
+def recorded_results(trials: Sequence[TrialRecord], direction: Direction
+                     ) -> dict[str, TrialReport]:
     """The final report each recorded trial sends again when a resumed search
     meets it (see ``TrialSettings.recorded``): enough for the searcher, which
     learns its value, and for the scheduler, which sees it end."""

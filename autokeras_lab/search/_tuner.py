@@ -45,7 +45,7 @@ def trial_settings(setup: Setup, rungs: tuple[int, ...] = (),
         report_epochs=rungs,
         report_every=REPORT_EVERY,
         checkpoint_every=CHECKPOINT_EVERY,
-        recorded=hooks.recorded_results(list(done), setup.direction),
+        recorded=hooks.recorded_results(done, setup.direction),
         pack=experiment.pack,
     )
 
