@@ -447,11 +447,17 @@ def resumable(path: Path, *, budget: float | None, search_args: tuple[str, ...],
     return records
 
 
+def mean_se(values: Sequence[float]) -> tuple[float, float]:
+    """The mean of ``values`` and its standard error (NaN for fewer than two)."""
+    se = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else math.nan
+    return statistics.fmean(values), se
+
+
 def _mean_se(values: list[float]) -> str:
     if len(values) < 2:
         return f"{values[0]:.4g}" if values else "-"
-    se = statistics.stdev(values) / math.sqrt(len(values))
-    return f"{statistics.fmean(values):.4g} ± {se:.2g}"
+    mean, se = mean_se(values)
+    return f"{mean:.4g} ± {se:.2g}"
 
 
 REFIT_FIGURES = {  # what the summary reports of a refit, where the records have it

@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmark_quality import splits
+from benchmark_quality import mean_se, splits
 
 from autokeras_lab.config import csv_experiment
 from autokeras_lab.data import Arrays, load_dataset
@@ -143,10 +143,10 @@ def summary(results: dict[str, list[float]], spaces: list[str], *,
             lines.append(f"{Path(space).stem:<24} {mean:>8.4f}")
             continue
         diffs = [b - a for a, b in zip(first, results[space], strict=True)]
-        se = statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else float("nan")
+        diff, se = mean_se(diffs)
         better = sum((d < 0) if lower_is_better else (d > 0) for d in diffs)
         lines.append(f"{Path(space).stem:<24} {mean:>8.4f} "
-                     f"{statistics.fmean(diffs):>+9.4f} ± {se:.4f} {better:>4}/{len(diffs)}")
+                     f"{diff:>+9.4f} ± {se:.4f} {better:>4}/{len(diffs)}")
     return "\n".join(lines)
 
 

@@ -1,12 +1,15 @@
-"""Test helpers shared by several test modules: stored records and data frames."""
+"""Test helpers shared by several test modules: stored records, data frames and the
+scripts under scripts/ loaded as modules."""
 
 from __future__ import annotations
 
+import importlib.util
 import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pandas as pd
@@ -15,6 +18,21 @@ from autokeras_lab.leaderboard import SearchRecord, TrialRecord
 from autokeras_lab.types import Direction, SearchStatus, SplitSizes, TrialStatus
 
 SIZES = SplitSizes(train=1, val=1, test=1)
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+
+
+def load_script(name: str) -> ModuleType:
+    """``scripts/NAME.py`` as a module, its folder on ``sys.path`` while it loads (a
+    script imports its siblings by name, as it does when run from there)."""
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(SCRIPTS))
+    return module
 
 
 def search(search_id: str = "s1", experiment: str = "concrete") -> SearchRecord:

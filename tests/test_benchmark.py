@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "benchmark.py"
-spec = importlib.util.spec_from_file_location("benchmark", SCRIPT)
-assert spec is not None and spec.loader is not None
-benchmark = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(benchmark)
+from tests.helpers import load_script
+
+benchmark = load_script("benchmark")
 
 
 def _run(tool: str, seed: int, wall: float, epochs: int, test: float, history: list,
@@ -79,7 +75,7 @@ def test_report_combines_runs_saved_separately_into_one_table_and_plot(tmp_path)
 @pytest.mark.slow
 def test_a_tiny_benchmark_runs_side_by_side_and_draws_its_plot(tmp_path):
     done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--tools", "kt-random", "keras-search-cv", "autokeras_lab",
+        [sys.executable, benchmark.__file__, "--tools", "kt-random", "keras-search-cv", "autokeras_lab",
          "--trials", "2",
          "--max-epochs", "2", "--seeds", "0", "--out", str(tmp_path)],
         capture_output=True, text=True, timeout=600,

@@ -3,19 +3,15 @@ hours that dies, or a second sitting, must not redo the searches already scored.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import re
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "benchmark_quality.py"
-spec = importlib.util.spec_from_file_location("benchmark_quality", SCRIPT)
-assert spec is not None and spec.loader is not None
-quality = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(quality)
+from tests.helpers import load_script
+
+quality = load_script("benchmark_quality")
 
 
 def test_runs_are_saved_as_they_finish_and_a_resumed_run_keeps_them(tmp_path, monkeypatch):

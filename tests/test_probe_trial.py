@@ -4,32 +4,18 @@ in tests/test_scripts.py)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+from tests.helpers import load_script
 
-
-@pytest.fixture(scope="module")
-def probe():
-    sys.path.insert(0, str(SCRIPTS))  # it imports benchmark_quality's splits
-    try:
-        spec = importlib.util.spec_from_file_location("probe_trial", SCRIPTS / "probe_trial.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        sys.path.remove(str(SCRIPTS))
+probe = load_script("probe_trial")
 
 
 def _row(text: str, name: str) -> list[str]:
     return next(line.split() for line in text.splitlines() if line.startswith(name))
 
 
-def test_a_change_is_counted_better_by_the_metric_s_direction(probe) -> None:
+def test_a_change_is_counted_better_by_the_metric_s_direction() -> None:
     results = {"plr_mlp": [4.0, 4.2, 4.4], "change.py": [3.9, 4.3, 4.2]}
     lower = probe.summary(results, ["plr_mlp", "change.py"], lower_is_better=True)
     # differences -0.1, +0.1, -0.2: mean -0.0667, better on 2 of 3 where lower is better
@@ -46,7 +32,7 @@ def test_a_change_is_counted_better_by_the_metric_s_direction(probe) -> None:
     (["--config", "{}", "--split", "0"], "--split 0: splits count from 1"),
     (["--config", '{"wdith": 64}'], "plr_mlp has no hyperparameters wdith"),
 ], ids=["not-json", "not-an-object", "space-twice", "split-0", "unknown-hyperparameter"])
-def test_bad_input_gets_one_line_and_exit_2(probe, capsys, args, message) -> None:
+def test_bad_input_gets_one_line_and_exit_2(capsys, args, message) -> None:
     assert probe.main(args) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
